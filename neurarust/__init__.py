@@ -1,0 +1,38 @@
+"""NeuraRust: a PyTorch-like deep-learning framework whose ops are declared once and read by
+the runtime, the mypy plugin, the verifier and ONNX export alike."""
+
+from . import ops  # declares every op
+from . import kernels  # noqa: F401
+from .kernels import cpu as _cpu_kernels  # noqa: F401  (registers the numpy backend)
+from . import autograd
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .device import Device, device
+from .functions import *  # noqa: F403
+from .functions import Generator, manual_seed
+from .tensor import Tensor
+from .types import (
+    DType,
+    DTypeError,
+    ShapeError,
+    bool_,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
+
+bool = bool_  # noqa: A001  (PyTorch's name for the dtype; the builtin stays reachable as builtins.bool)
+half = float16
+float = float32  # noqa: A001
+double = float64
+long = int64
+int = int32  # noqa: A001
+
+__version__ = "0.1.0"

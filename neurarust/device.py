@@ -1,0 +1,77 @@
+"""Devices: where a tensor's data lives, and which backend's kernels run on it."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["Device", "device", "CPU", "register_backend_device"]
+
+_KNOWN_TYPES: dict[str, str] = {"cpu": "cpu"}  # device type -> backend name
+
+
+class Device:
+    """A device such as ``cpu`` or ``cuda:0``, as ``torch.device``.
+
+    ``backend`` names the key under which kernels for this device are registered, so new
+    backends plug in without touching op declarations.
+    """
+
+    __slots__ = ("type", "index", "backend")
+
+    def __init__(self, type: str, index: int | None = None) -> None:
+        if ":" in type:
+            if index is not None:
+                raise ValueError(f"device {type!r} already has an index; got index={index} too")
+            type, _, idx = type.partition(":")
+            if not idx.isdigit():
+                raise ValueError(f"invalid device index in {type}:{idx!r}; expected e.g. 'cuda:0'")
+            index = int(idx)
+        if type not in _KNOWN_TYPES:
+            if type == "cuda":
+                raise RuntimeError(
+                    "device 'cuda' is not available: the CUDA backend is not installed in this "
+                    "build (only 'cpu' is)"
+                )
+            raise ValueError(f"unknown device type {type!r}; known: {sorted(_KNOWN_TYPES)}")
+        self.type = type
+        self.index = index
+        self.backend = _KNOWN_TYPES[type]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            other = Device(other)
+        return (
+            isinstance(other, Device)
+            and self.type == other.type
+            and (self.index or 0) == (other.index or 0)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index or 0))
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"device(type={self.type!r}" + (
+            f", index={self.index})" if self.index is not None else ")"
+        )
+
+
+def register_backend_device(device_type: str, backend: str) -> None:
+    """Called by a backend package when it loads, so ``Device(device_type)`` becomes valid."""
+    _KNOWN_TYPES[device_type] = backend
+
+
+CPU: Final = Device("cpu")
+
+
+def device(spec: str | Device | None) -> Device:
+    """Normalise ``"cpu"``, ``Device`` or None (meaning CPU) to a Device."""
+    if spec is None:
+        return CPU
+    if isinstance(spec, Device):
+        return spec
+    if isinstance(spec, str):
+        return CPU if spec == "cpu" else Device(spec)
+    raise TypeError(f"expected a device such as 'cpu', got {spec!r}")

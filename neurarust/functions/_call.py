@@ -1,0 +1,21 @@
+"""Shortcuts the function modules use to reach the dispatcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._dispatch import call, call_inplace
+from ..ops.registry import get
+from ..tensor import Tensor
+
+__all__ = ["apply", "inplace"]
+
+
+def apply(name: str, *inputs: Any, **attrs: Any) -> Tensor:
+    """Run registered op ``name`` through the dispatcher."""
+    return call(get(name), *inputs, **attrs)
+
+
+def inplace(target: Tensor, name: str, *others: Any, **attrs: Any) -> Tensor:
+    """Run registered op ``name`` in place on ``target`` (``target.name_(...)``)."""
+    return call_inplace(get(name), target, *others, **attrs)

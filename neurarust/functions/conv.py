@@ -1,0 +1,5 @@
+"""Public conv functions."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Public linalg functions."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Backends' kernels. Importing a backend package registers its kernels with ``ops``."""

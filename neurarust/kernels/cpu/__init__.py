@@ -1,0 +1,3 @@
+"""The numpy CPU backend: one module per op family, each registering its kernels."""
+
+from . import conv, elementwise, indexing, joining, linalg, reduction, shaping  # noqa: F401

@@ -1,0 +1,3 @@
+"""numpy kernels for conv ops."""
+
+from __future__ import annotations

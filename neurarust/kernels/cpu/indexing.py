@@ -1,0 +1,3 @@
+"""numpy kernels for indexing ops."""
+
+from __future__ import annotations

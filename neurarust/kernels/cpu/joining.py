@@ -1,0 +1,3 @@
+"""numpy kernels for joining ops."""
+
+from __future__ import annotations

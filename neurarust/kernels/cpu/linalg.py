@@ -1,0 +1,3 @@
+"""numpy kernels for linalg ops."""
+
+from __future__ import annotations

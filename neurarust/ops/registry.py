@@ -1,0 +1,121 @@
+"""The op registry: each op is declared once, as an :class:`OpDef`, and read many ways.
+
+An OpDef holds the op's shape rule (written against a :class:`DimAlgebra`, so eager mode, the
+mypy plugin and the verifier all evaluate the same rule), its dtype rule, its backward (a
+vector-Jacobian product written with registered ops, so it differentiates and traces again),
+and the kernels that backends registered for it. Later readers (range rules, ONNX mappings)
+add methods here, never a second copy elsewhere.
+
+This module imports only ``neurarust.types``: the mypy plugin loads it without numpy kernels,
+autograd or pycuda.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, TypeVar
+
+from ..types.algebra import DimAlgebra, Shape
+from ..types.dtype import DType
+from ..types.errors import DTypeError
+
+__all__ = ["OpDef", "register", "get", "all_ops", "kernel", "Kernel"]
+
+Kernel = Callable[..., Any]
+"""A backend function: arrays and attrs in, one array out."""
+
+
+class OpDef:
+    """The single declaration of one op.
+
+    Class attributes state facts that readers use instead of ``if name == ...`` chains:
+
+    - ``name``: the public function name (``"add"``, ``"conv2d"``).
+    - ``differentiable``: False for ops with no gradient (comparisons, argmax, integer ops).
+    - ``nondiff_inputs``: positions that never receive a gradient (indices, masks).
+    - ``is_view``: the output shares the first input's storage (view, transpose, slicing).
+    - ``promote_inputs``: tensor inputs are cast to the result dtype before the kernel runs
+      (arithmetic, where numpy's own promotion differs from PyTorch's).
+    - ``save_inputs`` / ``save_output``: what ``backward`` needs; anything not saved is passed
+      as ``None``, which keeps memory low and in-place checks precise.
+
+    Methods a subclass defines (inputs are positional, attributes are keywords):
+
+    - ``shape(dims, *shapes, **attrs) -> Shape``
+    - ``dtype(*dtypes, **attrs) -> DType``
+    - ``backward(grad, *inputs, out, **attrs) -> tuple[Tensor | None, ...]`` (one per input;
+      autograd sums each gradient back to its input's broadcast shape, rules never do).
+    """
+
+    name: ClassVar[str] = ""
+    differentiable: ClassVar[bool] = True
+    nondiff_inputs: ClassVar[tuple[int, ...]] = ()
+    is_view: ClassVar[bool] = False
+    promote_inputs: ClassVar[bool] = False
+    save_inputs: ClassVar[bool] = True
+    save_output: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.kernels: dict[str, Kernel] = {}
+
+    def shape(self, dims: DimAlgebra[Any, Any], *shapes: Shape, **attrs: Any) -> Shape:
+        raise NotImplementedError(f"op {self.name!r} declares no shape rule")
+
+    def dtype(self, *dtypes: DType, **attrs: Any) -> DType:
+        raise NotImplementedError(f"op {self.name!r} declares no dtype rule")
+
+    def backward(self, grad: Any, *inputs: Any, out: Any, **attrs: Any) -> tuple[Any, ...]:
+        raise NotImplementedError(f"op {self.name!r} declares no backward")
+
+    # -- helpers shared by dtype rules ----------------------------------------------------------
+    def dtype_error(self, message: str, *dtypes: DType) -> DTypeError:
+        """A DTypeError naming this op and the dtypes it was given."""
+        got = ", ".join(d.name for d in dtypes)
+        return DTypeError(f"{self.name}: {message}\n  got dtypes: {got}")
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+O = TypeVar("O", bound=type[OpDef])
+
+
+def register(cls: O) -> O:
+    """Class decorator: instantiate the OpDef and enter it in the registry under its name."""
+    name = cls.name
+    if not name:
+        raise ValueError(f"{cls.__name__} has no name")
+    if name in _REGISTRY:
+        raise ValueError(f"op {name!r} is declared twice ({cls.__name__})")
+    _REGISTRY[name] = cls()
+    return cls
+
+
+def get(name: str) -> OpDef:
+    """The OpDef registered under ``name``; a KeyError listing close names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        raise KeyError(f"no op named {name!r}" + (f"; did you mean {close}?" if close else "")) from None
+
+
+def all_ops() -> dict[str, OpDef]:
+    """A snapshot of the registry, name -> OpDef."""
+    return dict(_REGISTRY)
+
+
+def kernel(name: str, backend: str) -> Callable[[Kernel], Kernel]:
+    """Decorator with which a backend registers its kernel for op ``name``."""
+
+    def decorate(fn: Kernel) -> Kernel:
+        op = get(name)
+        if backend in op.kernels:
+            raise ValueError(f"op {name!r} already has a {backend} kernel")
+        op.kernels[backend] = fn
+        return fn
+
+    return decorate

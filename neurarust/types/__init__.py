@@ -1,0 +1,27 @@
+"""Types the whole project shares: dtypes, dims, dimension algebras and errors."""
+
+from .algebra import CONCRETE, ConcreteAlgebra, DimAlgebra, Shape
+from .dtype import (
+    ALL_DTYPES,
+    DType,
+    bool_,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
+from .errors import DTypeError, RuleViolation, ShapeError, UndecidedShape
+
+__all__ = [
+    "ALL_DTYPES", "CONCRETE", "ConcreteAlgebra", "DimAlgebra", "DType", "DTypeError",
+    "RuleViolation", "Shape", "ShapeError", "UndecidedShape", "bool_", "float16", "float32",
+    "float64", "get_default_dtype", "int8", "int16", "int32", "int64", "promote_types",
+    "set_default_dtype", "uint8",
+]
