@@ -4,7 +4,7 @@ the runtime, the mypy plugin, the verifier and ONNX export alike."""
 from . import ops  # declares every op
 from . import kernels  # noqa: F401
 from .kernels import cpu as _cpu_kernels  # noqa: F401  (registers the numpy backend)
-from . import autograd
+from . import autograd, functions, types
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import Device, device
 from .functions import *  # noqa: F403
@@ -28,7 +28,8 @@ from .types import (
     uint8,
 )
 
-bool = bool_  # noqa: A001  (PyTorch's name for the dtype; the builtin stays reachable as builtins.bool)
+# PyTorch's short dtype names; the builtins stay reachable through `builtins`.
+bool = bool_  # noqa: A001
 half = float16
 float = float32  # noqa: A001
 double = float64
@@ -36,3 +37,19 @@ long = int64
 int = int32  # noqa: A001
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "DType", "DTypeError", "Device", "Generator", "ShapeError", "Tensor", "autograd", "bool",
+    "bool_", "device", "double", "enable_grad", "float", "float16", "float32", "float64",
+    "functions", "get_default_dtype", "half", "int", "int8", "int16", "int32", "int64",
+    "is_grad_enabled", "long", "manual_seed", "no_grad", "ops", "promote_types",
+    "set_default_dtype", "set_grad_enabled", "types", "uint8",
+]
+__all__ += functions.conv.__all__
+__all__ += functions.creation.__all__
+__all__ += functions.elementwise.__all__
+__all__ += functions.indexing.__all__
+__all__ += functions.joining.__all__
+__all__ += functions.linalg.__all__
+__all__ += functions.reduction.__all__
+__all__ += functions.shaping.__all__

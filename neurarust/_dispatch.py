@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from .autograd import grad_mode
-from .autograd.graph import InputMeta, Node
+from .autograd.graph import Node
+from .ops.registry import InputMeta
 from .ops.registry import OpDef
 from .tensor import Tensor, _Storage
 from .types.algebra import CONCRETE
@@ -48,45 +49,88 @@ def shape_error(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], err: 
     return ShapeError("\n".join(lines))
 
 
-def _dtypes(op: OpDef, inputs: tuple[Any, ...]) -> tuple[tuple[DType, ...], DType]:
+def _scalar_dtypes(op: OpDef, inputs: tuple[Any, ...], common: DType | None) -> list[Any]:
     """Input dtypes, Python scalars resolved against the tensors' promoted dtype (PyTorch's
     'wrapped number' rule: a scalar raises the category, never the width)."""
-    tensor_dtype: DType | None = None
-    for x in inputs:
-        if type(x) is Tensor or isinstance(x, Tensor):
-            tensor_dtype = x.dtype if tensor_dtype is None else promote_types(tensor_dtype, x.dtype)
-    out = []
-    for x in inputs:
-        if isinstance(x, Tensor):
-            out.append(x.dtype)
-        elif x is None:
-            out.append(None)
-        else:
-            if tensor_dtype is None:
-                raise TypeError(f"{op.name}: expected at least one tensor argument, got {inputs!r}")
-            out.append(result_type_of_scalar(tensor_dtype, x))
-    return tuple(out), tensor_dtype  # type: ignore[return-value]
+    if common is None:
+        raise TypeError(f"{op.name}: expected at least one tensor argument, got {inputs!r}")
+    return [
+        x.dtype if isinstance(x, Tensor) else (None if x is None else result_type_of_scalar(common, x))
+        for x in inputs
+    ]
+
+
+def _device_error(op: OpDef, a: Any, b: Any) -> RuntimeError:
+    return RuntimeError(f"{op.name}: expected all tensors on one device, got {a} and {b}")
 
 
 def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
     """Apply a registered op to tensors (and Python scalars); see the module docstring."""
-    shapes = []
+    n = len(inputs)
+    if n == 2:
+        a, b = inputs
+        if type(a) is Tensor and type(b) is Tensor and a.dtype is b.dtype:
+            return _call_same_dtype(op, inputs, attrs, a, (a._data, b._data),
+                                    a.requires_grad or b.requires_grad)
+    elif n == 1:
+        a = inputs[0]
+        if type(a) is Tensor:
+            return _call_same_dtype(op, inputs, attrs, a, (a._data,), a.requires_grad)
+    return _call_general(op, inputs, attrs)
+
+
+def _call_same_dtype(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], first: Tensor,
+                     arrays: tuple[Any, ...], requires_grad: bool) -> Tensor:
+    """The fast path: one or two tensors of one dtype (most calls in a training loop)."""
+    device = first.device
+    if len(inputs) == 2 and inputs[1].device is not device and inputs[1].device != device:
+        raise _device_error(op, device, inputs[1].device)
+    try:
+        out_shape = op.shape(CONCRETE, *[x.shape for x in arrays], **attrs)
+    except RuleViolation as err:
+        raise shape_error(op, inputs, attrs, err) from None
+    dtype = first.dtype
+    out_dtype = op.dtype(*[dtype for _ in arrays], **attrs)
+    kernel = op.kernels.get(device.backend)
+    if kernel is None:
+        return _call_general(op, inputs, attrs)  # raises the missing-kernel error
+    if out_dtype is not dtype and op.promote_inputs and out_dtype.is_floating_point:
+        np_in = out_dtype.np_dtype
+        arrays = tuple(x.astype(np_in) for x in arrays)
+    return _finish(op, inputs, attrs, kernel(*arrays, **attrs), out_shape, out_dtype, device,
+                   requires_grad)
+
+
+def _call_general(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
+    shapes: list[Any] = []
+    arrays: list[Any] = []
     device = None
+    common: DType | None = None
     requires_grad = False
+    has_scalar = False
     for x in inputs:
         if isinstance(x, Tensor):
-            shapes.append(x._data.shape)
-            if device is None:
+            data = x._data
+            shapes.append(data.shape)
+            arrays.append(data)
+            xd = x.dtype
+            if common is None:
+                common = xd
                 device = x.device
-            elif x.device != device:
-                raise RuntimeError(
-                    f"{op.name}: expected all tensors on one device, got {device} and {x.device}"
-                )
-            requires_grad = requires_grad or x.requires_grad
+            else:
+                if xd is not common:
+                    common = promote_types(common, xd)
+                if x.device is not device and x.device != device:
+                    raise _device_error(op, device, x.device)
+            if x.requires_grad:
+                requires_grad = True
         elif x is None:
             shapes.append(None)
-        elif isinstance(x, (int, float, bool, np.number, np.bool_)):
+            arrays.append(None)
+        elif isinstance(x, (int, float, np.number, np.bool_)):
             shapes.append(())
+            arrays.append(x)
+            has_scalar = True
         else:
             raise TypeError(
                 f"{op.name}: expected Tensor or a Python number, got {type(x).__name__}"
@@ -95,9 +139,11 @@ def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
         out_shape = op.shape(CONCRETE, *shapes, **attrs)
     except RuleViolation as err:
         raise shape_error(op, inputs, attrs, err) from None
-    dtypes, common = _dtypes(op, inputs)
-    out_dtype = op.dtype(*dtypes, **attrs)
-    assert device is not None  # _dtypes raised if there was no tensor
+    if has_scalar or common is None:
+        out_dtype = op.dtype(*_scalar_dtypes(op, inputs, common), **attrs)
+    else:
+        out_dtype = op.dtype(*[x.dtype if x is not None else None for x in inputs], **attrs)
+    assert device is not None and common is not None
     try:
         kernel = op.kernels[device.backend]
     except KeyError:
@@ -109,18 +155,20 @@ def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
         # Compute in the result dtype when it is float (int / int, exp(int)), else in the
         # inputs' common dtype (comparisons of mixed dtypes): numpy's own promotion differs.
         np_in = np_out if out_dtype.is_floating_point else common.np_dtype
-        arrays = [
-            (x._data if x._data.dtype == np_in else x._data.astype(np_in))
-            if isinstance(x, Tensor)
-            else x
-            for x in inputs
-        ]
-    else:
-        arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
-    data = kernel(*arrays, **attrs)
+        for i, a in enumerate(arrays):
+            if type(a) is np.ndarray and a.dtype is not np_in and a.dtype != np_in:
+                arrays[i] = a.astype(np_in)
+    return _finish(op, inputs, attrs, kernel(*arrays, **attrs), out_shape, out_dtype, device,
+                   requires_grad)
+
+
+def _finish(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], data: Any,
+            out_shape: Any, out_dtype: DType, device: Any, requires_grad: bool) -> Tensor:
+    """Check the kernel's result against the rule, wrap it, record autograd if needed."""
+    np_out = out_dtype.np_dtype
     if type(data) is not np.ndarray:
         data = np.asarray(data)
-    if data.dtype != np_out:
+    if data.dtype is not np_out and data.dtype != np_out:
         data = data.astype(np_out)
     if data.shape != out_shape:
         raise RuntimeError(
@@ -140,8 +188,8 @@ def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
 
 def _record(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], out: Tensor) -> None:
     nondiff = op.nondiff_inputs
-    edges = []
-    meta = []
+    edges: list[Any] = []
+    meta: list[InputMeta | None] = []
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor):
             meta.append(InputMeta(x._data.shape, x.dtype))

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Tensor"]
 
+_int = int
+_float = float
+_bool = bool
 Scalar = Union[int, float, bool]
 TensorOrScalar = Union["Tensor", int, float, bool]
 ShapeArg = Union[int, Sequence[int]]
@@ -72,9 +75,13 @@ class Tensor:
     __array_priority__ = 1000  # numpy defers `ndarray + tensor` to Tensor.__radd__
 
     _data: np.ndarray  # type: ignore[type-arg]
+    _storage: _Storage
+    _base: Tensor | None
+    _accumulate: AccumulateGrad | None
+    _retains_grad: _bool
     dtype: DType
     device: Device
-    requires_grad: bool
+    requires_grad: _bool
     grad: Tensor | None
     grad_fn: Node | None
 
@@ -129,37 +136,37 @@ class Tensor:
 
     # -- metadata ---------------------------------------------------------------------------
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> tuple[_int, ...]:
         return self._data.shape
 
-    def size(self, dim: int | None = None) -> Any:
+    def size(self, dim: _int | None = None) -> Any:
         """The shape, or the size of one dim (negative dims count from the end)."""
         if dim is None:
             return self._data.shape
-        return self._data.shape[_check_dim(dim, self._data.ndim, "size")]
+        return int(self._data.shape[_check_dim(dim, self._data.ndim, "size")])
 
     @property
-    def ndim(self) -> int:
+    def ndim(self) -> _int:
         return self._data.ndim
 
-    def dim(self) -> int:
+    def dim(self) -> _int:
         return self._data.ndim
 
-    def numel(self) -> int:
+    def numel(self) -> _int:
         return int(self._data.size)
 
     nelement = numel
 
-    def element_size(self) -> int:
+    def element_size(self) -> _int:
         return self.dtype.itemsize
 
-    def stride(self, dim: int | None = None) -> Any:
+    def stride(self, dim: _int | None = None) -> Any:
         """Strides in elements (not bytes), as PyTorch reports them."""
         item = self._data.itemsize
         strides = tuple(s // item for s in self._data.strides)
         return strides if dim is None else strides[_check_dim(dim, self.ndim, "stride")]
 
-    def storage_offset(self) -> int:
+    def storage_offset(self) -> _int:
         """Offset in elements of this view's first element into its base buffer."""
         base = self._data
         while isinstance(base.base, np.ndarray):
@@ -167,21 +174,21 @@ class Tensor:
         delta = self._data.__array_interface__["data"][0] - base.__array_interface__["data"][0]
         return int(delta // self._data.itemsize)
 
-    def data_ptr(self) -> int:
+    def data_ptr(self) -> _int:
         return int(self._data.__array_interface__["data"][0])
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self) -> _bool:
         return bool(self._data.flags.c_contiguous)
 
-    def is_floating_point(self) -> bool:
+    def is_floating_point(self) -> _bool:
         return self.dtype.is_floating_point
 
     @property
-    def is_leaf(self) -> bool:
+    def is_leaf(self) -> _bool:
         return self.grad_fn is None
 
     @property
-    def _version(self) -> int:
+    def _version(self) -> _int:
         return self._storage.version
 
     @property
@@ -200,7 +207,7 @@ class Tensor:
         self._storage = value._storage
 
     # -- autograd ---------------------------------------------------------------------------
-    def requires_grad_(self, requires_grad: bool = True) -> Self:
+    def requires_grad_(self, requires_grad: _bool = True) -> Self:
         if requires_grad and not self.dtype.is_floating_point:
             raise RuntimeError(
                 f"only floating point tensors can require gradients, got {self.dtype.name}"
@@ -224,8 +231,8 @@ class Tensor:
     def backward(
         self,
         gradient: Tensor | None = None,
-        retain_graph: bool | None = None,
-        create_graph: bool = False,
+        retain_graph: _bool | None = None,
+        create_graph: _bool = False,
         inputs: Sequence[Tensor] | None = None,
     ) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``, as ``torch.Tensor.backward``."""
@@ -261,11 +268,11 @@ class Tensor:
         self.grad_fn.pre_hooks.append(keep)
 
     @property
-    def retains_grad(self) -> bool:
+    def retains_grad(self) -> _bool:
         return self._retains_grad
 
     # -- interop ----------------------------------------------------------------------------
-    def numpy(self, *, force: bool = False) -> np.ndarray:  # type: ignore[type-arg]
+    def numpy(self, *, force: _bool = False) -> np.ndarray:  # type: ignore[type-arg]
         """The data as a numpy array sharing memory (as ``torch.Tensor.numpy``)."""
         if self.requires_grad and not force:
             raise RuntimeError(
@@ -274,7 +281,7 @@ class Tensor:
             )
         return self._data
 
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:  # type: ignore[type-arg]
+    def __array__(self, dtype: Any = None, copy: _bool | None = None) -> np.ndarray:  # type: ignore[type-arg]
         data = self._data
         if dtype is not None and np.dtype(dtype) != data.dtype:
             return data.astype(dtype)
@@ -283,7 +290,7 @@ class Tensor:
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
         return self._data.__dlpack__(*args, **kwargs)
 
-    def __dlpack_device__(self) -> tuple[int, int]:
+    def __dlpack_device__(self) -> tuple[_int, _int]:
         return self._data.__dlpack_device__()  # type: ignore[no-any-return]
 
     def item(self) -> Scalar:
@@ -296,30 +303,30 @@ class Tensor:
     def tolist(self) -> Any:
         return self._data.tolist()
 
-    def __len__(self) -> int:
+    def __len__(self) -> _int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
+        return int(self._data.shape[0])
 
     def __iter__(self) -> Iterator[Tensor]:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> _bool:
         if self._data.size != 1:
             raise RuntimeError(
                 f"Boolean value of a Tensor with {self._data.size} elements is ambiguous"
             )
         return bool(self._data.reshape(()))
 
-    def __float__(self) -> float:
+    def __float__(self) -> _float:
         return float(self.item())
 
-    def __int__(self) -> int:
+    def __int__(self) -> _int:
         return int(self.item())
 
-    def __index__(self) -> int:
+    def __index__(self) -> _int:
         if self.dtype.is_floating_point or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
@@ -671,63 +678,63 @@ class Tensor:
     def masked_fill_(self, mask: Tensor, value: Scalar) -> Self:
         return _F.inplace(self, "masked_fill", mask, value=value)  # type: ignore[return-value]
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Self:
+    def uniform_(self, a: _float = 0.0, b: _float = 1.0) -> Self:
         return self.copy_(_F.rand_like(self) * (b - a) + a)
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Self:
+    def normal_(self, mean: _float = 0.0, std: _float = 1.0) -> Self:
         return self.copy_(_F.randn_like(self) * std + mean)
 
     # -- reductions -------------------------------------------------------------------------
-    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+    def sum(self, dim: _int | Sequence[_int] | None = None, keepdim: _bool = False, *,
             dtype: DType | None = None) -> Tensor:
         return _F.sum(self, dim, keepdim, dtype=dtype)
 
-    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    def mean(self, dim: _int | Sequence[_int] | None = None, keepdim: _bool = False) -> Tensor:
         return _F.mean(self, dim, keepdim)
 
-    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def prod(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return _F.prod(self, dim, keepdim)
 
-    def max(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
+    def max(self, dim: _int | Tensor | None = None, keepdim: _bool = False) -> Any:
         return _F.max(self, dim, keepdim)
 
-    def min(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
+    def min(self, dim: _int | Tensor | None = None, keepdim: _bool = False) -> Any:
         return _F.min(self, dim, keepdim)
 
-    def amax(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    def amax(self, dim: _int | Sequence[_int] | None = None, keepdim: _bool = False) -> Tensor:
         return _F.amax(self, dim, keepdim)
 
-    def amin(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    def amin(self, dim: _int | Sequence[_int] | None = None, keepdim: _bool = False) -> Tensor:
         return _F.amin(self, dim, keepdim)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def argmax(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return _F.argmax(self, dim, keepdim)
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def argmin(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return _F.argmin(self, dim, keepdim)
 
-    def var(self, dim: int | Sequence[int] | None = None, *, correction: float = 1,
-            keepdim: bool = False) -> Tensor:
+    def var(self, dim: _int | Sequence[_int] | None = None, *, correction: _float = 1,
+            keepdim: _bool = False) -> Tensor:
         return _F.var(self, dim, correction=correction, keepdim=keepdim)
 
-    def std(self, dim: int | Sequence[int] | None = None, *, correction: float = 1,
-            keepdim: bool = False) -> Tensor:
+    def std(self, dim: _int | Sequence[_int] | None = None, *, correction: _float = 1,
+            keepdim: _bool = False) -> Tensor:
         return _F.std(self, dim, correction=correction, keepdim=keepdim)
 
-    def logsumexp(self, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
+    def logsumexp(self, dim: _int | Sequence[_int], keepdim: _bool = False) -> Tensor:
         return _F.logsumexp(self, dim, keepdim)
 
-    def cumsum(self, dim: int) -> Tensor:
+    def cumsum(self, dim: _int) -> Tensor:
         return _F.cumsum(self, dim)
 
-    def norm(self, p: float = 2, dim: int | Sequence[int] | None = None,
-             keepdim: bool = False) -> Tensor:
+    def norm(self, p: _float = 2, dim: _int | Sequence[_int] | None = None,
+             keepdim: _bool = False) -> Tensor:
         return _F.norm(self, p, dim, keepdim)
 
-    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def all(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return _F.all(self, dim, keepdim)
 
-    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def any(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return _F.any(self, dim, keepdim)
 
     def sum_to_size(self, *size: Any) -> Tensor:
@@ -748,10 +755,10 @@ class Tensor:
     def reshape_as(self, other: Tensor) -> Tensor:
         return _F.reshape(self, other.shape)
 
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
+    def transpose(self, dim0: _int, dim1: _int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
 
-    def swapaxes(self, dim0: int, dim1: int) -> Tensor:
+    def swapaxes(self, dim0: _int, dim1: _int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
 
     def permute(self, *dims: Any) -> Tensor:
@@ -774,28 +781,28 @@ class Tensor:
     def expand_as(self, other: Tensor) -> Tensor:
         return _F.expand(self, other.shape)
 
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+    def broadcast_to(self, shape: Sequence[_int]) -> Tensor:
         return _F.expand(self, tuple(shape))
 
-    def unsqueeze(self, dim: int) -> Tensor:
+    def unsqueeze(self, dim: _int) -> Tensor:
         return _F.unsqueeze(self, dim)
 
-    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
+    def squeeze(self, dim: _int | Sequence[_int] | None = None) -> Tensor:
         return _F.squeeze(self, dim)
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def flatten(self, start_dim: _int = 0, end_dim: _int = -1) -> Tensor:
         return _F.flatten(self, start_dim, end_dim)
 
-    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+    def unflatten(self, dim: _int, sizes: Sequence[_int]) -> Tensor:
         return _F.unflatten(self, dim, sizes)
 
-    def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    def split(self, split_size: _int | Sequence[_int], dim: _int = 0) -> tuple[Tensor, ...]:
         return _F.split(self, split_size, dim)
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    def chunk(self, chunks: _int, dim: _int = 0) -> tuple[Tensor, ...]:
         return _F.chunk(self, chunks, dim)
 
-    def flip(self, dims: Sequence[int]) -> Tensor:
+    def flip(self, dims: Sequence[_int]) -> Tensor:
         return _F.flip(self, dims)
 
     def repeat(self, *sizes: Any) -> Tensor:
@@ -808,16 +815,16 @@ class Tensor:
     def __setitem__(self, index: Any, value: TensorOrScalar) -> None:
         _F.setitem(self, index, value)
 
-    def gather(self, dim: int, index: Tensor) -> Tensor:
+    def gather(self, dim: _int, index: Tensor) -> Tensor:
         return _F.gather(self, dim, index)
 
-    def scatter(self, dim: int, index: Tensor, src: TensorOrScalar) -> Tensor:
+    def scatter(self, dim: _int, index: Tensor, src: TensorOrScalar) -> Tensor:
         return _F.scatter(self, dim, index, src)
 
-    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    def scatter_add(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
         return _F.scatter_add(self, dim, index, src)
 
-    def index_select(self, dim: int, index: Tensor) -> Tensor:
+    def index_select(self, dim: _int, index: Tensor) -> Tensor:
         return _F.index_select(self, dim, index)
 
     def masked_fill(self, mask: Tensor, value: Scalar) -> Tensor:
@@ -834,7 +841,7 @@ class Tensor:
         return _F.bmm(self, other)
 
 
-def _check_dim(dim: int, ndim: int, op: str) -> int:
+def _check_dim(dim: _int, ndim: _int, op: str) -> _int:
     if not -max(ndim, 1) <= dim < max(ndim, 1):
         raise IndexError(
             f"{op}: dimension out of range (expected to be in range of "

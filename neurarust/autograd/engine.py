@@ -62,8 +62,8 @@ def run_backward(
     """
     deps = _count_dependencies([item for item, _ in roots])
     buffers: dict[GraphItem, Tensor] = {}
-    for item, grad in roots:
-        buffers[item] = buffers[item] + grad if item in buffers else grad
+    for root, root_grad in roots:
+        buffers[root] = buffers[root] + root_grad if root in buffers else root_grad
     ready: list[GraphItem] = [item for item, _ in roots if deps.get(item, 0) == 0]
     ready = list(dict.fromkeys(ready))  # a root given twice runs once
     captured: list[Tensor | None] = [None] * (len(set(capture.values())) if capture else 0)
@@ -80,10 +80,10 @@ def run_backward(
                 item.accumulate(grad, create_graph)
             continue
         if grad is not None:
-            grads = item.apply(grad, retain_graph, create_graph)
+            input_grads = item.apply(grad, retain_graph, create_graph)
         else:
-            grads = (None,) * len(item.next)
-        _send(item.next, grads, buffers, deps, ready)
+            input_grads = (None,) * len(item.next)
+        _send(item.next, input_grads, buffers, deps, ready)
     return captured
 
 

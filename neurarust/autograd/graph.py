@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import numpy as np
 
+from ..ops.registry import InputMeta
 from ..types.dtype import DType
 from . import grad_mode
 
@@ -70,21 +71,6 @@ class AccumulateGrad:
         return "<AccumulateGrad>"
 
 
-class InputMeta:
-    """Shape and dtype of an input whose values the op's backward does not need; passed to
-    ``backward`` in place of the tensor (reshape's gradient needs only the input's shape)."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: tuple[int, ...], dtype: DType) -> None:
-        self.shape = shape
-        self.dtype = dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-
 class _SavedOutput:
     """An op's output, saved without a reference to the output Tensor (which would make a
     cycle through ``grad_fn``); rebuilt as a Tensor attached to its node at backward time."""
@@ -131,11 +117,15 @@ class Node:
         self.released = False
         self.saved_out: _SavedOutput | None = None
         if op.save_inputs:
-            self.saved: tuple[Any, ...] | None = inputs
+            keep = op.saves_for(tuple(e is not None for e in edges))
+            # Unsaved inputs are passed to backward as their InputMeta (shape and dtype only).
+            self.saved: tuple[Any, ...] | None = tuple(
+                x if k else meta for x, k, meta in zip(inputs, keep, input_meta)
+            )
             # Every saved tensor is checked, grad or not: mul's gradient for a uses b's values.
             self.saved_versions: tuple[int, ...] = tuple(
-                s.version if (s := getattr(x, "_storage", None)) is not None else -1
-                for x in inputs
+                x._storage.version if k and meta is not None else -1
+                for x, k, meta in zip(inputs, keep, input_meta)
             )
         else:
             self.saved = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._dispatch import call, call_inplace
-from ..ops.registry import get
+from ..ops.registry import _REGISTRY, get
 from ..tensor import Tensor
 
 __all__ = ["apply", "inplace"]
@@ -13,7 +13,8 @@ __all__ = ["apply", "inplace"]
 
 def apply(name: str, *inputs: Any, **attrs: Any) -> Tensor:
     """Run registered op ``name`` through the dispatcher."""
-    return call(get(name), *inputs, **attrs)
+    op = _REGISTRY.get(name)
+    return call(op if op is not None else get(name), *inputs, **attrs)
 
 
 def inplace(target: Tensor, name: str, *others: Any, **attrs: Any) -> Tensor:

@@ -149,7 +149,8 @@ def arange(start: float, end: float | None = None, step: float = 1, *,
         all_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = dt.int64 if all_int else dt.get_default_dtype()
     n = max(0, math.ceil((end - start) / step))
-    values = start + np.arange(n, dtype=np.float64 if dtype.is_floating_point else np.int64) * step
+    index = np.arange(n, dtype=np.float64 if dtype.is_floating_point else np.int64)
+    values = np.add(start, np.multiply(index, step))
     return _make(values.astype(dtype.np_dtype), dtype, device, requires_grad)
 
 

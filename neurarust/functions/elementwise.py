@@ -16,11 +16,15 @@ TensorOrScalar = Union[Tensor, int, float, bool]
 
 def add(input: TensorOrScalar, other: TensorOrScalar, *, alpha: int | float = 1) -> Tensor:
     """``input + alpha * other``, broadcasting."""
+    if alpha == 1:
+        return apply("add", input, other)
     return apply("add", input, other, alpha=alpha)
 
 
 def sub(input: TensorOrScalar, other: TensorOrScalar, *, alpha: int | float = 1) -> Tensor:
     """``input - alpha * other``, broadcasting."""
+    if alpha == 1:
+        return apply("sub", input, other)
     return apply("sub", input, other, alpha=alpha)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from ..types import dtype as dt
 from ..types.algebra import DimAlgebra, Shape
 from ..types.dtype import DType, promote_types
-from .registry import OpDef, register
+from .registry import OpDef, has_values, register
 
 __all__ = ["Binary", "FloatUnary", "Comparison"]
 
@@ -114,8 +114,13 @@ class Mul(Binary):
 
     name = "mul"
 
+    def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
+        need_a, need_b = needs_grad
+        return need_b, need_a  # d/da reads b, d/db reads a
+
     def backward(self, g: Any, a: Any, b: Any, *, out: Any) -> tuple[Any, ...]:
-        return g * b, g * a
+        # An input is saved exactly when the other one needs its gradient (saves_for).
+        return (g * b if has_values(b) else None), (g * a if has_values(a) else None)
 
 
 @register
@@ -124,6 +129,9 @@ class Div(FloatBinary):
 
     name = "div"
     save_output = True
+
+    def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
+        return False, True  # both gradients read only b (and the output)
 
     def dtype(self, a: DType, b: DType, *, rounding_mode: str | None = None) -> DType:
         if rounding_mode is None:

@@ -12,16 +12,37 @@ autograd or pycuda.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 from ..types.algebra import DimAlgebra, Shape
 from ..types.dtype import DType
 from ..types.errors import DTypeError
 
-__all__ = ["OpDef", "register", "get", "all_ops", "kernel", "Kernel"]
+__all__ = ["OpDef", "register", "get", "all_ops", "kernel", "Kernel", "InputMeta", "has_values"]
 
 Kernel = Callable[..., Any]
 """A backend function: arrays and attrs in, one array out."""
+
+
+class InputMeta:
+    """Shape and dtype of an input whose values an op's backward does not read; autograd
+    passes it to ``backward`` in place of the tensor (reshape's gradient needs only the
+    input's shape). See :meth:`OpDef.saves_for`."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: DType) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def has_values(x: Any) -> bool:
+    """True when a backward input carries values (not just an :class:`InputMeta`)."""
+    return not isinstance(x, InputMeta)
 
 
 class OpDef:
@@ -57,14 +78,28 @@ class OpDef:
     def __init__(self) -> None:
         self.kernels: dict[str, Kernel] = {}
 
-    def shape(self, dims: DimAlgebra[Any, Any], *shapes: Shape, **attrs: Any) -> Shape:
-        raise NotImplementedError(f"op {self.name!r} declares no shape rule")
+    def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
+        """Which inputs backward reads, given which inputs need a gradient (when
+        ``save_inputs``). Default: all. Ops override it so that an in-place change to an
+        input whose values the gradient never reads is not an error (``h.mul_(3.0)``)."""
+        return (True,) * len(needs_grad)
 
-    def dtype(self, *dtypes: DType, **attrs: Any) -> DType:
-        raise NotImplementedError(f"op {self.name!r} declares no dtype rule")
+    if TYPE_CHECKING:
+        # Each op narrows these signatures to its own inputs and attrs; typed as callables so
+        # that every subclass's precise signature is a valid override.
+        shape: Callable[..., Shape]
+        dtype: Callable[..., DType]
+        backward: Callable[..., tuple[Any, ...]]
+    else:
 
-    def backward(self, grad: Any, *inputs: Any, out: Any, **attrs: Any) -> tuple[Any, ...]:
-        raise NotImplementedError(f"op {self.name!r} declares no backward")
+        def shape(self, dims: DimAlgebra[Any, Any], *shapes: Shape, **attrs: Any) -> Shape:
+            raise NotImplementedError(f"op {self.name!r} declares no shape rule")
+
+        def dtype(self, *dtypes: DType, **attrs: Any) -> DType:
+            raise NotImplementedError(f"op {self.name!r} declares no dtype rule")
+
+        def backward(self, grad: Any, *inputs: Any, out: Any, **attrs: Any) -> tuple[Any, ...]:
+            raise NotImplementedError(f"op {self.name!r} declares no backward")
 
     # -- helpers shared by dtype rules ----------------------------------------------------------
     def dtype_error(self, message: str, *dtypes: DType) -> DTypeError:

@@ -204,10 +204,33 @@ class ConcreteAlgebra(DimAlgebra[int, bool]):
         return n
 
     def broadcast(self, *shapes: Shape) -> Shape:
-        first = shapes[0]
-        if all(s == first for s in shapes):
-            return tuple(first)
-        return super().broadcast(*shapes)
+        out = tuple(shapes[0]) if shapes else ()
+        for shape in shapes[1:]:
+            if shape != out:
+                out = self._broadcast_two(out, tuple(shape))
+        return out
+
+    def _broadcast_two(self, a: Shape, b: Shape) -> Shape:
+        # Same semantics as the generic version, in plain ints: this runs on every binary op.
+        if not b:
+            return a
+        if not a:
+            return b
+        n = max(len(a), len(b))
+        a = (1,) * (n - len(a)) + a
+        b = (1,) * (n - len(b)) + b
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x == y or y == 1:
+                out.append(x)
+            elif x == 1:
+                out.append(y)
+            else:
+                raise RuleViolation(
+                    "shapes are not broadcastable",
+                    hint=f"dimension {i - n} must be equal on both sides or 1 on one side",
+                )
+        return tuple(out)
 
 
 CONCRETE: ConcreteAlgebra = ConcreteAlgebra()
