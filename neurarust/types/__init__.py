@@ -17,10 +17,16 @@ from .dtype import (
     set_default_dtype,
     uint8,
 )
+from .cond import Cond
+from .dim import Dim
 from .errors import DTypeError, RuleViolation, ShapeError, UndecidedShape
+from .symbolic import Obligation, SymbolicAlgebra
+
+# Z3Algebra lives in neurarust.types.z3_algebra and is imported on demand (it loads z3).
 
 __all__ = [
-    "ALL_DTYPES", "CONCRETE", "ConcreteAlgebra", "DimAlgebra", "DType", "DTypeError",
+    "ALL_DTYPES", "CONCRETE", "ConcreteAlgebra", "Cond", "Dim", "DimAlgebra", "DType",
+    "DTypeError", "Obligation", "SymbolicAlgebra",
     "RuleViolation", "Shape", "ShapeError", "UndecidedShape", "bool_", "float16", "float32",
     "float64", "get_default_dtype", "int8", "int16", "int32", "int64", "promote_types",
     "set_default_dtype", "uint8",
