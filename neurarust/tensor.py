@@ -394,6 +394,20 @@ class Tensor:
     def clone(self) -> Tensor:
         return _F.clone(self)
 
+    def new_zeros(self, *size: Any, dtype: DType | None = None) -> Tensor:
+        """Zeros of ``size`` on this tensor's device, in its dtype unless ``dtype`` is given
+        (a constant: backward rules use it for zero gradients)."""
+        return _F.zeros(*size, dtype=self.dtype if dtype is None else dtype, device=self.device)
+
+    def new_ones(self, *size: Any, dtype: DType | None = None) -> Tensor:
+        """Ones of ``size`` on this tensor's device, in its dtype unless ``dtype`` is given."""
+        return _F.ones(*size, dtype=self.dtype if dtype is None else dtype, device=self.device)
+
+    def _apply(self, op: str, *others: Any, **attrs: Any) -> Tensor:
+        """Registered op ``op`` on ``(self, *others)``: how backward rules reach ops that have
+        no public method (``ops`` never imports the dispatcher)."""
+        return _F.apply(op, self, *others, **attrs)
+
     def contiguous(self) -> Tensor:
         return self if self._data.flags.c_contiguous else _F.clone(self)
 

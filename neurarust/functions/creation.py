@@ -62,7 +62,9 @@ def tensor(data: Any, *, dtype: DType | None = None, device: DeviceArg = None,
     out_dtype = dtype or inferred
     if array.dtype != out_dtype.np_dtype:
         array = array.astype(out_dtype.np_dtype)
-    return _make(np.ascontiguousarray(array), out_dtype, device, requires_grad)
+    # ascontiguousarray would turn a 0-d array into shape (1,)
+    array = np.ascontiguousarray(array) if array.ndim else array
+    return _make(array, out_dtype, device, requires_grad)
 
 
 def _flat(data: Any) -> list[Any]:
