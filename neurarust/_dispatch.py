@@ -140,7 +140,14 @@ def _call_general(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> 
     except RuleViolation as err:
         raise shape_error(op, inputs, attrs, err) from None
     if has_scalar or common is None:
-        out_dtype = op.dtype(*_scalar_dtypes(op, inputs, common), **attrs)
+        in_dtypes = _scalar_dtypes(op, inputs, common)
+        out_dtype = op.dtype(*in_dtypes, **attrs)
+        if op.promote_inputs:
+            # A scalar may raise the computation's category (``int_tensor < 2.5`` compares
+            # in float), never its width.
+            for x, d in zip(inputs, in_dtypes):
+                if d is not None and not isinstance(x, Tensor) and d is not common:
+                    common = promote_types(common, d)  # type: ignore[arg-type]
     else:
         out_dtype = op.dtype(*[x.dtype if x is not None else None for x in inputs], **attrs)
     assert device is not None and common is not None
@@ -154,10 +161,17 @@ def _call_general(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> 
     if op.promote_inputs:
         # Compute in the result dtype when it is float (int / int, exp(int)), else in the
         # inputs' common dtype (comparisons of mixed dtypes): numpy's own promotion differs.
+        # Python scalars in an integer computation become numpy scalars of its dtype,
+        # wrapping like PyTorch's (``int8_tensor + 1000``; ``uint8_tensor == -1`` compares
+        # with 255) where numpy would raise; numpy already treats them as weak in floats.
         np_in = np_out if out_dtype.is_floating_point else common.np_dtype
+        int_scalars = has_scalar and np_in.kind in "biu"
         for i, a in enumerate(arrays):
-            if type(a) is np.ndarray and a.dtype is not np_in and a.dtype != np_in:
-                arrays[i] = a.astype(np_in)
+            if type(a) is np.ndarray:
+                if a.dtype is not np_in and a.dtype != np_in:
+                    arrays[i] = a.astype(np_in)
+            elif int_scalars and a is not None:
+                arrays[i] = np.asarray(a).astype(np_in)[()]
     return _finish(op, inputs, attrs, kernel(*arrays, **attrs), out_shape, out_dtype, device,
                    requires_grad)
 
@@ -226,6 +240,9 @@ def call_inplace(op: OpDef, target: Tensor, *others: Any, **attrs: Any) -> Tenso
         )
     old = target._alias()
     result = call(op, old, *others, **attrs)
+    node = result.grad_fn
+    if node is not None and node.saved is not None and any(x is old for x in node.saved):
+        _save_original(node, old)
     if result.shape != target.shape:
         raise ShapeError(
             f"{op.name}_: the result shape {list(result.shape)} does not match the in-place "
@@ -247,6 +264,19 @@ def call_inplace(op: OpDef, target: Tensor, *others: Any, **attrs: Any) -> Tenso
             result.grad_fn.saved_out.storage = target._storage
             result.grad_fn.saved_out.version = target._storage.version
     return target
+
+
+def _save_original(node: Node, old: Tensor) -> None:
+    """The in-place op's own backward reads the target's values from before the write
+    (``h.pow_(2)``, ``h.clamp_(0, 1)``): give it a private copy, as PyTorch saves the original
+    self. Other nodes that saved the target still see the version bump and refuse to run."""
+    copy = Tensor._from_parts(old._data.copy(), old.dtype, old.device, _Storage())
+    copy.requires_grad, copy.grad_fn, copy._accumulate = old.requires_grad, old.grad_fn, \
+        old._accumulate
+    assert node.saved is not None
+    node.saved_versions = tuple(0 if x is old else v for x, v in zip(node.saved,
+                                                                     node.saved_versions))
+    node.saved = tuple(copy if x is old else x for x in node.saved)
 
 
 def _can_cast(src: DType, dst: DType) -> bool:

@@ -567,7 +567,7 @@ class Tensor:
         return _F.rsqrt(self)
 
     def square(self) -> Tensor:
-        return _F.mul(self, self)
+        return _F.square(self)
 
     def reciprocal(self) -> Tensor:
         return _F.reciprocal(self)

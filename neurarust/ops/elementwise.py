@@ -2,22 +2,47 @@
 
 Families share their rules through small base classes (``Binary``, ``FloatUnary``, ...), so
 each op below states only what is its own: its name, its dtype quirk and its gradient.
+
+Gradients follow PyTorch's choices at kinks and ties, since users compare against it:
+``relu`` and ``clamp`` pass the gradient where the input lies in the closed interval, ``abs``
+has gradient ``sign(x)`` (0 at 0), ``maximum``/``minimum`` split it in half at ties, and the
+piecewise-constant ops (``floor``, ``sign``, rounded division) have a zero gradient, not none.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..types import dtype as dt
 from ..types.algebra import DimAlgebra, Shape
-from ..types.dtype import DType, promote_types
+from ..types.dtype import DType, promote_types, result_type_of_scalar
+from ..types.errors import RuleViolation
 from .registry import OpDef, has_values, register
 
-__all__ = ["Binary", "FloatUnary", "Comparison"]
+__all__ = [
+    "Binary", "Comparison", "FloatBinary", "FloatUnary", "IntegerOnly", "Logical", "Unary",
+    "masked_zero", "zero_grad",
+]
 
 Dims = DimAlgebra[Any, Any]
 
 
+def zero_grad(g: Any) -> Any:
+    """The zero gradient PyTorch gives piecewise-constant ops (a constant, shaped like g)."""
+    return g.new_zeros(g.shape)
+
+
+def masked_zero(x: Any, mask: Any) -> Any:
+    """``x`` with zeros where ``mask`` holds (``x.masked_fill(mask, 0)`` in registered ops)."""
+    return x.where(mask.logical_not(), 0.0)
+
+
+def _is_tensor(x: Any) -> bool:
+    return hasattr(x, "shape") and has_values(x)
+
+
+# -- families -----------------------------------------------------------------------------------
 class Binary(OpDef):
     """Broadcasting binary arithmetic; the result dtype is the promotion of the inputs'."""
 
@@ -39,15 +64,37 @@ class FloatBinary(Binary):
         return dt.get_default_dtype() if out.is_integer else out
 
 
+class NoBoolBinary(Binary):
+    """Arithmetic PyTorch does not define on two bool tensors (remainder, pow, ...)."""
+
+    def dtype(self, a: DType, b: DType, **attrs: Any) -> DType:
+        out = promote_types(a, b)
+        if out.is_bool:
+            raise self.dtype_error("is not supported for bool tensors; convert with .int() or "
+                                   ".float() first", a, b)
+        return out
+
+
 class Unary(OpDef):
     """Same-shape, same-dtype unary ops."""
 
     promote_inputs = True
+    input_names = ("input",)
 
     def shape(self, dims: Dims, a: Shape, **attrs: Any) -> Shape:
         return a
 
     def dtype(self, a: DType, **attrs: Any) -> DType:
+        return a
+
+
+class NoBoolUnary(Unary):
+    """Unary ops PyTorch does not define on bool tensors (abs, relu, neg)."""
+
+    def dtype(self, a: DType, **attrs: Any) -> DType:
+        if a.is_bool:
+            raise self.dtype_error("is not supported for bool tensors; convert with .int() or "
+                                   ".float() first", a)
         return a
 
 
@@ -58,13 +105,44 @@ class FloatUnary(Unary):
         return dt.get_default_dtype() if a.is_integer else a
 
 
+class Rounding(NoBoolUnary):
+    """Piecewise-constant float ops (floor, ceil, round, trunc): identity on integers, zero
+    gradient (as PyTorch)."""
+
+    save_inputs = False
+
+    def backward(self, g: Any, a: Any, *, out: Any, **attrs: Any) -> tuple[Any, ...]:
+        return (zero_grad(g),)
+
+
 class Comparison(Binary):
-    """Broadcasting comparisons: bool result, no gradient."""
+    """Broadcasting comparisons: bool result, computed in the inputs' common dtype, no
+    gradient."""
 
     differentiable = False
 
     def dtype(self, a: DType, b: DType, **attrs: Any) -> DType:
         promote_types(a, b)
+        return dt.bool_
+
+
+class Predicate(Unary):
+    """Unary tests with a bool result (isnan, isinf, isfinite); no gradient."""
+
+    differentiable = False
+    promote_inputs = False
+
+    def dtype(self, a: DType, **attrs: Any) -> DType:
+        return dt.bool_
+
+
+class Logical(Binary):
+    """logical_and/or/xor: any dtypes (nonzero is true), bool result, no gradient."""
+
+    differentiable = False
+    promote_inputs = False
+
+    def dtype(self, a: DType, b: DType, **attrs: Any) -> DType:
         return dt.bool_
 
 
@@ -82,10 +160,16 @@ class IntegerOnly(Binary):
 # -- arithmetic ---------------------------------------------------------------------------------
 @register
 class Add(Binary):
-    """``input + alpha * other``."""
+    """``input + alpha * other`` (on two bool tensors: logical or, as PyTorch)."""
 
     name = "add"
     save_inputs = False
+
+    def dtype(self, a: DType, b: DType, *, alpha: Any = 1, **attrs: Any) -> DType:
+        out = promote_types(a, b)
+        if isinstance(alpha, float) and out.is_integer:
+            raise self.dtype_error(f"alpha={alpha!r} must not be a float for integer inputs", a, b)
+        return out
 
     def backward(self, g: Any, a: Any, b: Any, *, out: Any, alpha: Any = 1) -> tuple[Any, ...]:
         return g, (g if alpha == 1 else g * alpha)
@@ -98,11 +182,14 @@ class Sub(Binary):
     name = "sub"
     save_inputs = False
 
-    def dtype(self, a: DType, b: DType, **attrs: Any) -> DType:
-        if a.is_bool and b.is_bool:
-            raise self.dtype_error("subtraction of two bool tensors is not supported; use "
-                                   "logical_xor", a, b)
-        return promote_types(a, b)
+    def dtype(self, a: DType, b: DType, *, alpha: Any = 1, **attrs: Any) -> DType:
+        if a.is_bool or b.is_bool:
+            raise self.dtype_error("subtraction of a bool tensor is not supported; use "
+                                   "logical_xor, or ~mask to invert a mask", a, b)
+        out = promote_types(a, b)
+        if isinstance(alpha, float) and out.is_integer:
+            raise self.dtype_error(f"alpha={alpha!r} must not be a float for integer inputs", a, b)
+        return out
 
     def backward(self, g: Any, a: Any, b: Any, *, out: Any, alpha: Any = 1) -> tuple[Any, ...]:
         return g, -(g if alpha == 1 else g * alpha)
@@ -110,7 +197,7 @@ class Sub(Binary):
 
 @register
 class Mul(Binary):
-    """``input * other``."""
+    """``input * other`` (on two bool tensors: logical and)."""
 
     name = "mul"
 
@@ -125,7 +212,8 @@ class Mul(Binary):
 
 @register
 class Div(FloatBinary):
-    """True division (``rounding_mode=None``), or 'trunc'/'floor' rounding (no gradient)."""
+    """True division (``rounding_mode=None``, ints give floats), or division rounded with
+    'trunc' / 'floor' (``floor_divide``, ``//``) in the inputs' dtype, with a zero gradient."""
 
     name = "div"
     save_output = True
@@ -133,23 +221,82 @@ class Div(FloatBinary):
     def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
         return False, True  # both gradients read only b (and the output)
 
-    def dtype(self, a: DType, b: DType, *, rounding_mode: str | None = None) -> DType:
+    def dtype(self, a: DType, b: DType, *, rounding_mode: str | None = None,
+              **attrs: Any) -> DType:
         if rounding_mode is None:
             return super().dtype(a, b)
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
                              f"{rounding_mode!r}")
-        return promote_types(a, b)
+        out = promote_types(a, b)
+        if out.is_bool:
+            raise self.dtype_error(f"rounding_mode={rounding_mode!r} is not supported for bool "
+                                   "tensors", a, b)
+        return out
 
     def backward(self, g: Any, a: Any, b: Any, *, out: Any,
                  rounding_mode: str | None = None) -> tuple[Any, ...]:
         if rounding_mode is not None:
-            return None, None
+            return zero_grad(g), zero_grad(g)
         return g / b, -g * out / b
 
 
 @register
-class Neg(Unary):
+class Remainder(NoBoolBinary):
+    """``input - floor(input / other) * other``: the result takes the divisor's sign, as
+    Python's ``%`` and ``torch.remainder``."""
+
+    name = "remainder"
+
+    def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
+        return needs_grad[1], needs_grad[1]  # d/da = 1; d/db reads both
+
+    def backward(self, g: Any, a: Any, b: Any, *, out: Any) -> tuple[Any, ...]:
+        if not has_values(a):
+            return g, None
+        quotient = a.div(b, rounding_mode="floor") if _is_tensor(a) else (a / b).floor()
+        return g, -g * quotient
+
+
+@register
+class Pow(NoBoolBinary):
+    """``input ** exponent``; either side may be a Python scalar.
+
+    Gradients as PyTorch: d/d(input) is 0 where the exponent is 0 (so ``0 ** 0`` gives 0, not
+    nan), and d/d(exponent) is 0 where the base is 0 and the exponent >= 0.
+    """
+
+    name = "pow"
+    save_output = True
+    input_names = ("input", "exponent")
+
+    def backward(self, g: Any, a: Any, b: Any, *, out: Any) -> tuple[Any, ...]:
+        # (B) base gradient: b * a**(b-1), zeroed where b == 0.
+        if not _is_tensor(a):
+            ga = None
+        elif _is_tensor(b):
+            # The masked entries compute a**1 instead of a**-1: no inf * 0 = nan on the way.
+            ga = masked_zero(g * b * a.pow((b - 1).where(b.ne(0), 1)), b.eq(0))
+        else:
+            ga = zero_grad(g) if b == 0 else g * b * a.pow(b - 1)
+        if not _is_tensor(b):
+            return ga, None
+        # (E) exponent gradient: out * log(a), zeroed where a == 0 and b >= 0.
+        if _is_tensor(a):
+            zero = a.eq(0).logical_and(b.ge(0))
+            gb = g * masked_zero(out * a.where(zero.logical_not(), 1.0).log(), zero)
+        else:
+            log_a = math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
+            gb = g * out * log_a
+            if a == 0:
+                gb = masked_zero(gb, b.ge(0))
+        return ga, gb
+
+
+@register
+class Neg(NoBoolUnary):
+    """``-input``; bool tensors are rejected (``~x`` is their negation), as in PyTorch."""
+
     name = "neg"
     save_inputs = False
 
@@ -163,7 +310,31 @@ class Neg(Unary):
 
 
 @register
+class Abs(NoBoolUnary):
+    """``|input|``; gradient ``sign(input)``, 0 at 0."""
+
+    name = "abs"
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g * a.sign(),)
+
+
+@register
+class Sign(Unary):
+    """-1, 0 or 1 by the sign of each element (0 for nan, as PyTorch on CPU); zero gradient."""
+
+    name = "sign"
+    save_inputs = False
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (zero_grad(g),)
+
+
+# -- unary float math ---------------------------------------------------------------------------
+@register
 class Exp(FloatUnary):
+    """``e ** input``."""
+
     name = "exp"
     save_inputs = False
     save_output = True
@@ -172,6 +343,461 @@ class Exp(FloatUnary):
         return (g * out,)
 
 
+@register
+class Exp2(FloatUnary):
+    """``2 ** input``."""
+
+    name = "exp2"
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g * out * math.log(2.0),)
+
+
+@register
+class Expm1(FloatUnary):
+    """``exp(input) - 1``, accurate near 0."""
+
+    name = "expm1"
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g * (out + 1),)
+
+
+@register
+class Log(FloatUnary):
+    """Natural logarithm (-inf at 0, nan below)."""
+
+    name = "log"
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g / a,)
+
+
+@register
+class Log2(FloatUnary):
+    """Base-2 logarithm."""
+
+    name = "log2"
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g / (a * math.log(2.0)),)
+
+
+@register
+class Log10(FloatUnary):
+    """Base-10 logarithm."""
+
+    name = "log10"
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g / (a * math.log(10.0)),)
+
+
+@register
+class Log1p(FloatUnary):
+    """``log(1 + input)``, accurate near 0."""
+
+    name = "log1p"
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g / (a + 1),)
+
+
+@register
+class Sqrt(FloatUnary):
+    """Square root (nan below 0)."""
+
+    name = "sqrt"
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g / (out * 2),)
+
+
+@register
+class Rsqrt(FloatUnary):
+    """``1 / sqrt(input)``."""
+
+    name = "rsqrt"
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g * out.pow(3) * -0.5,)
+
+
+@register
+class Reciprocal(FloatUnary):
+    """``1 / input`` (integers give floats)."""
+
+    name = "reciprocal"
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (-g * out * out,)
+
+
+@register
+class Sin(FloatUnary):
+    """Sine."""
+
+    name = "sin"
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g * a.cos(),)
+
+
+@register
+class Cos(FloatUnary):
+    """Cosine."""
+
+    name = "cos"
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (-g * a.sin(),)
+
+
+@register
+class Tanh(FloatUnary):
+    """Hyperbolic tangent."""
+
+    name = "tanh"
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g * (1 - out * out),)
+
+
+@register
+class Sigmoid(FloatUnary):
+    """``1 / (1 + exp(-input))``, computed without overflow for large ``|input|``."""
+
+    name = "sigmoid"
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g * out * (1 - out),)
+
+
+@register
+class Relu(NoBoolUnary):
+    """``max(input, 0)``; the gradient at 0 is 0, as PyTorch."""
+
+    name = "relu"
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
+        return (g.where(out.gt(0), 0.0),)
+
+
+# -- rounding -----------------------------------------------------------------------------------
+@register
+class Floor(Rounding):
+    """Largest integer <= input."""
+
+    name = "floor"
+
+
+@register
+class Ceil(Rounding):
+    """Smallest integer >= input."""
+
+    name = "ceil"
+
+
+@register
+class Trunc(Rounding):
+    """Round towards zero."""
+
+    name = "trunc"
+
+
+@register
+class Round(Rounding):
+    """Round half to even, to ``decimals`` places (negative: to tens, hundreds, ...)."""
+
+    name = "round"
+
+    def dtype(self, a: DType, *, decimals: int = 0, **attrs: Any) -> DType:
+        super().dtype(a)
+        if decimals != 0 and not a.is_floating_point:
+            raise self.dtype_error(f"decimals={decimals} needs a floating point input", a)
+        return a
+
+
+# -- clamping and selection ---------------------------------------------------------------------
+@register
+class Clamp(Unary):
+    """``min(max(input, min), max)`` with scalar bounds (either may be None).
+
+    Integer inputs with float bounds give floats, as PyTorch's promotion does. The gradient
+    passes where ``min <= input <= max`` (bounds included) and is 0 elsewhere.
+    """
+
+    name = "clamp"
+
+    def shape(self, dims: Dims, a: Shape, *, min: Any = None, max: Any = None,
+              **attrs: Any) -> Shape:
+        if min is None and max is None:
+            raise RuleViolation("at least one of 'min' or 'max' must not be None")
+        return a
+
+    def dtype(self, a: DType, *, min: Any = None, max: Any = None, **attrs: Any) -> DType:
+        out = a
+        for bound in (min, max):
+            if bound is not None:
+                out = promote_types(out, result_type_of_scalar(a, bound))
+        if out.is_bool:
+            raise self.dtype_error("is not supported for bool results; convert with .int() "
+                                   "first", a)
+        if not out.is_floating_point:  # PyTorch's range check; uint8 wraps negatives
+            signed = out is not dt.uint8
+            lo, hi = (-(2 ** (out.bits - 1)), 2 ** (out.bits - 1) - 1) if signed else (-255, 255)
+            for which, bound in (("min", min), ("max", max)):
+                if bound is not None and not lo <= bound <= hi:
+                    raise self.dtype_error(f"{which}={bound} does not fit in {out.name} "
+                                           f"([{lo}, {hi}])", a)
+        return out
+
+    def backward(self, g: Any, a: Any, *, out: Any, min: Any = None,
+                 max: Any = None) -> tuple[Any, ...]:
+        inside = a.ge(min) if min is not None else None
+        if max is not None:
+            inside = a.le(max) if inside is None else inside.logical_and(a.le(max))
+        return (g.where(inside, 0.0),)
+
+
+@register
+class ClampTensor(OpDef):
+    """``clamp`` with tensor bounds: ``min(max(input, min), max)``, broadcasting all three
+    (a bound may be None). Where ``min > max`` the result is ``max``.
+
+    Gradients as PyTorch: input where ``min <= input <= max``; ``min`` where
+    ``input < min < max``; ``max`` where ``input > max`` or ``max < min``.
+    """
+
+    name = "clamp_tensor"
+    promote_inputs = True
+    input_names = ("input", "min", "max")
+
+    def shape(self, dims: Dims, a: Shape, lo: Shape | None, hi: Shape | None) -> Shape:
+        if lo is None and hi is None:
+            raise RuleViolation("at least one of 'min' or 'max' must not be None")
+        return dims.broadcast(*[s for s in (a, lo, hi) if s is not None])
+
+    def dtype(self, a: DType, lo: DType | None, hi: DType | None) -> DType:
+        out = a
+        for bound in (lo, hi):
+            if bound is not None:
+                out = promote_types(out, bound)
+        return out
+
+    def backward(self, g: Any, a: Any, lo: Any, hi: Any, *, out: Any) -> tuple[Any, ...]:
+        if lo is not None and hi is not None:
+            # One bound may be a Python number: compare with a tensor on the left.
+            lo_lt_hi = lo.lt(hi) if _is_tensor(lo) else hi.gt(lo)
+            ga = g.where(a.ge(lo).logical_and(a.le(hi)), 0.0)
+            g_lo = g.where(a.lt(lo).logical_and(lo_lt_hi), 0.0)
+            g_hi = g.where(a.gt(hi).logical_or(lo.gt(hi) if _is_tensor(lo) else hi.lt(lo)), 0.0)
+            return ga, g_lo, g_hi
+        if lo is not None:
+            return g.where(a.ge(lo), 0.0), g.where(a.lt(lo), 0.0), None
+        return g.where(a.le(hi), 0.0), None, g.where(a.gt(hi), 0.0)
+
+
+class _Extremum(Binary):
+    """maximum / minimum: the gradient goes to the selected side, half to each at ties, and to
+    both where an input is nan (which propagates), as PyTorch."""
+
+    def _loses(self, a: Any, b: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, g: Any, a: Any, b: Any, *, out: Any) -> tuple[Any, ...]:
+        half = (g / 2).where(a.eq(b), g)
+        return masked_zero(half, self._loses(a, b)), masked_zero(half, self._loses(b, a))
+
+
+@register
+class Maximum(_Extremum):
+    """Elementwise maximum of two tensors (nan propagates)."""
+
+    name = "maximum"
+
+    def _loses(self, a: Any, b: Any) -> Any:
+        return a.lt(b)
+
+
+@register
+class Minimum(_Extremum):
+    """Elementwise minimum of two tensors (nan propagates)."""
+
+    name = "minimum"
+
+    def _loses(self, a: Any, b: Any) -> Any:
+        return a.gt(b)
+
+
+@register
+class Where(OpDef):
+    """``input`` where ``condition`` holds, else ``other``; all three broadcast, and ``input``
+    or ``other`` may be Python scalars. The result dtype promotes ``input`` with ``other``."""
+
+    name = "where"
+    nondiff_inputs = (0,)
+    input_names = ("condition", "input", "other")
+
+    def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
+        return True, False, False  # the gradients read only the condition
+
+    def shape(self, dims: Dims, c: Shape, a: Shape, b: Shape) -> Shape:
+        return dims.broadcast(c, a, b)
+
+    def dtype(self, c: DType, a: DType, b: DType) -> DType:
+        if not c.is_bool:
+            raise self.dtype_error(f"expects a bool condition, got {c.name}; compare first "
+                                   "(x != 0) or use .bool()", c, a, b)
+        return promote_types(a, b)
+
+    def backward(self, g: Any, c: Any, a: Any, b: Any, *, out: Any) -> tuple[Any, ...]:
+        return None, g.where(c, 0.0), masked_zero(g, c)
+
+
+# -- comparisons and logic ----------------------------------------------------------------------
+@register
+class Eq(Comparison):
+    """``input == other``."""
+
+    name = "eq"
+
+
+@register
+class Ne(Comparison):
+    """``input != other``."""
+
+    name = "ne"
+
+
+@register
+class Lt(Comparison):
+    """``input < other``."""
+
+    name = "lt"
+
+
+@register
+class Le(Comparison):
+    """``input <= other``."""
+
+    name = "le"
+
+
+@register
+class Gt(Comparison):
+    """``input > other``."""
+
+    name = "gt"
+
+
+@register
+class Ge(Comparison):
+    """``input >= other``."""
+
+    name = "ge"
+
+
+@register
+class IsNan(Predicate):
+    """True where the element is nan."""
+
+    name = "isnan"
+
+
+@register
+class IsInf(Predicate):
+    """True where the element is +inf or -inf."""
+
+    name = "isinf"
+
+
+@register
+class IsFinite(Predicate):
+    """True where the element is neither inf nor nan."""
+
+    name = "isfinite"
+
+
+@register
+class LogicalAnd(Logical):
+    """Both nonzero."""
+
+    name = "logical_and"
+
+
+@register
+class LogicalOr(Logical):
+    """Either nonzero."""
+
+    name = "logical_or"
+
+
+@register
+class LogicalXor(Logical):
+    """Exactly one nonzero."""
+
+    name = "logical_xor"
+
+
+@register
+class LogicalNot(Predicate):
+    """True where the element is zero (``~mask`` on bool tensors)."""
+
+    name = "logical_not"
+
+
+@register
+class BitwiseAnd(IntegerOnly):
+    """``input & other`` on integers (logical and on bools)."""
+
+    name = "bitwise_and"
+
+
+@register
+class BitwiseOr(IntegerOnly):
+    """``input | other`` on integers (logical or on bools)."""
+
+    name = "bitwise_or"
+
+
+@register
+class BitwiseXor(IntegerOnly):
+    """``input ^ other`` on integers (logical xor on bools)."""
+
+    name = "bitwise_xor"
+
+
+@register
+class BitwiseNot(Unary):
+    """``~input`` on integers (two's complement), logical not on bools."""
+
+    name = "bitwise_not"
+    differentiable = False
+
+    def dtype(self, a: DType, **attrs: Any) -> DType:
+        if a.is_floating_point:
+            raise self.dtype_error("expects an integer or bool tensor", a)
+        return a
+
+
+# -- conversion and copies ----------------------------------------------------------------------
 @register
 class Cast(OpDef):
     """Convert to ``dtype``; the gradient converts back (only between float dtypes)."""

@@ -131,9 +131,9 @@ def result_type_of_scalar(tensor_dtype: DType, scalar: bool | int | float) -> DT
     ``int_tensor * 2.5`` is float (default dtype); ``f16_tensor * 2.5`` stays float16;
     ``bool_tensor + 1`` is int64.
     """
-    if isinstance(scalar, bool):
+    if isinstance(scalar, (bool, np.bool_)):
         category = _BOOL
-    elif isinstance(scalar, int):
+    elif isinstance(scalar, (int, np.integer)):
         category = _INT
     else:
         category = _FLOAT
