@@ -4,11 +4,12 @@ the runtime, the mypy plugin, the verifier and ONNX export alike."""
 from . import ops  # declares every op
 from . import kernels  # noqa: F401
 from .kernels import cpu as _cpu_kernels  # noqa: F401  (registers the numpy backend)
-from . import autograd, functions, optim, types
+from . import autograd, functions, nn, optim, types
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import Device, device
 from .functions import *  # noqa: F403
 from .functions import Generator, manual_seed
+from .serialization import CheckpointError, load, save
 from .tensor import Tensor
 from .types import (
     DType,
@@ -42,7 +43,8 @@ __all__ = [
     "DType", "DTypeError", "Device", "Generator", "ShapeError", "Tensor", "autograd", "bool",
     "bool_", "device", "double", "enable_grad", "float", "float16", "float32", "float64",
     "functions", "get_default_dtype", "half", "int", "int8", "int16", "int32", "int64",
-    "is_grad_enabled", "long", "manual_seed", "no_grad", "ops", "optim", "promote_types",
+    "is_grad_enabled", "load", "long", "manual_seed", "nn", "no_grad", "ops", "optim",
+    "promote_types", "save", "CheckpointError",
     "set_default_dtype", "set_grad_enabled", "types", "uint8",
 ]
 __all__ += functions.conv.__all__

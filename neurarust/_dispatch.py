@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from .autograd import anomaly as _anomaly
 from .autograd import grad_mode
 from .autograd.graph import Node
 from .ops.registry import InputMeta
 from .ops.registry import OpDef
-from .tensor import Tensor, _Storage
+from .tensor import _FAST_TYPES, Tensor, _Storage
 from .types.algebra import CONCRETE
 from .types.dtype import DType, promote_types, result_type_of_scalar
 from .types.errors import DTypeError, RuleViolation, ShapeError
@@ -29,6 +30,7 @@ __all__ = ["call", "call_inplace", "shape_error"]
 
 _DEFAULT_NAMES = ("input", "other")
 _grad_state = grad_mode._state
+_anomaly_state = _anomaly.state
 
 
 def shape_error(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], err: RuleViolation) -> ShapeError:
@@ -69,12 +71,12 @@ def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
     n = len(inputs)
     if n == 2:
         a, b = inputs
-        if type(a) is Tensor and type(b) is Tensor and a.dtype is b.dtype:
+        if type(a) in _FAST_TYPES and type(b) in _FAST_TYPES and a.dtype is b.dtype:
             return _call_same_dtype(op, inputs, attrs, a, (a._data, b._data),
                                     a.requires_grad or b.requires_grad)
     elif n == 1:
         a = inputs[0]
-        if type(a) is Tensor:
+        if type(a) in _FAST_TYPES:
             return _call_same_dtype(op, inputs, attrs, a, (a._data,), a.requires_grad)
     return _call_general(op, inputs, attrs)
 
@@ -197,6 +199,8 @@ def _finish(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], data: Any
         out = Tensor._from_parts(data, out_dtype, device, _Storage())
     if requires_grad and _grad_state.enabled and op.differentiable and out_dtype.is_floating_point:
         _record(op, inputs, attrs, out)
+    if _anomaly_state.enabled:
+        _anomaly.check_forward(op, inputs, attrs, out)
     return out
 
 

@@ -855,6 +855,11 @@ class Tensor:
         return _F.bmm(self, other)
 
 
+_FAST_TYPES: set[type] = {Tensor}
+"""Tensor classes the dispatcher's fast path accepts as they are (``nn.Parameter`` adds
+itself); anything else takes the general path."""
+
+
 def _check_dim(dim: _int, ndim: _int, op: str) -> _int:
     if not -max(ndim, 1) <= dim < max(ndim, 1):
         raise IndexError(

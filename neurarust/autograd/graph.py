@@ -13,6 +13,7 @@ import numpy as np
 
 from ..ops.registry import InputMeta
 from ..types.dtype import DType
+from . import anomaly as _anomaly
 from . import grad_mode
 
 if TYPE_CHECKING:
@@ -185,6 +186,8 @@ class Node:
                 _fit(g, meta) if g is not None and edge is not None else None
                 for g, meta, edge in zip(grads, self.input_meta, self.next)
             )
+        if _anomaly.state.enabled:
+            _anomaly.check_backward(self, grad, result)
         if not retain_graph:
             self.release()
         return result
