@@ -67,40 +67,49 @@ def _device_error(op: OpDef, a: Any, b: Any) -> RuntimeError:
 
 
 def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
-    """Apply a registered op to tensors (and Python scalars); see the module docstring."""
+    """Apply a registered op to tensors (and Python scalars); see the module docstring.
+
+    One or two tensors of one dtype (most calls in a training loop) take a fast path that
+    runs the same steps with fewer temporaries; everything else takes ``_call_general``.
+    """
     n = len(inputs)
     if n == 2:
         a, b = inputs
         if type(a) in _FAST_TYPES and type(b) in _FAST_TYPES and a.dtype is b.dtype:
-            return _call_same_dtype(op, inputs, attrs, a, (a._data, b._data),
-                                    a.requires_grad or b.requires_grad)
+            device = a.device
+            if b.device is not device and b.device != device:
+                raise _device_error(op, device, b.device)
+            da, db = a._data, b._data
+            try:
+                out_shape = op.shape(CONCRETE, da.shape, db.shape, **attrs)
+            except RuleViolation as err:
+                raise shape_error(op, inputs, attrs, err) from None
+            dtype = a.dtype
+            out_dtype = op.dtype(dtype, dtype, **attrs)
+            kernel = op.kernels.get(device.backend)
+            if kernel is not None:
+                if out_dtype is not dtype and op.promote_inputs and out_dtype.is_floating_point:
+                    da, db = da.astype(out_dtype.np_dtype), db.astype(out_dtype.np_dtype)
+                return _finish(op, inputs, attrs, kernel(da, db, **attrs), out_shape, out_dtype,
+                               device, a.requires_grad or b.requires_grad)
     elif n == 1:
         a = inputs[0]
         if type(a) in _FAST_TYPES:
-            return _call_same_dtype(op, inputs, attrs, a, (a._data,), a.requires_grad)
+            device = a.device
+            da = a._data
+            try:
+                out_shape = op.shape(CONCRETE, da.shape, **attrs)
+            except RuleViolation as err:
+                raise shape_error(op, inputs, attrs, err) from None
+            dtype = a.dtype
+            out_dtype = op.dtype(dtype, **attrs)
+            kernel = op.kernels.get(device.backend)
+            if kernel is not None:
+                if out_dtype is not dtype and op.promote_inputs and out_dtype.is_floating_point:
+                    da = da.astype(out_dtype.np_dtype)
+                return _finish(op, inputs, attrs, kernel(da, **attrs), out_shape, out_dtype,
+                               device, a.requires_grad)
     return _call_general(op, inputs, attrs)
-
-
-def _call_same_dtype(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], first: Tensor,
-                     arrays: tuple[Any, ...], requires_grad: bool) -> Tensor:
-    """The fast path: one or two tensors of one dtype (most calls in a training loop)."""
-    device = first.device
-    if len(inputs) == 2 and inputs[1].device is not device and inputs[1].device != device:
-        raise _device_error(op, device, inputs[1].device)
-    try:
-        out_shape = op.shape(CONCRETE, *[x.shape for x in arrays], **attrs)
-    except RuleViolation as err:
-        raise shape_error(op, inputs, attrs, err) from None
-    dtype = first.dtype
-    out_dtype = op.dtype(*[dtype for _ in arrays], **attrs)
-    kernel = op.kernels.get(device.backend)
-    if kernel is None:
-        return _call_general(op, inputs, attrs)  # raises the missing-kernel error
-    if out_dtype is not dtype and op.promote_inputs and out_dtype.is_floating_point:
-        np_in = out_dtype.np_dtype
-        arrays = tuple(x.astype(np_in) for x in arrays)
-    return _finish(op, inputs, attrs, kernel(*arrays, **attrs), out_shape, out_dtype, device,
-                   requires_grad)
 
 
 def _call_general(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:

@@ -77,6 +77,8 @@ class Reduction(OpDef):
 
     def shape(self, dims: Dims, a: Shape, *, dim: Sequence[int] | None = None,
               keepdim: bool = False, **attrs: Any) -> Shape:
+        if dim is None and not keepdim:
+            return ()  # the common full reduction, without building the axis list
         axes = reduced_dims(dims, len(a), dim)
         if keepdim:
             return tuple(1 if i in axes else s for i, s in enumerate(a))
