@@ -210,8 +210,9 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: DType | None 
 
 
 def _like(fn: Any, input: Tensor, dtype: DType | None, requires_grad: bool, **kw: Any) -> Tensor:
-    return fn(input.shape, dtype=dtype or input.dtype, device=input.device,
-              requires_grad=requires_grad, **kw)  # type: ignore[no-any-return]
+    out: Tensor = fn(input.shape, dtype=dtype or input.dtype, device=input.device,
+                     requires_grad=requires_grad, **kw)
+    return out
 
 
 def zeros_like(input: Tensor, *, dtype: DType | None = None, requires_grad: bool = False) -> Tensor:

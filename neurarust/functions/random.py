@@ -28,7 +28,8 @@ class Generator:
 
     def seed(self) -> int:
         """Reseed from OS entropy and return the new seed."""
-        new = int(np.random.SeedSequence().entropy) & (2**63 - 1)
+        entropy = np.random.SeedSequence().entropy
+        new = int(entropy if isinstance(entropy, int) else 0) & (2**63 - 1)
         self.manual_seed(new)
         return new
 

@@ -51,7 +51,8 @@ def _int64_if_integer(a: Array, dtype: Any) -> Any:
 def sum_(a: Array, *, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
     out = _int64_if_integer(a, dtype)
     # np.add.reduce is np.sum without its Python-level dispatch (half the time on small inputs).
-    return np.add.reduce(a, axis=_axis(a, dim), dtype=_acc(out), keepdims=keepdim)
+    reduce: Any = np.add.reduce
+    return reduce(a, axis=_axis(a, dim), dtype=_acc(out), keepdims=keepdim)
 
 
 @kernel("mean", backend="cpu")
