@@ -14,7 +14,7 @@ def _section(title: str) -> None:
     print(f"\n== {title}")
 
 
-def fit_linear_regression(steps: int = 200, lr: float = 0.1) -> tuple[float, float, float]:
+def fit_linear_regression(steps: int = 300, lr: float = 0.5) -> tuple[float, float, float]:
     """Fit y = 3x - 2 (+ noise) by gradient descent with autograd; returns (w, b, loss)."""
     g = nr.Generator(0)
     x = nr.rand(256, 1, generator=g)

@@ -30,11 +30,11 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .tensor import Tensor
 from .types import dtype as _dt
 from .types.dtype import DType
@@ -155,41 +155,14 @@ def _canonical(header: Mapping[str, Any]) -> bytes:
 
 
 def _write_atomic(path: PathLike, header: bytes, arrays: list[np.ndarray]) -> None:  # type: ignore[type-arg]
-    target = os.path.abspath(os.fspath(path))
-    directory = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(len(header).to_bytes(8, "little"))
-            f.write(header)
-            for a in arrays:
-                if a.nbytes:
-                    f.write(_bytes(a))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    def write(f: BinaryIO) -> None:
+        f.write(len(header).to_bytes(8, "little"))
+        f.write(header)
+        for a in arrays:
+            if a.nbytes:
+                f.write(_bytes(a))
 
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename durable (POSIX); a no-op where directories can't be opened."""
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, write)
 
 
 # -- structure encoding ------------------------------------------------------------------------
