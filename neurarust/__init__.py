@@ -4,7 +4,7 @@ the runtime, the mypy plugin, the verifier and ONNX export alike."""
 from . import ops  # declares every op
 from . import kernels  # noqa: F401
 from .kernels import cpu as _cpu_kernels  # noqa: F401  (registers the numpy backend)
-from . import autograd, functions, nn, optim, types
+from . import autograd, data, functions, nn, optim, types
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import Device, device
 from .functions import *  # noqa: F403
@@ -40,7 +40,7 @@ int = int32  # noqa: A001
 __version__ = "0.1.0"
 
 __all__ = [
-    "DType", "DTypeError", "Device", "Generator", "ShapeError", "Tensor", "autograd", "bool",
+    "DType", "DTypeError", "Device", "data", "Generator", "ShapeError", "Tensor", "autograd", "bool",
     "bool_", "device", "double", "enable_grad", "float", "float16", "float32", "float64",
     "functions", "get_default_dtype", "half", "int", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "load", "long", "manual_seed", "nn", "no_grad", "ops", "optim",
