@@ -29,7 +29,7 @@ def hash_arrays(arrays: Iterable[np.ndarray]) -> str:  # type: ignore[type-arg]
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.tobytes())
     return h.hexdigest()
 
 

@@ -1,0 +1,1 @@
+"""Runnable examples; ``neurarust train`` runs :mod:`neurarust.examples.mnist`."""
