@@ -62,14 +62,15 @@ class RunRecord:
     versions: dict[str, str] = field(default_factory=_versions)
     started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                   time.gmtime()))
-    epochs: list[dict[str, float]] = field(default_factory=list)
+    epochs: list[dict[str, float | int]] = field(default_factory=list)
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     results: dict[str, float] = field(default_factory=dict)
 
-    def log_epoch(self, **metrics: float) -> None:
-        """Append one epoch's metrics (loss, accuracy, seconds, ...)."""
-        self.epochs.append({k: float(v) for k, v in metrics.items()})
+    def log_epoch(self, **metrics: float | int) -> None:
+        """Append one epoch's metrics (loss, accuracy, seconds, ...); ints stay ints."""
+        self.epochs.append({k: v if isinstance(v, int) else float(v)
+                            for k, v in metrics.items()})
 
     def attach_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Record the checkpoint's file name and hash (call after it is written)."""

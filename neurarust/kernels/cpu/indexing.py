@@ -135,7 +135,14 @@ def _scatter(op: str, a: Array, index: Array, src: Any, dim: int, add: bool) -> 
         src = _corner(np.asarray(src), index.shape, None)
     values = np.asarray(src).astype(out.dtype, copy=False)
     key = _scatter_key(index, dim)
-    if add:
+    if add and view.dtype.kind == "f" and view.dtype.itemsize >= 4:
+        # bincount over flat positions: one pass, several times faster than np.add.at.
+        # It accumulates in float64, then rounds once into float32/float64.
+        flat = np.ravel_multi_index(np.broadcast_arrays(*key), view.shape)
+        sums = np.bincount(flat.reshape(-1), weights=np.broadcast_to(values, index.shape)
+                           .reshape(-1), minlength=view.size)
+        view += sums.reshape(view.shape).astype(view.dtype, copy=False)
+    elif add:
         np.add.at(view, key, values)
     else:
         view[key] = values
