@@ -21,6 +21,23 @@ from .cond import Cond
 from .dim import Dim
 from .errors import DTypeError, RuleViolation, ShapeError, UndecidedShape
 from .symbolic import Obligation, SymbolicAlgebra
+from .annotations import (
+    Bool,
+    Float,
+    Float16,
+    Float32,
+    Float64,
+    Int,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Integer,
+    Shaped,
+    TensorSpec,
+    UInt8,
+    check,
+)
 
 # Z3Algebra lives in neurarust.types.z3_algebra and is imported on demand (it loads z3).
 
@@ -30,4 +47,7 @@ __all__ = [
     "RuleViolation", "Shape", "ShapeError", "UndecidedShape", "bool_", "float16", "float32",
     "float64", "get_default_dtype", "int8", "int16", "int32", "int64", "promote_types",
     "set_default_dtype", "uint8",
+    # annotations: Float32[Tensor, "B 784"] and the @check decorator
+    "Bool", "Float", "Float16", "Float32", "Float64", "Int", "Int8", "Int16", "Int32", "Int64",
+    "Integer", "Shaped", "TensorSpec", "UInt8", "check",
 ]

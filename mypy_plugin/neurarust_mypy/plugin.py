@@ -1,0 +1,768 @@
+"""Hooks that read ``Float32[Tensor, "B 784"]`` as symbolic shapes and apply the registry's rules.
+
+How a shape travels in a mypy type: a shaped tensor is an ``Instance`` of the Tensor class
+carrying one extra type argument, a string ``Literal`` such as ``'f32[B, 784]'``. Tensor has no
+type parameters, so mypy's subtyping (which zips arguments with type variables) ignores the
+argument: a shaped tensor is a ``Tensor`` and a ``Tensor`` is a shaped tensor, so shapes never
+cause mypy's own errors; joins drop the argument (unknown shape), ``reveal_type`` prints it,
+and inferred variables keep it (mypy erases only ``last_known_value`` on inference). Layers
+(``nn.Linear(784, 128)``) carry their literal configuration the same way.
+
+Every shape is computed by the op's registered rule (``neurarust.ops.get(name).shape``) with
+:class:`SymbolicAlgebra`: a ``require`` that is provably false becomes an ``[nr-shape]`` error
+with the rule's own words; an undecided one (``N`` vs ``M``) stays silent. What cannot be known
+statically degrades to an unknown shape (``f32[...]``) or to a plain ``Tensor``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mypy.errorcodes import ErrorCode
+from mypy.nodes import (
+    CallExpr,
+    Context,
+    Decorator,
+    Expression,
+    FuncDef,
+    IndexExpr,
+    IntExpr,
+    ListExpr,
+    MemberExpr,
+    NameExpr,
+    OpExpr,
+    TupleExpr,
+    TypeInfo,
+    UnaryExpr,
+)
+from mypy.plugin import (
+    AnalyzeTypeContext,
+    FunctionContext,
+    MethodContext,
+    Plugin,
+)
+from mypy.types import (
+    AnyType,
+    CallableType,
+    Instance,
+    LiteralType,
+    ProperType,
+    RawExpressionType,
+    Type,
+    TypeOfAny,
+    UnboundType,
+    UnionType,
+    get_proper_type,
+)
+
+from neurarust.ops import get as get_op
+from neurarust.types.annotations import (
+    DTYPE_GROUPS,
+    DimItem,
+    ShapeMismatch,
+    bind_shapes,
+    instantiate,
+    parse_dims,
+)
+from neurarust.types.dim import Dim
+from neurarust.types.dtype import ALL_DTYPES, get_default_dtype, result_type_of_scalar
+from neurarust.types.errors import DTypeError, RuleViolation, UndecidedShape
+from neurarust.types.symbolic import SymbolicAlgebra
+
+NR_SHAPE = ErrorCode("nr-shape", "Tensor shape mismatch (neurarust)", "neurarust")
+NR_DTYPE = ErrorCode("nr-dtype", "Tensor dtype mismatch (neurarust)", "neurarust")
+
+TENSOR = "neurarust.tensor.Tensor"
+MODULE_CALL = "neurarust.nn.module.Module.__call__"
+ANNOTATED = ("typing.Annotated", "typing_extensions.Annotated")
+_DEBUG = bool(os.environ.get("NEURARUST_MYPY_DEBUG"))
+
+_BY_NAME = {d.name: d for d in ALL_DTYPES}
+_BY_SHORT = {d.short: d for d in ALL_DTYPES}
+
+# -- the static value of a tensor: a dtype (name, or annotation group) and dims --------------
+Shape = tuple[Any, ...]
+
+
+class TInfo:
+    """What the plugin knows about one tensor: ``dtype`` (a dtype name such as ``float32``, a
+    group such as ``Float``, or ``Shaped``) and ``dims`` (DimItems; a ``...`` when unknown)."""
+
+    __slots__ = ("dtype", "dims")
+
+    def __init__(self, dtype: str, dims: tuple[DimItem, ...]) -> None:
+        self.dtype, self.dims = dtype, dims
+
+    @property
+    def shape(self) -> Shape | None:
+        """The shape as Dims when fully known (no ``_``/``...``/``*name``)."""
+        if any(d.kind != "dim" for d in self.dims):
+            return None
+        return tuple(d.dim for d in self.dims)
+
+    @property
+    def concrete_dtype(self) -> Any:
+        return _BY_NAME.get(self.dtype)
+
+    @property
+    def dtypes(self) -> frozenset[str] | None:
+        if self.dtype in _BY_NAME:
+            return frozenset({self.dtype})
+        return DTYPE_GROUPS.get(self.dtype)
+
+    def encode(self) -> str:
+        d = _BY_NAME.get(self.dtype)
+        prefix = d.short if d is not None else self.dtype
+        return f"{prefix}[{', '.join(str(i).replace(' ', '') for i in self.dims)}]"
+
+    def show(self) -> str:
+        return "[" + ", ".join(str(i) for i in self.dims) + "]"
+
+
+@functools.lru_cache(maxsize=4096)
+def decode(text: str) -> TInfo | None:
+    prefix, _, rest = text.partition("[")
+    if not rest.endswith("]"):
+        return None
+    dtype = _BY_SHORT[prefix].name if prefix in _BY_SHORT else prefix
+    try:
+        dims = parse_dims(" ".join(rest[:-1].split(", ")))
+    except ValueError:
+        return None
+    return TInfo(dtype, dims)
+
+
+def dims_of(shape: Sequence[Any]) -> tuple[DimItem, ...]:
+    return tuple(DimItem("dim", dim=Dim.of(s)) for s in shape)
+
+
+UNKNOWN_DIMS = (DimItem("variadic"),)
+
+
+def read(t: Type | None) -> TInfo | None:
+    """The TInfo a type carries; None for a plain Tensor or a non-tensor."""
+    p = get_proper_type(t) if t is not None else None
+    if not isinstance(p, Instance) or not p.args or not _is_tensor(p.type):
+        return None
+    lit = get_proper_type(p.args[0])
+    if isinstance(lit, LiteralType) and isinstance(lit.value, str):
+        return decode(lit.value)
+    return None
+
+
+def _is_tensor(info: TypeInfo) -> bool:
+    return info.has_base(TENSOR)
+
+
+def _literal(api: Any, text: str) -> LiteralType:
+    try:
+        str_type = api.named_generic_type("builtins.str", [])
+    except AttributeError:
+        str_type = api.named_type("builtins.str", [])
+    return LiteralType(text, str_type)
+
+
+def with_info(api: Any, base: Type, info: TInfo) -> Type:
+    """``base`` (a Tensor instance) carrying ``info``."""
+    p = get_proper_type(base)
+    if not isinstance(p, Instance) or not _is_tensor(p.type):
+        return base
+    return Instance(p.type, [_literal(api, info.encode())], line=p.line, column=p.column)
+
+
+def plain(base: Type) -> Type:
+    p = get_proper_type(base)
+    if isinstance(p, Instance) and p.args and _is_tensor(p.type):
+        return Instance(p.type, [], line=p.line, column=p.column)
+    return base
+
+
+# -- literal arguments -------------------------------------------------------------------------
+class NotLiteral(Exception):
+    """An argument the plugin cannot read statically: the result degrades to unknown."""
+
+
+def literal_value(expr: Expression, api: Any) -> Any:
+    """An int / bool / None / tuple of those, or a Dim read from ``x.shape[i]`` / ``x.size(i)``."""
+    if isinstance(expr, IntExpr):
+        return expr.value
+    if isinstance(expr, UnaryExpr) and expr.op == "-" and isinstance(expr.expr, IntExpr):
+        return -expr.expr.value
+    if isinstance(expr, NameExpr) and expr.fullname in ("builtins.True", "builtins.False"):
+        return expr.fullname == "builtins.True"
+    if isinstance(expr, NameExpr) and expr.fullname == "builtins.None":
+        return None
+    if isinstance(expr, (TupleExpr, ListExpr)):
+        return tuple(literal_value(e, api) for e in expr.items)
+    if isinstance(expr, IndexExpr) and isinstance(expr.base, MemberExpr) \
+            and expr.base.name == "shape":
+        index = literal_value(expr.index, api)
+        return _dim_of(expr.base.expr, index, api)
+    if isinstance(expr, CallExpr) and isinstance(expr.callee, MemberExpr) \
+            and expr.callee.name == "size" and len(expr.args) == 1:
+        return _dim_of(expr.callee.expr, literal_value(expr.args[0], api), api)
+    if isinstance(expr, OpExpr) and expr.op in ("*", "//", "+", "-"):
+        a, b = literal_value(expr.left, api), literal_value(expr.right, api)
+        if isinstance(a, (int, Dim)) and isinstance(b, (int, Dim)) \
+                and not isinstance(a, bool) and not isinstance(b, bool):
+            da, db = Dim.of(a), Dim.of(b)
+            out = {"*": da * db, "//": da // db, "+": da + db, "-": da - db}[expr.op]
+            return out.as_int() if out.is_constant else out
+    t = get_proper_type(api.get_expression_type(expr)) if hasattr(api, "get_expression_type") \
+        else None
+    if isinstance(t, LiteralType) and isinstance(t.value, (int, bool)):
+        return t.value
+    if isinstance(t, Instance) and t.last_known_value is not None \
+            and isinstance(t.last_known_value.value, (int, bool)):
+        return t.last_known_value.value
+    raise NotLiteral(expr)
+
+
+def _dim_of(expr: Expression, index: Any, api: Any) -> Any:
+    info = read(api.get_expression_type(expr))
+    shape = info.shape if info is not None else None
+    if shape is None or not isinstance(index, int) or not -len(shape) <= index < len(shape):
+        raise NotLiteral(expr)
+    d = shape[index]
+    return d.as_int() if d.is_constant else d
+
+
+def expr_name(expr: Expression | None, fallback: str) -> str:
+    if isinstance(expr, NameExpr):
+        return expr.name
+    if isinstance(expr, MemberExpr) and isinstance(expr.expr, NameExpr):
+        return f"{expr.expr.name}.{expr.name}"
+    return fallback
+
+
+# -- applying a registry rule ------------------------------------------------------------------
+_RETURN_CONTEXTS: dict[tuple[int, int, int], Type] = {}
+
+
+class Call:
+    """One op application the plugin evaluates: operands, their names, and where to report."""
+
+    def __init__(self, api: Any, context: Context, default: Type) -> None:
+        self.api, self.context, self.default = api, context, default
+
+    def shape_error(self, message: str) -> None:
+        self.api.fail(message, self.context, code=NR_SHAPE)
+
+    def dtype_error(self, message: str) -> None:
+        self.api.fail(message, self.context, code=NR_DTYPE)
+
+    def result(self, dtype: str, shape: Shape | None, base: Type | None = None) -> Type:
+        info = TInfo(dtype, dims_of(shape) if shape is not None else UNKNOWN_DIMS)
+        out = with_info(self.api, base if base is not None else self.default, info)
+        self.check_context(info)
+        return out
+
+    def check_context(self, info: TInfo) -> None:
+        """A value returned from a function whose return type is shaped: check it."""
+        try:
+            context = self.api.type_context[-1]
+            returns = self.api.return_types
+        except (AttributeError, IndexError):
+            return
+        key = (id(self.context), self.context.line, self.context.column)
+        if context is None and returns and key in _RETURN_CONTEXTS:
+            # mypy re-checks a return value without its context when the first try reported
+            # errors, and keeps that second run's diagnostics: report there too.
+            context = _RETURN_CONTEXTS[key]
+        elif context is None or not returns or context is not returns[-1]:
+            return
+        _RETURN_CONTEXTS[key] = context
+        want = read(context)
+        if want is not None:
+            check_against(self, "return value", info, want)
+
+
+def check_against(call: Call, label: str, got: TInfo, want: TInfo,
+                  bindings: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Check ``got`` against the declared ``want``; report and return None on a mismatch."""
+    allowed = want.dtypes
+    if allowed is not None and got.concrete_dtype is not None and got.dtype not in allowed:
+        call.dtype_error(f"{label} has dtype {got.dtype}, expected {want.dtype}")
+        return None
+    shape = got.shape
+    if shape is None:
+        return bindings
+    if bindings is None:  # the declared names are the function's own dims
+        bindings = {}
+        for item in want.dims:
+            if item.kind == "dim" and item.dim is not None:
+                for name in item.dim.free_symbols():
+                    bindings[name], bindings["@" + name] = Dim.sym(name), "the signature"
+    try:
+        return bind_shapes([(label, want.dims, shape)], symbolic=True, bindings=bindings)
+    except ShapeMismatch as err:
+        call.shape_error(err.message)
+        return None
+
+
+def show(shape: Shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def apply_rule(call: Call, op_name: str, operands: Sequence[tuple[TInfo | None, str]],
+               attrs: dict[str, Any], label: str | None = None,
+               out_dtype: str | None = None) -> Type:
+    """Run op ``op_name``'s shape and dtype rules on the operands (None: a Python scalar)."""
+    label = label or op_name
+    op = get_op(op_name)
+    tensors = [t for t, _ in operands if t is not None]
+    shapes = [t.shape if t is not None else () for t, _ in operands]
+    dtype = out_dtype or _dtype_rule(call, op, operands, attrs, label)
+    if dtype is None:
+        return plain(call.default)
+    if any(s is None for s in shapes) or not tensors:
+        return call.result(dtype, None)
+    algebra = SymbolicAlgebra()
+    try:
+        out = op.shape(algebra, *shapes, **attrs)
+    except RuleViolation as err:
+        parts = ", ".join(f"{name} is {show(s or ())}"
+                          for (t, name), s in zip(operands, shapes) if t is not None)
+        notes = [n for n in (err.detail, f"hint: {err.hint}" if err.hint else None) if n]
+        detail = f" ({'; '.join(notes)})" if notes else ""
+        call.shape_error(f"{label}: {err.message}: {parts}{detail}")
+        return plain(call.default)
+    except (UndecidedShape, NotImplementedError, TypeError, ValueError):
+        return call.result(dtype, None)
+    return call.result(dtype, tuple(out))
+
+
+def _dtype_rule(call: Call, op: Any, operands: Sequence[tuple[TInfo | None, str]],
+                attrs: dict[str, Any], label: str) -> str | None:
+    """The result dtype's name (or a group / ``Shaped`` when inputs are not concrete)."""
+    tensors = [t for t, _ in operands if t is not None]
+    concrete = [t.concrete_dtype for t in tensors]
+    if not tensors:
+        return None
+    if any(d is None for d in concrete):
+        groups = {t.dtype for t in tensors}
+        return groups.pop() if len(groups) == 1 else "Shaped"
+    common = concrete[0]
+    dtypes = []
+    for t, _ in operands:
+        dtypes.append(t.concrete_dtype if t is not None else result_type_of_scalar(common, 1.0
+                      if common.is_floating_point else 1))
+    try:
+        return str(op.dtype(*dtypes, **attrs).name)
+    except DTypeError as err:
+        call.dtype_error(f"{label}: {str(err).split(': ', 1)[-1].splitlines()[0]} "
+                         f"(got {', '.join(d.name for d in dtypes)})")
+        return None
+    except (TypeError, ValueError, NotImplementedError, KeyError):
+        return "Shaped"
+
+
+# -- the tensor methods and functions the plugin understands ---------------------------------
+BINARY = {
+    "add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow",
+    "maximum": "maximum", "minimum": "minimum",
+    "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
+    "__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
+    "__pow__": "pow", "__eq__": "eq", "__ne__": "ne", "__lt__": "lt", "__le__": "le",
+    "__gt__": "gt", "__ge__": "ge",
+    "__radd__": "add", "__rsub__": "sub", "__rmul__": "mul", "__rtruediv__": "div",
+    "__rpow__": "pow",
+}
+MATMUL = {"matmul": "matmul", "__matmul__": "matmul", "__rmatmul__": "matmul", "mm": "mm",
+          "bmm": "bmm"}
+UNARY = {
+    "relu": "relu", "exp": "exp", "log": "log", "tanh": "tanh", "sigmoid": "sigmoid",
+    "sqrt": "sqrt", "rsqrt": "rsqrt", "abs": "abs", "neg": "neg", "sin": "sin", "cos": "cos",
+    "log1p": "log1p", "expm1": "expm1", "reciprocal": "reciprocal", "floor": "floor",
+    "ceil": "ceil", "round": "round", "sign": "sign", "__neg__": "neg", "__abs__": "abs",
+}
+SAME_SHAPE = {"clone", "contiguous", "detach", "softmax", "log_softmax", "gelu", "silu",
+              "dropout", "leaky_relu", "elu", "softplus", "__pos__"}
+CASTS = {"float": "float32", "double": "float64", "half": "float16", "long": "int64",
+         "int": "int32", "bool": "bool"}
+SHAPING = {"reshape", "view", "transpose", "swapaxes", "permute", "t", "flatten", "unsqueeze",
+           "squeeze", "sum", "mean", "amax", "amin", "prod", "logsumexp"}
+METHODS = set(BINARY) | set(MATMUL) | set(UNARY) | SAME_SHAPE | set(CASTS) | SHAPING
+FUNCTION_MODULES = ("neurarust.functions.", "neurarust.nn.functional")
+
+UNARY_MODULES = {"ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Dropout", "Identity", "LeakyReLU",
+                 "ELU", "Softplus", "Softmax", "LogSoftmax"}
+
+
+def _args(ctx: FunctionContext | MethodContext, name: str, index: int | None = None,
+          ) -> list[Expression] | None:
+    """The actual expressions passed for formal ``name`` (None when not passed)."""
+    names = ctx.callee_arg_names
+    if name in names:
+        exprs = ctx.args[names.index(name)]
+        return exprs or None
+    if index is not None and index < len(ctx.args):
+        return ctx.args[index] or None
+    return None
+
+
+def _lit(ctx: FunctionContext | MethodContext, name: str, default: Any,
+         index: int | None = None) -> Any:
+    exprs = _args(ctx, name, index)
+    if exprs is None:
+        return default
+    if len(exprs) != 1:
+        return tuple(literal_value(e, ctx.api) for e in exprs)
+    return literal_value(exprs[0], ctx.api)
+
+
+def _ints(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], tuple):
+        return tuple(value[0])
+    return tuple(value) if isinstance(value, tuple) else (value,)
+
+
+def tensor_op(ctx: FunctionContext | MethodContext, name: str, self_type: Type | None,
+              self_expr: Expression | None, rest: int) -> Type:
+    """Evaluate tensor op ``name`` called as a method (``self_type``) or a function."""
+    call = Call(ctx.api, ctx.context, ctx.default_return_type)
+    if self_type is None:  # a function: the first formal is the tensor
+        if not ctx.args or len(ctx.args[0]) != 1:
+            return ctx.default_return_type
+        self_expr = ctx.args[0][0]
+        self_type = ctx.arg_types[0][0]
+    me = read(self_type)
+    if me is None:
+        return plain(ctx.default_return_type)
+    my_name = expr_name(self_expr, "input")
+    base = 0 if rest == 0 else 1  # where the op's own arguments start in ctx.args
+    try:
+        if name in BINARY or name in MATMUL:
+            if len(ctx.args) <= base or len(ctx.args[base]) != 1:
+                return plain(ctx.default_return_type)
+            other_expr, other_type = ctx.args[base][0], ctx.arg_types[base][0]
+            other = read(other_type)
+            op = BINARY.get(name) or MATMUL[name]
+            if other is None:
+                p = get_proper_type(other_type)
+                if not (isinstance(p, Instance) and p.type.fullname in (
+                        "builtins.int", "builtins.float", "builtins.bool")):
+                    return plain(ctx.default_return_type)
+            operands = [(me, my_name), (other, expr_name(other_expr, "other"))]
+            if name.startswith("__r"):
+                operands.reverse()
+            if other is None and op in MATMUL.values():
+                return plain(ctx.default_return_type)
+            return apply_rule(call, op, operands, {})
+        if name in UNARY:
+            return apply_rule(call, UNARY[name], [(me, my_name)], {})
+        if name in SAME_SHAPE:
+            return call.result(me.dtype, me.shape)
+        if name in CASTS:
+            return call.result(CASTS[name], me.shape)
+        if name in ("reshape", "view"):
+            shape = _ints(_lit(ctx, "shape", None, base))
+            return apply_rule(call, name, [(me, my_name)], {"shape": shape})
+        if name in ("transpose", "swapaxes"):
+            d0, d1 = _lit(ctx, "dim0", None, base), _lit(ctx, "dim1", None, base + 1)
+            n = len(me.dims)
+            if me.shape is None or not all(isinstance(d, int) for d in (d0, d1)):
+                return call.result(me.dtype, None)
+            order = list(range(n))
+            if -n <= d0 < n and -n <= d1 < n:
+                order[d0], order[d1] = order[d1], order[d0]
+            else:
+                order = [d0, d1]  # the rule reports the bad index
+            return apply_rule(call, "permute", [(me, my_name)], {"dims_order": tuple(order)},
+                              label=name)
+        if name == "permute":
+            perm = _ints(_lit(ctx, "dims", None, base))
+            return apply_rule(call, "permute", [(me, my_name)], {"dims_order": perm})
+        if name == "t":
+            known = me.shape
+            if known is None:
+                return call.result(me.dtype, None)
+            if len(known) > 2:
+                call.shape_error(f"t: expects a tensor with <= 2 dims, got {my_name} of shape "
+                                 f"{show(known)}")
+                return plain(ctx.default_return_type)
+            swap = (1, 0) if len(known) == 2 else tuple(range(len(known)))
+            return apply_rule(call, "permute", [(me, my_name)], {"dims_order": swap},
+                              label="t")
+        if name == "flatten":
+            attrs = {"start_dim": _lit(ctx, "start_dim", 0, base),
+                     "end_dim": _lit(ctx, "end_dim", -1, base + 1)}
+            return apply_rule(call, "flatten", [(me, my_name)], attrs)
+        if name == "unsqueeze":
+            return apply_rule(call, "unsqueeze", [(me, my_name)],
+                              {"dim": _lit(ctx, "dim", None, base)})
+        if name == "squeeze":
+            dim = _lit(ctx, "dim", None, base)
+            dims = None if dim is None else _ints(dim)
+            return apply_rule(call, "squeeze", [(me, my_name)], {"dim": dims})
+        if name in ("sum", "mean", "amax", "amin", "prod", "logsumexp"):
+            dim = _lit(ctx, "dim", None, base)
+            attrs = {"dim": None if dim is None else _ints(dim),
+                     "keepdim": bool(_lit(ctx, "keepdim", False, base + 1))}
+            return apply_rule(call, name, [(me, my_name)], attrs)
+    except NotLiteral:
+        return call.result(me.dtype, None) if name not in BINARY else plain(
+            ctx.default_return_type)
+    return plain(ctx.default_return_type)
+
+
+# -- layers ------------------------------------------------------------------------------------
+def layer_config(ctx: FunctionContext, cls: str) -> Type:
+    """``nn.Linear(784, 128)``: remember the literal configuration in the layer's type."""
+    try:
+        if cls == "Linear":
+            fin, fout = _lit(ctx, "in_features", None, 0), _lit(ctx, "out_features", None, 1)
+            bias = _lit(ctx, "bias", True, 2)
+            dtype = _lit(ctx, "dtype", None)
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (fin, fout)):
+                return ctx.default_return_type
+            text = f"Linear({fin}, {fout}, {bool(bias)})"
+        else:
+            return ctx.default_return_type
+    except NotLiteral:
+        return ctx.default_return_type
+    del dtype
+    p = get_proper_type(ctx.default_return_type)
+    if not isinstance(p, Instance) or p.args:
+        return ctx.default_return_type
+    return Instance(p.type, [_literal(ctx.api, text)], line=p.line, column=p.column)
+
+
+def module_call(ctx: MethodContext) -> Type:
+    """``layer(x)``: a configured built-in layer's rule, or a user Module's ``forward``."""
+    layer = ctx.type
+    if not isinstance(layer, Instance):
+        return ctx.default_return_type
+    if not layer.type.fullname.startswith("neurarust.nn."):
+        callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
+        return _forward_call(ctx, layer, expr_name(callee, layer.type.name))
+    if not ctx.args or len(ctx.args[0]) != 1:
+        return ctx.default_return_type
+    x_type, x_expr = ctx.arg_types[0][0], ctx.args[0][0]
+    callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
+    label = expr_name(callee, layer.type.name)
+    call = Call(ctx.api, ctx.context, _tensor_default(ctx, x_type))
+    cls = layer.type.name
+    if layer.type.fullname.startswith("neurarust.nn."):
+        x = read(x_type)
+        if cls in UNARY_MODULES:
+            return call.result(x.dtype, x.shape) if x is not None else ctx.default_return_type
+        config = get_proper_type(layer.args[0]) if layer.args else None
+        if x is None or not isinstance(config, LiteralType) or not isinstance(config.value, str):
+            return plain(call.default)
+        if cls == "Linear" and config.value.startswith("Linear("):
+            fin, fout, bias = config.value[len("Linear("):-1].split(", ")
+            w = TInfo(get_default_dtype().name, dims_of((int(fin), int(fout))))
+            out = apply_rule(call, "matmul",
+                             [(x, expr_name(x_expr, "input")), (w, f"{label}.weight.T")], {},
+                             label=label)
+            return out
+        return plain(call.default)
+    return plain(call.default)
+
+
+def _forward_call(ctx: MethodContext, layer: Instance, label: str) -> Type:
+    """A Module subclass called: check and type the call as its ``forward``."""
+    sig = _signature(layer.type.get_method("forward"))
+    if sig is None:
+        return ctx.default_return_type
+    names = [n for n in sig.arg_names[1:]]
+    actuals = {n: t for n, t in zip(names, ctx.arg_types[0] if ctx.arg_types else [])
+               if n is not None}
+    return bind_call(ctx, sig, actuals, where=f"{label}", default=sig.ret_type)
+
+
+def _tensor_default(ctx: MethodContext, fallback: Type) -> Type:
+    p = get_proper_type(ctx.default_return_type)
+    if isinstance(p, Instance) and _is_tensor(p.type):
+        return p
+    q = get_proper_type(fallback)
+    if isinstance(q, Instance) and _is_tensor(q.type):
+        return q
+    return ctx.default_return_type
+
+
+# -- user functions with shaped signatures ---------------------------------------------------
+def _signature(node: Any) -> CallableType | None:
+    if isinstance(node, Decorator):
+        node = node.func
+    if isinstance(node, FuncDef) and isinstance(node.type, CallableType):
+        return node.type
+    return None
+
+
+def _has_shapes(sig: CallableType) -> bool:
+    return any(_shaped(t) is not None for t in [*sig.arg_types, sig.ret_type])
+
+
+def _shaped(t: Type) -> TInfo | None:
+    p = get_proper_type(t)
+    if isinstance(p, UnionType):
+        found = [read(i) for i in p.items]
+        found = [f for f in found if f is not None]
+        return found[0] if len(found) == 1 else None
+    return read(p)
+
+
+def bind_call(ctx: FunctionContext | MethodContext, sig: CallableType, actuals: dict[str, Type],
+              where: str, default: Type | None = None) -> Type:
+    """Check a call of a shape-annotated function (``actuals``: formal name -> actual type)
+    and give its return value the shape its annotation has under the bound dims."""
+    default = ctx.default_return_type if default is None else default
+    if not _has_shapes(sig):
+        return default
+    call = Call(ctx.api, ctx.context, default)
+    formals = dict(zip(sig.arg_names, sig.arg_types))
+    entries = []
+    for name, actual in actuals.items():
+        want = _shaped(formals[name]) if name in formals else None
+        got = read(actual)
+        if want is None or got is None:
+            continue
+        if want.dtypes is not None and got.concrete_dtype is not None \
+                and got.dtype not in want.dtypes:
+            call.dtype_error(f"{where}: argument {name} has dtype {got.dtype}, expected "
+                             f"{want.dtype}")
+            return plain(default)
+        entries.append((name, want.dims, got.shape))
+    try:
+        bound = bind_shapes(entries, symbolic=True)
+    except ShapeMismatch as err:
+        call.shape_error(f"{where}: argument {err.message}")
+        return plain(default)
+    ret = _shaped(sig.ret_type)
+    if ret is None:
+        return default
+    shape = instantiate(ret.dims, bound)
+    return call.result(ret.dtype, shape, base=sig.ret_type if read(sig.ret_type) else default)
+
+
+def _actuals(ctx: FunctionContext | MethodContext) -> dict[str, Type]:
+    return {name: ctx.arg_types[i][0] for i, name in enumerate(ctx.callee_arg_names)
+            if name is not None and i < len(ctx.arg_types) and len(ctx.arg_types[i]) == 1}
+
+
+def user_function(ctx: FunctionContext) -> Type:
+    callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
+    node = getattr(callee, "node", None)
+    sig = _signature(node)
+    if sig is None:
+        return ctx.default_return_type
+    return bind_call(ctx, sig, _actuals(ctx), where=getattr(node, "name", "function"))
+
+
+def user_method(ctx: MethodContext, method: str) -> Type:
+    if not isinstance(ctx.type, Instance):
+        return ctx.default_return_type
+    sig = _signature(ctx.type.type.get_method(method))
+    if sig is None:
+        return ctx.default_return_type
+    return bind_call(ctx, sig, _actuals(ctx), where=f"{ctx.type.type.name}.{method}")
+
+
+# -- annotations -------------------------------------------------------------------------------
+def analyze_annotation(ctx: AnalyzeTypeContext) -> Type:
+    """``Float32[Tensor, "B 784"]`` (statically ``Annotated``): a Tensor carrying its spec."""
+    t = ctx.type
+    kind = t.name.rsplit(".", 1)[-1]
+    if len(t.args) < 2:
+        ctx.api.fail("Annotated[...] must have exactly one type argument and at least one "
+                     "annotation", ctx.context)
+        return AnyType(TypeOfAny.from_error)
+    base = ctx.api.analyze_type(t.args[0])
+    if kind not in DTYPE_GROUPS:
+        return base
+    raw = t.args[1]
+    text: str | None = None
+    if isinstance(raw, RawExpressionType) and isinstance(raw.literal_value, str):
+        text = raw.literal_value
+    elif isinstance(raw, UnboundType) and raw.original_str_expr is not None:
+        text = raw.original_str_expr
+    if text is None:
+        ctx.api.fail(f'{kind}[...] expects a dim string, as {kind}[Tensor, "B 784"]',
+                     ctx.context, code=NR_SHAPE)
+        return base
+    try:
+        dims = parse_dims(text)
+    except ValueError as err:
+        ctx.api.fail(str(err), ctx.context, code=NR_SHAPE)
+        return base
+    p = get_proper_type(base)
+    if not isinstance(p, Instance) or not _is_tensor(p.type):
+        return base
+    group = DTYPE_GROUPS[kind]
+    dtype = next(iter(group)) if group is not None and len(group) == 1 else kind
+    return with_info(ctx.api, p, TInfo(dtype, dims))
+
+
+# -- the plugin ----------------------------------------------------------------------------------
+def _guard(hook: Callable[[Any], Type]) -> Callable[[Any], Type]:
+    """A plugin must never crash mypy: on an internal error, fall back to mypy's own type."""
+
+    def run(ctx: Any) -> Type:
+        try:
+            return hook(ctx)
+        except Exception:
+            if _DEBUG:
+                raise
+            default = getattr(ctx, "default_return_type", None)
+            return plain(default) if default is not None else AnyType(TypeOfAny.from_error)
+
+    return run
+
+
+class NeurarustPlugin(Plugin):
+    """Registers the hooks above."""
+
+    def get_type_analyze_hook(self, fullname: str) -> Callable[[AnalyzeTypeContext], Type] | None:
+        if fullname in ANNOTATED:
+            return analyze_annotation
+        return None
+
+    def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
+        if fullname.startswith(FUNCTION_MODULES):
+            name = fullname.rsplit(".", 1)[-1]
+            if name in METHODS:
+                return _guard(lambda ctx: tensor_op(ctx, name, None, None, 1))
+            return None
+        if fullname == "neurarust.nn.linear.Linear":
+            return _guard(lambda ctx: layer_config(ctx, "Linear"))
+        if fullname.startswith(("neurarust.", "builtins.", "typing.", "numpy.")):
+            return None
+        return _guard(user_function)
+
+    def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
+        if fullname == MODULE_CALL or fullname.endswith(".__call__") and self._is_module(
+                fullname[: -len(".__call__")]):
+            return _guard(module_call)
+        if fullname.startswith(TENSOR + "."):
+            name = fullname[len(TENSOR) + 1:]
+            if name in METHODS:
+                return _guard(lambda ctx: _method(ctx, name))
+            return None
+        if fullname.startswith(("neurarust.", "builtins.", "typing.", "numpy.")):
+            return None
+        method = fullname.rsplit(".", 1)[-1]
+        return _guard(lambda ctx: user_method(ctx, method))
+
+
+    def _is_module(self, class_fullname: str) -> bool:
+        sym = self.lookup_fully_qualified(class_fullname)
+        return sym is not None and isinstance(sym.node, TypeInfo) and sym.node.has_base(
+            "neurarust.nn.module.Module")
+
+
+def _method(ctx: MethodContext, name: str) -> Type:
+    self_expr: Expression | None = None
+    context = ctx.context
+    if isinstance(context, CallExpr) and isinstance(context.callee, MemberExpr):
+        self_expr = context.callee.expr
+    elif isinstance(context, OpExpr):
+        self_expr = context.right if name.startswith("__r") else context.left
+    return tensor_op(ctx, name, ctx.type, self_expr, 0)
+
+
+__all__ = ["NR_DTYPE", "NR_SHAPE", "NeurarustPlugin", "ProperType"]
