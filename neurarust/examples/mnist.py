@@ -14,6 +14,7 @@ Run: ``neurarust train`` or ``python -m neurarust.examples.mnist [--epochs N]``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -23,7 +24,7 @@ import numpy as np
 
 import neurarust as nr
 from neurarust import nn
-from neurarust.data import DataLoader, MNIST5k
+from neurarust.data import DataLoader, Dataset, MNIST5k, Subset
 from neurarust.data import transforms as T
 from neurarust.training import RunRecord, hash_arrays
 
@@ -52,17 +53,37 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))  # type: ignore[no-any-return]
 
 
-def _loaders(batch_size: int, seed: int, workers: int) -> tuple[DataLoader[Any], DataLoader[Any], str]:
+def _even_subset(n: int, size: int | None, who: str) -> np.ndarray | None:  # type: ignore[type-arg]
+    """``size`` indices spread evenly over ``range(n)`` (None: all). The MNIST5k splits keep
+    the file's order, which is sorted by label, so a prefix would hold one digit only; evenly
+    spaced rows keep every class (about ``size / 10`` each) and need no random numbers."""
+    if size is None:
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= n:
+        raise ValueError(f"train: {who} should be an int in 1..{n} or None, got {size!r}")
+    return np.linspace(0, n - 1, size).round().astype(np.int64)
+
+
+def _loaders(batch_size: int, seed: int, workers: int, train_subset: int | None = None,
+             test_subset: int | None = None) -> tuple[DataLoader[Any], DataLoader[Any], str]:
     normalize = T.Normalize((MEAN,), (STD,))
     train = MNIST5k(train=True, transform=T.Compose([T.ToTensor(), T.RandomCrop(28, padding=2),
                                                      normalize]))
     test = MNIST5k(train=False, transform=T.Compose([T.ToTensor(), normalize]))
-    data_hash = hash_arrays([train.data.numpy(), train.targets.numpy(), test.data.numpy(),
-                             test.targets.numpy()])
+    train_idx = _even_subset(len(train), train_subset, "train_subset")
+    test_idx = _even_subset(len(test), test_subset, "test_subset")
+    # The hash covers exactly the images and labels this run trains and tests on.
+    arrays = []
+    for ds, idx in ((train, train_idx), (test, test_idx)):
+        images, labels = ds.data.numpy(), ds.targets.numpy()
+        arrays += [images, labels] if idx is None else [images[idx], labels[idx]]
+    data_hash = hash_arrays(arrays)
+    train_ds: Dataset[Any] = train if train_idx is None else Subset(train, train_idx.tolist())
+    test_ds: Dataset[Any] = test if test_idx is None else Subset(test, test_idx.tolist())
     g = nr.Generator(seed)
-    train_loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=g,
+    train_loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, generator=g,
                               num_workers=workers)
-    test_loader = DataLoader(test, batch_size=500)
+    test_loader = DataLoader(test_ds, batch_size=500)
     return train_loader, test_loader, data_hash
 
 
@@ -102,7 +123,7 @@ def _plot(record: RunRecord, path: str) -> bool:
     ax1.set_xlabel("epoch"), ax1.set_ylabel("cross-entropy"), ax1.legend()
     ax2.plot(epochs, [100 * e["test_accuracy"] for e in record.epochs], color="tab:green")
     ax2.set_xlabel("epoch"), ax2.set_ylabel("test accuracy (%)")
-    fig.suptitle("SmallCNN on MNIST5k (4,000 train / 1,000 test)")
+    fig.suptitle(f"SmallCNN on {record.config.get('data', 'MNIST5k')}")
     fig.tight_layout()
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=100)
@@ -112,25 +133,46 @@ def _plot(record: RunRecord, path: str) -> bool:
 
 
 def train(epochs: int = 8, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-          workers: int = 0, out: str = "runs/mnist") -> RunRecord:
-    """Train SmallCNN; return the run record (also written to ``out``)."""
+          workers: int = 0, out: str = "runs/mnist", *, train_subset: int | None = None,
+          test_subset: int | None = None, limit_batches: int | None = None) -> RunRecord:
+    """Train SmallCNN; return the run record (also written to ``out``).
+
+    ``train_subset``/``test_subset`` (evenly spaced images of each split, every class kept)
+    and ``limit_batches`` (training batches per epoch) make quick smoke runs and tests; the
+    defaults (None) train on the whole split, and the record's config lists any that are set.
+    """
+    if limit_batches is not None and (not isinstance(limit_batches, int)
+                                      or isinstance(limit_batches, bool) or limit_batches < 1):
+        raise ValueError(f"train: limit_batches should be a positive int or None, "
+                         f"got {limit_batches!r}")
     nr.manual_seed(seed)
-    train_loader, test_loader, data_hash = _loaders(batch_size, seed, workers)
+    train_loader, test_loader, data_hash = _loaders(batch_size, seed, workers, train_subset,
+                                                    test_subset)
+    steps = len(train_loader) if limit_batches is None else min(limit_batches,
+                                                                 len(train_loader))
     model = SmallCNN()
     optimizer = nr.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = nr.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
-                                                steps_per_epoch=len(train_loader))
-    config = dict(model="SmallCNN", epochs=epochs, batch_size=batch_size, lr=lr,
-                  optimizer="AdamW(weight_decay=1e-4)", schedule="OneCycleLR",
-                  augmentation="RandomCrop(28, padding=2)", workers=workers,
-                  data="MNIST5k split_seed=0 (4000 train / 1000 test)")
+                                                steps_per_epoch=steps)
+    n_train, n_test = len(train_loader.dataset), len(test_loader.dataset)  # type: ignore[arg-type]
+    config: dict[str, Any] = {
+        "model": "SmallCNN", "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "optimizer": "AdamW(weight_decay=1e-4)", "schedule": "OneCycleLR",
+        "augmentation": "RandomCrop(28, padding=2)", "workers": workers,
+        "data": f"MNIST5k split_seed=0 ({n_train} train / {n_test} test)"}
+    for key, value in (("train_subset", train_subset), ("test_subset", test_subset),
+                       ("limit_batches", limit_batches)):
+        if value is not None:
+            config[key] = value
     record = RunRecord(config=config, seed=seed, data_sha256=data_hash)
     os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
-        bar = _progress(train_loader, len(train_loader), f"epoch {epoch}/{epochs}")
+        batches = train_loader if steps == len(train_loader) else \
+            itertools.islice(train_loader, steps)  # stops without fetching batch steps + 1
+        bar = _progress(batches, steps, f"epoch {epoch}/{epochs}")
         for x, y in bar:
             loss = nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad()
@@ -142,6 +184,9 @@ def train(epochs: int = 8, batch_size: int = 64, lr: float = 3e-3, seed: int = 0
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{loss.item():.3f}",
                                 img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        if hasattr(bar, "close"):
+            bar.close()
+        del bar, batches  # an unfinished worker iterator shuts its workers down now
         seconds = time.perf_counter() - t0
         test_loss, test_acc = evaluate(model, test_loader)
         record.log_epoch(epoch=epoch, train_loss=loss_sum / seen, test_loss=test_loss,
@@ -153,10 +198,11 @@ def train(epochs: int = 8, batch_size: int = 64, lr: float = 3e-3, seed: int = 0
     checkpoint = os.path.join(out, "model.safetensors")
     nr.save(model.state_dict(), checkpoint)
     record.attach_checkpoint(checkpoint)
-    record.results = dict(test_accuracy=record.epochs[-1]["test_accuracy"], train_seconds=total)
+    record.results = {"test_accuracy": record.epochs[-1]["test_accuracy"], "train_seconds": total}
     record.write(os.path.join(out, "run.json"))
     plotted = _plot(record, os.path.join(out, "curves.png"))
-    print(f"test accuracy {100 * record.results['test_accuracy']:.2f}% on 1,000 held-out images; "
+    print(f"test accuracy {100 * record.results['test_accuracy']:.2f}% on {n_test:,} held-out "
+          f"images; "
           f"trained in {total:.1f}s")
     print(f"wrote {checkpoint}, {os.path.join(out, 'run.json')}"
           + (f", {os.path.join(out, 'curves.png')}" if plotted else ""))
@@ -171,8 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--out", default="runs/mnist")
+    parser.add_argument("--train-subset", type=int, default=None, metavar="N",
+                        help="train on N evenly spaced training images (a quick smoke run)")
+    parser.add_argument("--test-subset", type=int, default=None, metavar="N",
+                        help="evaluate on N evenly spaced test images")
+    parser.add_argument("--limit-batches", type=int, default=None, metavar="N",
+                        help="at most N training batches per epoch")
     args = parser.parse_args(argv)
-    train(args.epochs, args.batch_size, args.lr, args.seed, args.workers, args.out)
+    train(args.epochs, args.batch_size, args.lr, args.seed, args.workers, args.out,
+          train_subset=args.train_subset, test_subset=args.test_subset,
+          limit_batches=args.limit_batches)
     return 0
 
 

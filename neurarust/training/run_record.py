@@ -10,9 +10,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -43,13 +44,36 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def _versions() -> dict[str, str]:
+    """Python, the platform, and the version of each package the run may use. neurarust and
+    numpy are read from the modules this process imported (an uninstalled checkout, or an
+    installed distribution shadowed on ``sys.path``, would otherwise be misreported or left
+    out); the others from installed distributions' metadata, skipping absent ones."""
+    from .. import __version__ as neurarust_version
+
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    running = {"neurarust": neurarust_version, "numpy": np.__version__}
     for name in _PACKAGES:
+        if name in running:
+            out[name] = running[name]
+            continue
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def _to_json(value: Any) -> Any:
+    """``json.dumps``'s ``default``: numpy scalars and arrays, paths; anything else is a
+    TypeError naming the type (raised before the file is touched)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"RunRecord: cannot write a {type(value).__name__} as JSON ({value!r}); "
+                    "record plain numbers, strings, lists and dicts")
 
 
 @dataclass
@@ -67,7 +91,7 @@ class RunRecord:
     checkpoint_sha256: str | None = None
     results: dict[str, float] = field(default_factory=dict)
 
-    def log_epoch(self, **metrics: float | int) -> None:
+    def log_epoch(self, **metrics: float) -> None:
         """Append one epoch's metrics (loss, accuracy, seconds, ...); ints stay ints."""
         self.epochs.append({k: v if isinstance(v, int) else float(v)
                             for k, v in metrics.items()})
@@ -79,7 +103,8 @@ class RunRecord:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the record as JSON, atomically."""
-        data = json.dumps(asdict(self), indent=2, sort_keys=True).encode() + b"\n"
+        data = json.dumps(asdict(self), indent=2, sort_keys=True,
+                          default=_to_json).encode() + b"\n"
 
         def write(f: BinaryIO) -> None:
             f.write(data)
@@ -92,7 +117,11 @@ class RunRecord:
             return cls(**json.load(f))
 
     def verify_checkpoint(self, directory: str | os.PathLike[str]) -> bool:
-        """True when the checkpoint next to this record still has the recorded hash."""
-        if self.checkpoint is None:
+        """True when the checkpoint next to this record still has the recorded hash (False
+        when none was attached or the file is gone)."""
+        if self.checkpoint is None or self.checkpoint_sha256 is None:
             return False
-        return file_sha256(os.path.join(directory, self.checkpoint)) == self.checkpoint_sha256
+        try:
+            return file_sha256(os.path.join(directory, self.checkpoint)) == self.checkpoint_sha256
+        except FileNotFoundError:
+            return False
