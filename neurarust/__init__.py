@@ -11,6 +11,7 @@ from .functions import *  # noqa: F403
 from .functions import Generator, manual_seed
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor
+from .trace import trace
 from .types import (
     DType,
     DTypeError,
@@ -45,7 +46,7 @@ __all__ = [
     "functions", "get_default_dtype", "half", "int", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "load", "long", "manual_seed", "nn", "no_grad", "ops", "optim",
     "promote_types", "save", "CheckpointError",
-    "set_default_dtype", "set_grad_enabled", "types", "uint8",
+    "set_default_dtype", "set_grad_enabled", "trace", "types", "uint8",
 ]
 __all__ += functions.conv.__all__
 __all__ += functions.creation.__all__

@@ -30,6 +30,9 @@ __all__ = ["call", "call_inplace", "shape_error"]
 
 _DEFAULT_NAMES = ("input", "other")
 _grad_state = grad_mode._state
+_tracer: Any = None
+"""The active ``trace.Tracer`` while ``nr.trace`` runs, else None. Symbolic tensors are not
+in the fast types, so every op on them reaches ``_call_general``, which hands it over."""
 _anomaly_state = _anomaly.state
 
 
@@ -113,6 +116,10 @@ def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
 
 
 def _call_general(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
+    if _tracer is not None:
+        traced = _tracer.dispatch(op, inputs, attrs)
+        if traced is not None:
+            return traced  # type: ignore[no-any-return]
     shapes: list[Any] = []
     arrays: list[Any] = []
     device = None
@@ -240,6 +247,10 @@ def call_inplace(op: OpDef, target: Tensor, *others: Any, **attrs: Any) -> Tenso
     modified in place, nor a view of a tensor that requires grad; and the storage version
     bump makes any node that saved the old values refuse to run backward.
     """
+    if _tracer is not None:
+        traced = _tracer.dispatch_inplace(op, target, others, attrs)
+        if traced is not None:
+            return traced  # type: ignore[no-any-return]
     recording = _grad_state.enabled
     if recording and target.requires_grad and target.grad_fn is None:
         raise RuntimeError(

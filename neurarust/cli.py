@@ -12,7 +12,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="tensors, autograd, and a shape error caught before it runs")
     sub.add_parser("train", help="train a small CNN on real MNIST digits (the main job); "
                                  "options: neurarust train --help", add_help=False)
+    verify = sub.add_parser("verify", help="prove a model shape-safe for every size allowed "
+                                           "by the assumptions (z3)")
+    verify.add_argument("target", help="path/model.py:Name (a Module class, instance, factory "
+                                       "or function)")
+    verify.add_argument("--input", action="append", default=[], metavar="SPEC",
+                        help='an input, e.g. "x: f32[B,1,28,28]" (repeat, in forward order)')
+    verify.add_argument("--assume", action="append", default=[], metavar="COND",
+                        help='an assumption on dims, e.g. "1 <= B <= 4096" (repeatable)')
     args, rest = parser.parse_known_args(argv)
+    if args.command == "verify":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return _verify(args.target, args.input, args.assume)
     if args.command == "demo":
         from .demo import main as demo
 
@@ -23,6 +35,68 @@ def main(argv: list[str] | None = None) -> int:
         return train(rest)
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _load_target(target: str) -> object:
+    """The model named by ``path/model.py:Name``: a Module class is instantiated, a function
+    without parameters is called (a factory), anything else is traced as it is."""
+    import importlib.util
+    import inspect
+    import os
+
+    path, sep, name = target.rpartition(":")
+    if not sep or not path.endswith(".py") or not name:
+        raise ValueError(f"expected path/model.py:Name, got {target!r}")
+    if not os.path.isfile(path):
+        raise ValueError(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location(f"_neurarust_target_{abs(hash(path))}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        obj = getattr(module, name)
+    except AttributeError:
+        raise ValueError(f"{path} has no attribute {name!r}") from None
+    from .nn.module import Module
+
+    if inspect.isclass(obj) and issubclass(obj, Module):
+        return obj()
+    if inspect.isfunction(obj) and not inspect.signature(obj).parameters:
+        return obj()
+    return obj
+
+
+def _verify(target: str, inputs: list[str], assumptions: list[str]) -> int:
+    """``neurarust verify``: exit 0 all proven, 1 refuted, 2 usage error, 3 unknown."""
+    from .trace import TraceError, trace
+    from .types.errors import DTypeError, ShapeError
+    from .verify import verify_shapes
+
+    try:
+        specs: dict[str, str] = {}
+        for item in inputs:
+            key, sep, spec = item.partition(":")
+            if not sep or not key.strip().isidentifier():
+                raise ValueError(f'--input expects "name: f32[B, ...]", got {item!r}')
+            specs[key.strip()] = spec.strip()
+        if not specs:
+            raise ValueError('give at least one --input, e.g. --input "x: f32[B,1,28,28]"')
+        model = _load_target(target)
+        if not callable(model):
+            raise ValueError(f"{target} is not a model or function")
+        graph = trace(model, specs)
+        report = verify_shapes(graph, assumptions)
+    except (ValueError, TraceError) as err:
+        if isinstance(err, ShapeError):  # a requirement that fails for every size
+            print(f"refuted while tracing (for every size):\n{err}")
+            return 1
+        print(f"neurarust verify: error: {err}", file=sys.stderr)
+        return 2
+    except DTypeError as err:
+        print(f"refuted while tracing:\n{err}")
+        return 1
+    print(report)
+    return report.exit_code
 
 
 if __name__ == "__main__":

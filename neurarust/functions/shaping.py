@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..tensor import Tensor
+from ..types.dim import Dim
 from ..types.errors import ShapeError
 from ._call import apply
 
@@ -15,7 +16,9 @@ __all__ = [
 
 
 def _ints(shape: Sequence[Any]) -> tuple[int, ...]:
-    return tuple(int(s) for s in shape)
+    # A symbolic Dim (while tracing) stays as it is: the shape rule reads it with its algebra.
+    return tuple(s if isinstance(s, Dim) and not s.is_constant else int(s)  # type: ignore[misc]
+                 for s in shape)
 
 
 def reshape(input: Tensor, shape: Sequence[int]) -> Tensor:
