@@ -16,9 +16,12 @@ statically degrades to an unknown shape (``f32[...]``) or to a plain ``Tensor``.
 
 from __future__ import annotations
 
+import ast
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from mypy.errorcodes import ErrorCode
@@ -26,6 +29,7 @@ from mypy.nodes import (
     CallExpr,
     Context,
     Decorator,
+    EllipsisExpr,
     Expression,
     FuncDef,
     IndexExpr,
@@ -34,6 +38,8 @@ from mypy.nodes import (
     MemberExpr,
     NameExpr,
     OpExpr,
+    SliceExpr,
+    StrExpr,
     TupleExpr,
     TypeInfo,
     UnaryExpr,
@@ -49,6 +55,7 @@ from mypy.types import (
     CallableType,
     Instance,
     LiteralType,
+    NoneType,
     ProperType,
     RawExpressionType,
     Type,
@@ -80,6 +87,7 @@ MODULE_CALL = "neurarust.nn.module.Module.__call__"
 ANNOTATED = ("typing.Annotated", "typing_extensions.Annotated")
 _DEBUG = bool(os.environ.get("NEURARUST_MYPY_DEBUG"))
 
+_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 _BY_SHORT = {d.short: d for d in ALL_DTYPES}
 
@@ -245,8 +253,14 @@ _RETURN_CONTEXTS: dict[tuple[int, int, int], Type] = {}
 class Call:
     """One op application the plugin evaluates: operands, their names, and where to report."""
 
-    def __init__(self, api: Any, context: Context, default: Type) -> None:
+    def __init__(self, api: Any, context: Context, default: Type,
+                 check_return: bool = True) -> None:
         self.api, self.context, self.default = api, context, default
+        self.check_return = check_return
+
+    def inner(self) -> Call:
+        """The same call for an intermediate value (not checked against a return type)."""
+        return Call(self.api, self.context, self.default, check_return=False)
 
     def shape_error(self, message: str) -> None:
         self.api.fail(message, self.context, code=NR_SHAPE)
@@ -257,7 +271,8 @@ class Call:
     def result(self, dtype: str, shape: Shape | None, base: Type | None = None) -> Type:
         info = TInfo(dtype, dims_of(shape) if shape is not None else UNKNOWN_DIMS)
         out = with_info(self.api, base if base is not None else self.default, info)
-        self.check_context(info)
+        if self.check_return:
+            self.check_context(info)
         return out
 
     def check_context(self, info: TInfo) -> None:
@@ -379,14 +394,15 @@ UNARY = {
     "log1p": "log1p", "expm1": "expm1", "reciprocal": "reciprocal", "floor": "floor",
     "ceil": "ceil", "round": "round", "sign": "sign", "__neg__": "neg", "__abs__": "abs",
 }
-SAME_SHAPE = {"clone", "contiguous", "detach", "softmax", "log_softmax", "gelu", "silu",
+SAME_SHAPE = {"clone", "contiguous", "detach", "gelu", "silu",
               "dropout", "leaky_relu", "elu", "softplus", "__pos__"}
 CASTS = {"float": "float32", "double": "float64", "half": "float16", "long": "int64",
          "int": "int32", "bool": "bool"}
 SHAPING = {"reshape", "view", "transpose", "swapaxes", "permute", "t", "flatten", "unsqueeze",
            "squeeze", "sum", "mean", "amax", "amin", "prod", "logsumexp"}
-METHODS = set(BINARY) | set(MATMUL) | set(UNARY) | SAME_SHAPE | set(CASTS) | SHAPING
-FUNCTION_MODULES = ("neurarust.functions.", "neurarust.nn.functional")
+METHODS = set(BINARY) | set(MATMUL) | set(UNARY) | SAME_SHAPE | set(CASTS) | SHAPING | {
+    "__getitem__", "softmax", "log_softmax"}
+FUNCTION_MODULES = ("neurarust.functions.", "neurarust.nn.functional", "neurarust.nn._loss_functional")
 
 UNARY_MODULES = {"ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Dropout", "Identity", "LeakyReLU",
                  "ELU", "Softplus", "Softmax", "LogSoftmax"}
@@ -454,6 +470,12 @@ def tensor_op(ctx: FunctionContext | MethodContext, name: str, self_type: Type |
             return apply_rule(call, op, operands, {})
         if name in UNARY:
             return apply_rule(call, UNARY[name], [(me, my_name)], {})
+        if name == "__getitem__":
+            if not ctx.args or len(ctx.args[0]) != 1:
+                return plain(ctx.default_return_type)
+            return getitem(call, me, my_name, ctx.args[0][0])
+        if name in ("softmax", "log_softmax"):
+            return softmax(call, me, my_name, name, _lit(ctx, "dim", None, base))
         if name in SAME_SHAPE:
             return call.result(me.dtype, me.shape)
         if name in CASTS:
@@ -509,26 +531,472 @@ def tensor_op(ctx: FunctionContext | MethodContext, name: str, self_type: Type |
     return plain(ctx.default_return_type)
 
 
+# -- indexing, joining, einsum, nn.functional ------------------------------------------------
+class _Rank:
+    """Stands for a tensor of rank ``ndim`` where the runtime's index parser asks for one."""
+
+    def __init__(self, ndim: int) -> None:
+        self.ndim = ndim
+
+
+class _Sizes:
+    """Stands for a weight whose ``.shape`` the runtime's argument normalisers read."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+
+
+def index_value(expr: Expression, api: Any) -> Any:
+    """A Python index read from source: ints, slices with literal bounds, None, ``...``."""
+    if isinstance(expr, EllipsisExpr):
+        return Ellipsis
+    if isinstance(expr, SliceExpr):
+        parts = [None if e is None else literal_value(e, api)
+                 for e in (expr.begin_index, expr.end_index, expr.stride)]
+        if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in parts):
+            raise NotLiteral(expr)
+        return slice(*parts)
+    if isinstance(expr, TupleExpr):
+        return tuple(index_value(e, api) for e in expr.items)
+    value = literal_value(expr, api)
+    if isinstance(value, (tuple, Dim)):
+        raise NotLiteral(expr)  # a list index (advanced indexing) or a symbolic int
+    return value
+
+
+def getitem(call: Call, me: TInfo, my_name: str, index_expr: Expression) -> Type:
+    """``x[0]``, ``x[:, 1:3]``, ``x[..., None]``: the runtime's own index parser turns the
+    index into the ``getitem`` op's attrs; the registered rule gives the shape."""
+    from neurarust.functions.indexing import _parse
+
+    index = index_value(index_expr, call.api)
+    if me.shape is None:
+        return call.result(me.dtype, None)
+    try:
+        parsed = _parse(_Rank(len(me.shape)), index)  # type: ignore[arg-type]
+    except (IndexError, ValueError) as err:
+        call.shape_error(f"{str(err).splitlines()[0]}: {my_name} is {show(me.shape)}")
+        return plain(call.default)
+    if parsed.tensors:
+        return call.result(me.dtype, None)
+    return apply_rule(call, "getitem", [(me, my_name)], {"index": tuple(parsed.index)})
+
+
+def _expr_type(api: Any, expr: Expression) -> Type | None:
+    lookup = getattr(api, "lookup_type_or_none", None)
+    t: Type | None = lookup(expr) if lookup is not None else None
+    if t is None:
+        t = api.get_expression_type(expr)
+    return t
+
+
+def _tensor_list(ctx: FunctionContext, exprs: list[Expression], types: list[Type],
+                 ) -> list[tuple[TInfo | None, str]] | None:
+    """The operands of ``cat([a, b])`` / ``einsum(eq, a, b)`` / ``einsum(eq, [a, b])``."""
+    if len(exprs) == 1 and isinstance(exprs[0], (ListExpr, TupleExpr)):
+        items = exprs[0].items
+        found = [(read(_expr_type(ctx.api, e)), expr_name(e, f"tensors[{i}]"))
+                 for i, e in enumerate(items)]
+    elif len(exprs) == 1 and read(types[0]) is None:
+        return None  # a list built elsewhere: unknown
+    else:
+        found = [(read(t), expr_name(e, f"operands[{i}]"))
+                 for i, (e, t) in enumerate(zip(exprs, types))]
+    if not found or any(t is None for t, _ in found):
+        return None
+    return found
+
+
+def _tensor_default_fn(ctx: FunctionContext | MethodContext) -> Type:
+    p = get_proper_type(ctx.default_return_type)
+    if isinstance(p, Instance) and _is_tensor(p.type):
+        return p
+    for types in ctx.arg_types:
+        for t in types:
+            q = get_proper_type(t)
+            if isinstance(q, Instance) and _is_tensor(q.type):
+                return Instance(q.type, [])
+    return ctx.default_return_type
+
+
+def _arg(ctx: FunctionContext, name: str, index: int) -> tuple[TInfo | None, str, bool]:
+    """The tensor passed for formal ``name``: (info, its name, whether it was passed)."""
+    exprs = _args(ctx, name, index)
+    if exprs is None or len(exprs) != 1:
+        return None, name, False
+    i = ctx.callee_arg_names.index(name) if name in ctx.callee_arg_names else index
+    p = get_proper_type(ctx.arg_types[i][0])
+    passed = not (isinstance(p, NoneType))
+    return read(ctx.arg_types[i][0]), expr_name(exprs[0], name), passed
+
+
+def _str_lit(ctx: FunctionContext | MethodContext, name: str, default: Any,
+             index: int | None = None) -> Any:
+    exprs = _args(ctx, name, index)
+    if exprs is not None and len(exprs) == 1 and isinstance(exprs[0], StrExpr):
+        return exprs[0].value
+    return _lit(ctx, name, default, index)
+
+
+def joined(ctx: FunctionContext, name: str) -> Type:
+    """``nr.cat([a, b], dim)`` / ``nr.stack(...)``: the registered rule over the list items."""
+    call = Call(ctx.api, ctx.context, _tensor_default_fn(ctx))
+    if not ctx.args or not ctx.args[0]:
+        return ctx.default_return_type
+    operands = _tensor_list(ctx, ctx.args[0], ctx.arg_types[0])
+    if operands is None:
+        return plain(call.default)
+    try:
+        dim = _lit(ctx, "dim", 0, 1)
+    except NotLiteral:
+        dtype = _dtype_rule(call, get_op(name), operands, {"dim": 0}, name)
+        return call.result(dtype, None) if dtype is not None else plain(call.default)
+    return apply_rule(call, name, operands, {"dim": dim})
+
+
+def einsum(ctx: FunctionContext) -> Type:
+    """``nr.einsum("bij,bjk->bik", a, b)`` with a literal equation."""
+    from neurarust.ops.linalg import parse_einsum
+
+    call = Call(ctx.api, ctx.context, _tensor_default_fn(ctx))
+    if len(ctx.args) < 2 or len(ctx.args[0]) != 1 or not isinstance(ctx.args[0][0], StrExpr):
+        return plain(call.default)
+    operands = _tensor_list(ctx, ctx.args[1], ctx.arg_types[1])
+    if operands is None:
+        return plain(call.default)
+    equation = ctx.args[0][0].value
+    try:
+        equation = parse_einsum(equation).explicit
+    except RuleViolation:
+        pass  # the rule reports it, with the operands' shapes
+    return apply_rule(call, "einsum", operands, {"equation": equation})
+
+
+def softmax(call: Call, me: TInfo, my_name: str, name: str, dim: Any) -> Type:
+    """``softmax``/``log_softmax`` over ``dim``: the registered ``log_softmax`` rule."""
+    if dim is None:
+        return call.result(me.dtype, me.shape)
+    out = apply_rule(call, "log_softmax", [(me, my_name)], {"dim": dim}, label=name)
+    return out
+
+
+def linear(call: Call, x: TInfo, x_name: str, w: TInfo, w_name: str, b: TInfo | None,
+           b_name: str, label: str) -> Type:
+    """``input @ weight.T + bias``, as ``F.linear`` computes it, with its registered ops."""
+    if w.shape is None or len(w.shape) not in (1, 2):
+        return call.result(x.dtype, None)
+    wt = TInfo(w.dtype, dims_of(w.shape[::-1]))
+    out = apply_rule(call.inner() if b is not None else call, "matmul",
+                     [(x, x_name), (wt, f"{w_name}.T" if len(w.shape) == 2 else w_name)], {},
+                     label=label)
+    h = read(out)
+    if b is None or h is None:
+        return out
+    return apply_rule(call, "add", [(h, f"{label}(...)"), (b, b_name)], {}, label=label)
+
+
+def conv(call: Call, x: TInfo, x_name: str, w: TInfo, w_name: str, b: TInfo | None,
+         stride: Any, padding: Any, dilation: Any, groups: Any, label: str) -> Type:
+    """``conv2d`` with literal arguments, normalised by the runtime's own helpers."""
+    from neurarust.functions.conv import _conv_padding, _tuple
+
+    if w.shape is None or len(w.shape) != 4:
+        return call.result(x.dtype, None)
+    try:
+        st = _tuple(stride, 2, "stride", "conv2d")
+        di = _tuple(dilation, 2, "dilation", "conv2d")
+        pads = _conv_padding(padding, _Sizes(w.shape), st, di, 2,  # type: ignore[arg-type]
+                             "conv2d")
+    except ValueError as err:
+        call.shape_error(f"{label}: {str(err).split(': ', 1)[-1]}")
+        return plain(call.default)
+    operands = [(x, x_name), (w, w_name)] + ([(b, f"{label}.bias")] if b is not None else [])
+    return apply_rule(call, "conv2d", operands,
+                      {"stride": st, "padding": pads, "dilation": di, "groups": groups},
+                      label=label)
+
+
+def pool(call: Call, op: str, x: TInfo, x_name: str, kernel_size: Any, stride: Any,
+         padding: Any, extra: dict[str, Any], label: str) -> Type:
+    """``max_pool2d``/``avg_pool2d`` with literal arguments (the runtime's normaliser)."""
+    from neurarust.functions.conv import _pool_attrs, _tuple
+
+    try:
+        attrs: dict[str, Any] = _pool_attrs(2, op, kernel_size, stride, padding)
+        if "dilation" in extra:
+            extra = {**extra, "dilation": _tuple(extra["dilation"], 2, "dilation", op)}
+    except ValueError as err:
+        call.shape_error(f"{label}: {str(err).split(': ', 1)[-1]}")
+        return plain(call.default)
+    return apply_rule(call, op, [(x, x_name)], {**attrs, **extra}, label=label)
+
+
+def layer_norm(call: Call, x: TInfo, x_name: str, normalized_shape: Any, label: str) -> Type:
+    """``layer_norm``: the input's last dims must equal ``normalized_shape``; same shape."""
+    norm = (normalized_shape,) if not isinstance(normalized_shape, tuple) else normalized_shape
+    shape = x.shape
+    if shape is None:
+        return call.result(x.dtype, None)
+    k = len(norm)
+    algebra = SymbolicAlgebra()
+    try:
+        if k == 0 or len(shape) < k:
+            raise RuleViolation("the input's last dims must equal normalized_shape")
+        for got, want in zip(shape[len(shape) - k:], norm):
+            algebra.require(algebra.eq(got, want),
+                            "the input's last dims must equal normalized_shape")
+    except RuleViolation as err:
+        call.shape_error(f"{label}: {err.message}: {x_name} is {show(shape)}, "
+                         f"normalized_shape is {list(norm)}")
+        return plain(call.default)
+    return call.result(x.dtype, shape)
+
+
+def embedding(call: Call, x: TInfo, x_name: str, dim: Any, dtype: str, label: str) -> Type:
+    """``embedding``: integer indices of shape ``(*)`` give ``(*, embedding_dim)``."""
+    d = x.concrete_dtype
+    if d is not None and (d.is_floating_point or d.name == "bool"):
+        call.dtype_error(f"{label}: expects integer indices, got {x_name} of dtype {x.dtype}")
+        return plain(call.default)
+    shape = x.shape
+    return call.result(dtype, None if shape is None else (*shape, dim))
+
+
+def loss(ctx: FunctionContext, name: str) -> Type:
+    """``F.cross_entropy`` (``log_softmax`` over the class dim, then ``nll_loss``) and
+    ``F.nll_loss`` with class-index targets, through the registered rules."""
+    call = Call(ctx.api, ctx.context, _tensor_default_fn(ctx))
+    x, x_name, _ = _arg(ctx, "input", 0)
+    t, t_name, _ = _arg(ctx, "target", 1)
+    w, w_name, has_w = _arg(ctx, "weight", 2)
+    if x is None or t is None or x.shape is None or (has_w and w is None):
+        return plain(call.default)
+    attrs = {"ignore_index": _lit(ctx, "ignore_index", -100),
+             "reduction": _str_lit(ctx, "reduction", "mean")}
+    if not isinstance(attrs["reduction"], str):
+        return plain(call.default)
+    if t.concrete_dtype is not None and t.concrete_dtype.is_floating_point:
+        return call.result(x.dtype, None)  # class probabilities: not modelled
+    logp = x
+    if name == "cross_entropy":
+        if len(x.shape) == 0:
+            call.shape_error(f"cross_entropy: expected an input of shape (C,), (N, C) or "
+                             f"(N, C, d1, ...), got a 0-d input {x_name}")
+            return plain(call.default)
+        found = read(apply_rule(call.inner(), "log_softmax", [(x, x_name)],
+                                {"dim": 0 if len(x.shape) == 1 else 1}, label=name))
+        if found is None:
+            return plain(call.default)
+        logp = found
+    operands = [(logp, x_name), (t, t_name)] + ([(w, w_name)] if w is not None else [])
+    return apply_rule(call, "nll_loss", operands, attrs, label=name)
+
+
+def functional(ctx: FunctionContext, name: str) -> Type:
+    """``F.linear``/``F.conv2d``/pooling/``F.layer_norm``/``F.embedding`` with literal args."""
+    call = Call(ctx.api, ctx.context, _tensor_default_fn(ctx))
+    x, x_name, _ = _arg(ctx, "input", 0)
+    if x is None:
+        return plain(call.default)
+    if name == "linear":
+        w, w_name, _ = _arg(ctx, "weight", 1)
+        b, b_name, has_b = _arg(ctx, "bias", 2)
+        if w is None or (has_b and b is None):
+            return plain(call.default)
+        return linear(call, x, x_name, w, w_name, b, b_name, name)
+    if name == "conv2d":
+        w, w_name, _ = _arg(ctx, "weight", 1)
+        b, _, has_b = _arg(ctx, "bias", 2)
+        if w is None or (has_b and b is None):
+            return plain(call.default)
+        return conv(call, x, x_name, w, w_name, b, _str_lit(ctx, "stride", 1, 3),
+                    _str_lit(ctx, "padding", 0, 4), _str_lit(ctx, "dilation", 1, 5),
+                    _lit(ctx, "groups", 1, 6), name)
+    if name == "max_pool2d":
+        if _lit(ctx, "return_indices", False, 6):
+            return ctx.default_return_type
+        return pool(call, name, x, x_name, _lit(ctx, "kernel_size", None, 1),
+                    _lit(ctx, "stride", None, 2), _lit(ctx, "padding", 0, 3),
+                    {"dilation": _lit(ctx, "dilation", 1, 4),
+                     "ceil_mode": bool(_lit(ctx, "ceil_mode", False, 5))}, name)
+    if name == "avg_pool2d":
+        return pool(call, name, x, x_name, _lit(ctx, "kernel_size", None, 1),
+                    _lit(ctx, "stride", None, 2), _lit(ctx, "padding", 0, 3),
+                    {"ceil_mode": bool(_lit(ctx, "ceil_mode", False, 4)),
+                     "count_include_pad": bool(_lit(ctx, "count_include_pad", True, 5)),
+                     "divisor_override": _lit(ctx, "divisor_override", None, 6)}, name)
+    if name == "layer_norm":
+        return layer_norm(call, x, x_name, _lit(ctx, "normalized_shape", None, 1), name)
+    if name == "embedding":
+        w, _, _ = _arg(ctx, "weight", 1)
+        if w is None or w.shape is None or len(w.shape) != 2:
+            return call.result("Shaped", None)
+        return embedding(call, x, x_name, w.shape[1], w.dtype, name)
+    return plain(call.default)
+
+
+FUNCTIONS: dict[str, Callable[[FunctionContext], Type]] = {
+    "cat": lambda ctx: joined(ctx, "cat"),
+    "concat": lambda ctx: joined(ctx, "cat"),
+    "concatenate": lambda ctx: joined(ctx, "cat"),
+    "stack": lambda ctx: joined(ctx, "stack"),
+    "einsum": einsum,
+    "cross_entropy": lambda ctx: loss(ctx, "cross_entropy"),
+    "nll_loss": lambda ctx: loss(ctx, "nll_loss"),
+    **{n: functools.partial(functional, name=n)
+       for n in ("linear", "conv2d", "max_pool2d", "avg_pool2d", "layer_norm", "embedding")},
+}
+
+
+def _function(ctx: FunctionContext, name: str) -> Type:
+    try:
+        return FUNCTIONS[name](ctx)
+    except NotLiteral:
+        return plain(_tensor_default_fn(ctx))
+
+
 # -- layers ------------------------------------------------------------------------------------
+LAYERS = {
+    "neurarust.nn.linear.Linear": "Linear",
+    "neurarust.nn.conv.Conv2d": "Conv2d",
+    "neurarust.nn.pooling.MaxPool2d": "MaxPool2d",
+    "neurarust.nn.pooling.AvgPool2d": "AvgPool2d",
+    "neurarust.nn.linear.Flatten": "Flatten",
+    "neurarust.nn.normalization.LayerNorm": "LayerNorm",
+    "neurarust.nn.sparse.Embedding": "Embedding",
+    "neurarust.nn.container.Sequential": "Sequential",
+}
+LAYER_ARGS = {  # the constructor arguments that decide a layer's output shape
+    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+               "groups", "bias"),
+    "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "return_indices",
+                  "ceil_mode"),
+    "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                  "divisor_override"),
+    "Flatten": ("start_dim", "end_dim"),
+    "LayerNorm": ("normalized_shape",),
+    "Embedding": ("num_embeddings", "embedding_dim"),
+}
+LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Conv2d": {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
+    "MaxPool2d": {"stride": None, "padding": 0, "dilation": 1, "return_indices": False,
+                  "ceil_mode": False},
+    "AvgPool2d": {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True,
+                  "divisor_override": None},
+    "Flatten": {"start_dim": 1, "end_dim": -1},
+}
+
+
+def _plain_literal(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_plain_literal(v) for v in value)
+    return value is None or isinstance(value, (int, str))
+
+
+def _layer_key(t: Type) -> str | None:
+    """How a layer inside ``Sequential(...)`` is remembered: its encoded configuration."""
+    p = get_proper_type(t)
+    if not isinstance(p, Instance):
+        return None
+    if p.type.name in UNARY_MODULES and p.type.fullname.startswith("neurarust.nn."):
+        return p.type.name + "{}"
+    lit = get_proper_type(p.args[0]) if p.args else None
+    if isinstance(lit, LiteralType) and isinstance(lit.value, str):
+        return lit.value
+    return None
+
+
 def layer_config(ctx: FunctionContext, cls: str) -> Type:
-    """``nn.Linear(784, 128)``: remember the literal configuration in the layer's type."""
+    """``nn.Linear(784, 128)``, ``nn.Conv2d(1, 32, 3, padding=1)``, ``nn.Sequential(...)``:
+    remember the literal configuration in the layer's type."""
+    p = get_proper_type(ctx.default_return_type)
+    if not isinstance(p, Instance) or p.args:
+        return ctx.default_return_type
     try:
         if cls == "Linear":
             fin, fout = _lit(ctx, "in_features", None, 0), _lit(ctx, "out_features", None, 1)
             bias = _lit(ctx, "bias", True, 2)
-            dtype = _lit(ctx, "dtype", None)
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in (fin, fout)):
                 return ctx.default_return_type
             text = f"Linear({fin}, {fout}, {bool(bias)})"
+        elif cls == "Sequential":
+            items = [get_proper_type(t) for t in ctx.arg_types[0]] if ctx.args else []
+            if any(isinstance(t, Instance) and t.type.fullname.endswith("OrderedDict")
+                   for t in items):
+                return ctx.default_return_type
+            text = f"Sequential{ {'layers': tuple(_layer_key(t) for t in ctx.arg_types[0])}!r}"
         else:
-            return ctx.default_return_type
+            config = dict(LAYER_DEFAULTS.get(cls, {}))
+            for name in LAYER_ARGS[cls]:
+                value = _str_lit(ctx, name, config.get(name, NotLiteral))
+                if value is NotLiteral or not _plain_literal(value):
+                    return ctx.default_return_type
+                config[name] = value
+            text = f"{cls}{config!r}"
     except NotLiteral:
         return ctx.default_return_type
-    del dtype
-    p = get_proper_type(ctx.default_return_type)
-    if not isinstance(p, Instance) or p.args:
-        return ctx.default_return_type
     return Instance(p.type, [_literal(ctx.api, text)], line=p.line, column=p.column)
+
+
+def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str) -> Type:
+    """A configured built-in layer applied to ``x`` (``key`` as :func:`layer_config` wrote
+    it), through the same code paths as the functions it calls."""
+    if key is None:
+        return plain(call.default)
+    cls, brace, rest = key.partition("{")
+    if not brace:
+        if key.startswith("Linear("):
+            fin, fout, _bias = key[len("Linear("):-1].split(", ")
+            w = TInfo(get_default_dtype().name, dims_of((int(fin), int(fout))))
+            return apply_rule(call, "matmul", [(x, x_name), (w, f"{label}.weight.T")], {},
+                              label=label)
+        return plain(call.default)
+    if cls in UNARY_MODULES:
+        return call.result(x.dtype, x.shape)
+    cfg = ast.literal_eval(brace + rest)
+    if cls == "Sequential":
+        h, h_name = x, x_name
+        layers = cfg["layers"]
+        for i, sub in enumerate(layers):
+            last = i == len(layers) - 1
+            out = apply_layer(call if last else call.inner(), sub, h, h_name, f"{label}[{i}]")
+            found = read(out)
+            if found is None or last:
+                return out
+            h, h_name = found, f"{label}[{i}](...)"
+        return call.result(x.dtype, x.shape)
+    if cls == "Conv2d":
+        k = cfg["kernel_size"]
+        k = (k, k) if isinstance(k, int) else tuple(k)
+        groups = cfg["groups"]
+        if not isinstance(groups, int) or groups <= 0 or len(k) != 2:
+            return plain(call.default)
+        dtype = get_default_dtype().name
+        w = TInfo(dtype, dims_of((cfg["out_channels"], cfg["in_channels"] // groups, *k)))
+        b = TInfo(dtype, dims_of((cfg["out_channels"],))) if cfg["bias"] else None
+        return conv(call, x, x_name, w, f"{label}.weight", b, cfg["stride"], cfg["padding"],
+                    cfg["dilation"], groups, label)
+    if cls == "MaxPool2d":
+        if cfg["return_indices"]:
+            return plain(call.default)
+        return pool(call, "max_pool2d", x, x_name, cfg["kernel_size"], cfg["stride"],
+                    cfg["padding"], {"dilation": cfg["dilation"],
+                                     "ceil_mode": bool(cfg["ceil_mode"])}, label)
+    if cls == "AvgPool2d":
+        return pool(call, "avg_pool2d", x, x_name, cfg["kernel_size"], cfg["stride"],
+                    cfg["padding"], {"ceil_mode": bool(cfg["ceil_mode"]),
+                                     "count_include_pad": bool(cfg["count_include_pad"]),
+                                     "divisor_override": cfg["divisor_override"]}, label)
+    if cls == "Flatten":
+        return apply_rule(call, "flatten", [(x, x_name)],
+                          {"start_dim": cfg["start_dim"], "end_dim": cfg["end_dim"]},
+                          label=label)
+    if cls == "LayerNorm":
+        return layer_norm(call, x, x_name, cfg["normalized_shape"], label)
+    if cls == "Embedding":
+        return embedding(call, x, x_name, cfg["embedding_dim"], get_default_dtype().name,
+                         label)
+    return plain(call.default)
 
 
 def module_call(ctx: MethodContext) -> Type:
@@ -536,32 +1004,23 @@ def module_call(ctx: MethodContext) -> Type:
     layer = ctx.type
     if not isinstance(layer, Instance):
         return ctx.default_return_type
+    callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
     if not layer.type.fullname.startswith("neurarust.nn."):
-        callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
         return _forward_call(ctx, layer, expr_name(callee, layer.type.name))
     if not ctx.args or len(ctx.args[0]) != 1:
         return ctx.default_return_type
     x_type, x_expr = ctx.arg_types[0][0], ctx.args[0][0]
-    callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
     label = expr_name(callee, layer.type.name)
     call = Call(ctx.api, ctx.context, _tensor_default(ctx, x_type))
-    cls = layer.type.name
-    if layer.type.fullname.startswith("neurarust.nn."):
-        x = read(x_type)
-        if cls in UNARY_MODULES:
-            return call.result(x.dtype, x.shape) if x is not None else ctx.default_return_type
-        config = get_proper_type(layer.args[0]) if layer.args else None
-        if x is None or not isinstance(config, LiteralType) or not isinstance(config.value, str):
-            return plain(call.default)
-        if cls == "Linear" and config.value.startswith("Linear("):
-            fin, fout, bias = config.value[len("Linear("):-1].split(", ")
-            w = TInfo(get_default_dtype().name, dims_of((int(fin), int(fout))))
-            out = apply_rule(call, "matmul",
-                             [(x, expr_name(x_expr, "input")), (w, f"{label}.weight.T")], {},
-                             label=label)
-            return out
+    x = read(x_type)
+    key = _layer_key(layer)
+    if key is not None and "'return_indices': True" in key:
+        return ctx.default_return_type
+    if key is None:
         return plain(call.default)
-    return plain(call.default)
+    if x is None:
+        return plain(call.default)
+    return apply_layer(call, key, x, expr_name(x_expr, "input"), label)
 
 
 def _forward_call(ctx: MethodContext, layer: Instance, label: str) -> Type:
@@ -717,6 +1176,11 @@ def _guard(hook: Callable[[Any], Type]) -> Callable[[Any], Type]:
 class NeurarustPlugin(Plugin):
     """Registers the hooks above."""
 
+    def report_config_data(self, ctx: Any) -> Any:
+        """Cached results depend on this file (mypy's own snapshot covers only the entry
+        module): a changed plugin invalidates them."""
+        return _SOURCE_HASH
+
     def get_type_analyze_hook(self, fullname: str) -> Callable[[AnalyzeTypeContext], Type] | None:
         if fullname in ANNOTATED:
             return analyze_annotation
@@ -725,11 +1189,14 @@ class NeurarustPlugin(Plugin):
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
         if fullname.startswith(FUNCTION_MODULES):
             name = fullname.rsplit(".", 1)[-1]
+            if name in FUNCTIONS:
+                return _guard(lambda ctx: _function(ctx, name))
             if name in METHODS:
                 return _guard(lambda ctx: tensor_op(ctx, name, None, None, 1))
             return None
-        if fullname == "neurarust.nn.linear.Linear":
-            return _guard(lambda ctx: layer_config(ctx, "Linear"))
+        if fullname in LAYERS:
+            cls = LAYERS[fullname]
+            return _guard(lambda ctx: layer_config(ctx, cls))
         if fullname.startswith(("neurarust.", "builtins.", "typing.", "numpy.")):
             return None
         return _guard(user_function)
@@ -762,6 +1229,8 @@ def _method(ctx: MethodContext, name: str) -> Type:
         self_expr = context.callee.expr
     elif isinstance(context, OpExpr):
         self_expr = context.right if name.startswith("__r") else context.left
+    elif isinstance(context, IndexExpr):
+        self_expr = context.base
     return tensor_op(ctx, name, ctx.type, self_expr, 0)
 
 

@@ -44,3 +44,37 @@ def broadcasts(a: Float32[Tensor, "N"], b: Float32[Tensor, "M"],
 
 def optional(x: Float32[Tensor, "B 4"], mask: Float32[Tensor, "B 4"] | None = None) -> Tensor:
     return x if mask is None else x * mask
+
+
+class CNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        )
+        self.flat = nn.Flatten()
+        self.head = nn.Sequential(nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Dropout(0.1),
+                                  nn.Linear(64, 10))
+
+    def forward(self, x: Float32[Tensor, "B 1 28 28"]) -> Float32[Tensor, "B 10"]:
+        return self.head(self.flat(self.features(x)))
+
+
+class Tagger(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(5000, 64)
+        self.norm = nn.LayerNorm(64)
+        self.out = nn.Linear(64, 12)
+
+    def forward(self, tok: Int64[Tensor, "B T"], y: Int64[Tensor, "B T"]) -> Tensor:
+        h = self.norm(self.emb(tok))
+        q, k = h[:, :, :32], h[:, :, 32:]
+        scores = nr.nn.functional.softmax(nr.einsum("btd,bsd->bts", q, k), dim=-1)
+        mixed = nr.cat([scores @ q, k], dim=-1)
+        logits = self.out(mixed)
+        first = logits[:, 0]
+        both = nr.stack([first, logits[:, -1]], dim=1)
+        del both
+        return nr.nn.functional.cross_entropy(logits.transpose(1, 2), y)
