@@ -12,6 +12,7 @@ from .functions import Generator, manual_seed
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor
 from .trace import trace
+from . import onnx  # export machinery; the onnx package itself is imported on use
 from .types import (
     DType,
     DTypeError,
@@ -44,7 +45,7 @@ __all__ = [
     "DType", "DTypeError", "Device", "data", "Generator", "ShapeError", "Tensor", "autograd", "bool",
     "bool_", "device", "double", "enable_grad", "float", "float16", "float32", "float64",
     "functions", "get_default_dtype", "half", "int", "int8", "int16", "int32", "int64",
-    "is_grad_enabled", "load", "long", "manual_seed", "nn", "no_grad", "ops", "optim",
+    "is_grad_enabled", "load", "long", "manual_seed", "nn", "no_grad", "onnx", "ops", "optim",
     "promote_types", "save", "CheckpointError",
     "set_default_dtype", "set_grad_enabled", "trace", "types", "uint8",
 ]

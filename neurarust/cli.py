@@ -20,11 +20,27 @@ def main(argv: list[str] | None = None) -> int:
                         help='an input, e.g. "x: f32[B,1,28,28]" (repeat, in forward order)')
     verify.add_argument("--assume", action="append", default=[], metavar="COND",
                         help='an assumption on dims, e.g. "1 <= B <= 4096" (repeatable)')
+    verify.add_argument("--range", action="append", default=[], metavar="RANGE",
+                        help='an input range, e.g. "x in [0, 1]": adds numeric safety (interval '
+                             'bounds, sound for float32) to the report (repeatable)')
+    export = sub.add_parser("export", help="trace a model once and write it as ONNX "
+                                           "(symbolic dims become dim_params)")
+    export.add_argument("target", help="path/model.py:Name (a Module class, instance, factory "
+                                       "or function)")
+    export.add_argument("--input", action="append", default=[], metavar="SPEC",
+                        help='an input, e.g. "x: f32[B,1,28,28]" (repeat, in forward order)')
+    export.add_argument("-o", "--output", required=True, metavar="PATH",
+                        help="the .onnx file to write (atomically)")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "verify":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        return _verify(args.target, args.input, args.assume)
+        return _verify(args.target, args.input, args.assume, args.range)
+    if args.command == "export":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return _export(args.target, args.input, args.output, args.opset)
     if args.command == "demo":
         from .demo import main as demo
 
@@ -66,26 +82,63 @@ def _load_target(target: str) -> object:
     return obj
 
 
-def _verify(target: str, inputs: list[str], assumptions: list[str]) -> int:
+def _parse_inputs(inputs: list[str]) -> dict[str, str]:
+    """``["x: f32[B,1,28,28]"]`` -> ``{"x": "f32[B,1,28,28]"}`` (in forward order)."""
+    specs: dict[str, str] = {}
+    for item in inputs:
+        key, sep, spec = item.partition(":")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f'--input expects "name: f32[B, ...]", got {item!r}')
+        specs[key.strip()] = spec.strip()
+    if not specs:
+        raise ValueError('give at least one --input, e.g. --input "x: f32[B,1,28,28]"')
+    return specs
+
+
+def _export(target: str, inputs: list[str], output: str, opset: int) -> int:
+    """``neurarust export``: trace once and write ONNX; exit 0 written, 1 not exportable
+    (unmapped ops, shape or dtype errors), 2 usage error."""
+    from .onnx import OnnxExportError, export
+    from .trace import TraceError
+    from .types.errors import DTypeError, ShapeError
+
+    try:
+        specs = _parse_inputs(inputs)
+        model = _load_target(target)
+        if not callable(model):
+            raise ValueError(f"{target} is not a model or function")
+        proto = export(model, specs, output, opset=opset)
+    except (OnnxExportError, ShapeError, DTypeError) as err:
+        print(f"neurarust export: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, TraceError, ImportError) as err:
+        print(f"neurarust export: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {output}: {len(proto.graph.node)} ONNX nodes, "
+          f"{len(proto.graph.initializer)} initializers, opset {opset}")
+    return 0
+
+
+def _verify(target: str, inputs: list[str], assumptions: list[str],
+            ranges: list[str] | None = None) -> int:
     """``neurarust verify``: exit 0 all proven, 1 refuted, 2 usage error, 3 unknown."""
     from .trace import TraceError, trace
     from .types.errors import DTypeError, ShapeError
     from .verify import verify_shapes
 
     try:
-        specs: dict[str, str] = {}
-        for item in inputs:
-            key, sep, spec = item.partition(":")
-            if not sep or not key.strip().isidentifier():
-                raise ValueError(f'--input expects "name: f32[B, ...]", got {item!r}')
-            specs[key.strip()] = spec.strip()
-        if not specs:
-            raise ValueError('give at least one --input, e.g. --input "x: f32[B,1,28,28]"')
+        specs = _parse_inputs(inputs)
         model = _load_target(target)
         if not callable(model):
             raise ValueError(f"{target} is not a model or function")
         graph = trace(model, specs)
         report = verify_shapes(graph, assumptions)
+        numeric = None
+        if ranges:
+            from .verify.numeric import parse_range, verify_ranges
+
+            bounds = {name: (lo, hi) for name, lo, hi in map(parse_range, ranges)}
+            numeric = verify_ranges(graph, bounds)
     except (ValueError, TraceError) as err:
         if isinstance(err, ShapeError):  # a requirement that fails for every size
             print(f"refuted while tracing (for every size):\n{err}")
@@ -96,7 +149,11 @@ def _verify(target: str, inputs: list[str], assumptions: list[str]) -> int:
         print(f"refuted while tracing:\n{err}")
         return 1
     print(report)
-    return report.exit_code
+    if numeric is None:
+        return report.exit_code
+    print(numeric)
+    codes = {report.exit_code, numeric.exit_code}
+    return 1 if 1 in codes else max(codes)
 
 
 if __name__ == "__main__":

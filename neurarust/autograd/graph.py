@@ -59,8 +59,14 @@ class AccumulateGrad:
                 leaf.grad = grad
             else:
                 data = grad._data
-                if not data.flags.owndata or not data.flags.writeable:
-                    data = np.array(data, copy=True)  # never alias a buffer someone else owns
+                c_leaf = leaf._data.flags.c_contiguous
+                if (not data.flags.owndata or not data.flags.writeable
+                        or (c_leaf and not data.flags.c_contiguous)):
+                    # Never alias a buffer someone else owns; and lay a C-contiguous leaf's
+                    # gradient out as the leaf (``linear``'s weight gradient arrives
+                    # transposed), as PyTorch's layout contract does: an optimizer's
+                    # elementwise update over mixed layouts runs ~3x slower.
+                    data = np.array(data, copy=True, order="C" if c_leaf else "K")
                 leaf.grad = grad._wrap_like(data)
         elif create_graph:
             leaf.grad = leaf.grad + grad

@@ -31,6 +31,10 @@ from ..types.dtype import DType
 from ..types.errors import RuleViolation
 from .linalg import require_with_detail
 from .registry import OpDef, has_values, register
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..onnx.builder import OnnxBuilder, OnnxValue
 
 __all__ = ["Pads", "conv_output_size", "transpose_output_size"]
 
@@ -300,6 +304,19 @@ class Conv1d(Conv):
     """``torch.nn.functional.conv1d``: input (N, C, L), weight (O, C / groups, k)."""
 
     name = "conv1d"
+
+    def ranges(self, x: Any, w: Any, b: Any = None, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.conv`."""
+        from ..types import interval as iv
+
+        return iv.conv(x, w, b, self.kernels["cpu"], (x.shape[0],), **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, w: OnnxValue, b: OnnxValue | None = None, *, stride: Sequence[int], padding: Pads, dilation: Sequence[int], groups: int) -> OnnxValue:
+        assert w.shape is not None
+        return g.node("Conv", x, w, b, kernel_shape=[d.as_int() for d in w.shape[2:]],
+                      strides=list(stride), dilations=list(dilation), group=groups,
+                      pads=[p[0] for p in padding] + [p[1] for p in padding])
+
     spatial = 1
 
 
@@ -308,6 +325,20 @@ class Conv2d(Conv):
     """``torch.nn.functional.conv2d``: input (N, C, H, W), weight (O, C / groups, kh, kw)."""
 
     name = "conv2d"
+
+    def ranges(self, x: Any, w: Any, b: Any = None, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.conv`."""
+        from ..types import interval as iv
+
+        return iv.conv(x, w, b, self.kernels["cpu"], (x.shape[0],), **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, w: OnnxValue, b: OnnxValue | None = None, *, stride: Sequence[int], padding: Pads, dilation: Sequence[int], groups: int) -> OnnxValue:
+        assert w.shape is not None
+        return g.node("Conv", x, w, b, kernel_shape=[d.as_int() for d in w.shape[2:]],
+                      strides=list(stride), dilations=list(dilation), group=groups,
+                      pads=[p[0] for p in padding] + [p[1] for p in padding])
+
+    onnx_import = ("Conv",)
     spatial = 2
 
 
@@ -359,7 +390,7 @@ def pool_output_size(dims: Dims, size: Any, kernel: int, stride: int, padding: i
 class _Pool(_ConvFamily):
     """What max and average pooling share: attributes, the output size rule, layout."""
 
-    input_names = ("input",)
+    input_names: tuple[str, ...] = ("input",)
 
     def _check_pool_attrs(self, kernel_size: Sequence[int], stride: Sequence[int],
                           padding: Sequence[int], dilation: Sequence[int]) -> None:
@@ -417,26 +448,50 @@ class MaxPool(_Pool):
         return self.pool_shape(dims, x, kernel_size, stride, padding, dilation, ceil_mode)
 
     def backward(self, g: Any, x: Any, *, out: Any, **attrs: Any) -> tuple[Any, ...]:
-        # Scatter each output gradient to its window's argmax: scatter_add is linear in g and
-        # its own gradient is a gather at the same indices, so this differentiates again.
+        # Each output gradient goes to its window's first maximum: the adjoint op, which
+        # finds the argmax again (ops are stateless) and scatters in one kernel.
+        return (_apply(f"max_pool{self.spatial}d_backward", g, x, **attrs),)
+
+
+class MaxPoolBackward(_Pool):
+    """max_pool's gradient (PyTorch's ``max_pool2d_with_indices_backward``): a zero tensor
+    shaped like ``input`` with each ``grad_output`` entry added at its window's first maximum
+    (the index ``max_pool2d(..., return_indices=True)`` gives); windows wholly in the padding
+    pass nothing. Linear in ``grad_output``: its gradient there is the gather at the same
+    indices (``input`` gets none: the argmax is piecewise constant), so every order works."""
+
+    input_names = ("grad_output", "input")
+    nondiff_inputs = (1,)
+
+    def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
+        return False, True  # the gradient reads the input (for the argmax), never the grad
+
+    def shape(self, dims: Dims, g: Shape, x: Shape, *, kernel_size: Sequence[int],
+              stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+              ceil_mode: bool) -> Shape:
+        pooled = self.pool_shape(dims, x, kernel_size, stride, padding, dilation, ceil_mode)
+        if len(g) != len(pooled):
+            raise RuleViolation("grad_output must have the shape of the pooled input",
+                                detail=f"expected {_show(pooled)}, got {_show(g)}")
+        for i, (a, b) in enumerate(zip(g, pooled)):
+            require_with_detail(
+                dims, dims.eq(a, b), "grad_output must have the shape of the pooled input",
+                lambda: f"dim {i}: expected {b}, got {a}; input {_show(x)}")  # noqa: B023
+        return tuple(x)
+
+    def dtype(self, *dtypes: DType | None, **attrs: Any) -> DType:
+        return _ConvFamily.dtype(self, *dtypes)
+
+    def backward(self, gg: Any, g: Any, x: Any, *, out: Any, **attrs: Any) -> tuple[Any, ...]:
         n = self.spatial
         index = _apply(f"max_pool{n}d_indices", x, **attrs)
-        if _may_have_empty_windows(x.shape[-n:], **attrs):
-            valid = index.ge(0)  # windows wholly in the padding (index -1) pass no gradient
-            g = g * valid.to(g.dtype)
-            index = index.clamp(min=0)
         lead = tuple(x.shape[:-n])
-        spatial = 1
-        for s in x.shape[-n:]:
-            spatial *= s
-        # Windows that cannot overlap (stride >= dilated kernel) have distinct argmaxes, so a
-        # plain scatter (assignment) gives the same result as scatter_add, much faster.
-        disjoint = all(s >= d * (k - 1) + 1 for s, k, d in
-                       zip(attrs["stride"], attrs["kernel_size"], attrs["dilation"]))
-        flat = g.new_zeros(lead + (spatial,))._apply(
-            "scatter" if disjoint else "scatter_add", index.reshape(lead + (-1,)),
-            g.reshape(lead + (-1,)), dim=len(lead))
-        return (flat.reshape(x.shape),)
+        empty = _may_have_empty_windows(x.shape[-n:], **attrs)
+        flat_index = (index.clamp(min=0) if empty else index).reshape(lead + (-1,))
+        picked = gg.reshape(lead + (-1,)).gather(len(lead), flat_index).reshape(g.shape)
+        if empty:  # windows wholly in the padding (index -1) received nothing
+            picked = picked * index.ge(0).to(picked.dtype)
+        return picked, None
 
 
 def _may_have_empty_windows(sizes: Sequence[int], *, kernel_size: Sequence[int],
@@ -530,6 +585,17 @@ class MaxPool1d(MaxPool):
     """``torch.nn.functional.max_pool1d`` over (N, C, L) or (C, L)."""
 
     name = "max_pool1d"
+
+    def ranges(self, x: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.pool`."""
+        from ..types import interval as iv
+
+        return iv.pool(x, self.kernels["cpu"], (x.shape[0],), average=False, **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> OnnxValue:
+        return g.node("MaxPool", x, kernel_shape=list(kernel_size), strides=list(stride),
+                      pads=list(padding) * 2, dilations=list(dilation), ceil_mode=int(ceil_mode))
+
     spatial = 1
 
 
@@ -538,6 +604,18 @@ class MaxPool2d(MaxPool):
     """``torch.nn.functional.max_pool2d`` over (N, C, H, W) or (C, H, W)."""
 
     name = "max_pool2d"
+
+    def ranges(self, x: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.pool`."""
+        from ..types import interval as iv
+
+        return iv.pool(x, self.kernels["cpu"], (x.shape[0],), average=False, **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> OnnxValue:
+        return g.node("MaxPool", x, kernel_shape=list(kernel_size), strides=list(stride),
+                      pads=list(padding) * 2, dilations=list(dilation), ceil_mode=int(ceil_mode))
+
+    onnx_import = ("MaxPool",)
     spatial = 2
 
 
@@ -558,10 +636,32 @@ class MaxPool2dIndices(MaxPoolIndices):
 
 
 @register
+class MaxPool1dBackward(MaxPoolBackward):
+    """max_pool1d's gradient (its adjoint at the argmax)."""
+
+    name = "max_pool1d_backward"
+    spatial = 1
+
+
+@register
+class MaxPool2dBackward(MaxPoolBackward):
+    """max_pool2d's gradient (its adjoint at the argmax)."""
+
+    name = "max_pool2d_backward"
+    spatial = 2
+
+
+@register
 class AvgPool1d(AvgPool):
     """``torch.nn.functional.avg_pool1d`` over (N, C, L) or (C, L)."""
 
     name = "avg_pool1d"
+
+    def ranges(self, x: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.pool`."""
+        from ..types import interval as iv
+
+        return iv.pool(x, self.kernels["cpu"], (x.shape[0],), average=True, **attrs)
     spatial = 1
 
 
@@ -570,6 +670,21 @@ class AvgPool2d(AvgPool):
     """``torch.nn.functional.avg_pool2d`` over (N, C, H, W) or (C, H, W)."""
 
     name = "avg_pool2d"
+
+    def ranges(self, x: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.pool`."""
+        from ..types import interval as iv
+
+        return iv.pool(x, self.kernels["cpu"], (x.shape[0],), average=True, **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], ceil_mode: bool, count_include_pad: bool, divisor_override: int | None) -> OnnxValue:
+        if divisor_override is not None:
+            raise NotImplementedError("avg_pool2d with divisor_override has no ONNX mapping")
+        return g.node("AveragePool", x, kernel_shape=list(kernel_size), strides=list(stride),
+                      pads=list(padding) * 2, ceil_mode=int(ceil_mode),
+                      count_include_pad=int(count_include_pad))
+
+    onnx_import = ("AveragePool",)
     spatial = 2
 
 
@@ -660,6 +775,14 @@ class AdaptiveAvgPool2d(AdaptiveAvgPool):
     """``torch.nn.functional.adaptive_avg_pool2d`` over (N, C, H, W) or (C, H, W)."""
 
     name = "adaptive_avg_pool2d"
+
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, output_size: Sequence[int | None]) -> OnnxValue:
+        if all(d == 1 for d in output_size):
+            return g.node("GlobalAveragePool", x)
+        raise NotImplementedError(f"adaptive_avg_pool2d to {tuple(output_size)} (only 1x1 maps to "
+                                  "GlobalAveragePool so far)")
+
+    onnx_import = ("GlobalAveragePool",)
     spatial = 2
 
 

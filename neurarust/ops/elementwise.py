@@ -19,6 +19,10 @@ from ..types.algebra import DimAlgebra, Shape
 from ..types.dtype import DType, promote_types, result_type_of_scalar
 from ..types.errors import RuleViolation
 from .registry import OpDef, has_values, register
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..onnx.builder import OnnxBuilder, OnnxValue
 
 __all__ = [
     "Binary", "Comparison", "FloatBinary", "FloatUnary", "IntegerOnly", "Logical", "Unary",
@@ -163,6 +167,19 @@ class Add(Binary):
     """``input + alpha * other`` (on two bool tensors: logical or, as PyTorch)."""
 
     name = "add"
+
+    def ranges(self, a: Any, b: Any, alpha: float = 1, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.add`."""
+        from ..types import interval as iv
+
+        return iv.add(a, b, alpha)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, *, alpha: Any = 1) -> OnnxValue:
+        if a.dtype.is_bool:
+            return g.node("Or", a, b)
+        return g.node("Add", a, b if alpha == 1 else g.node("Mul", b, g.scalar(alpha, b)))
+
+    onnx_import = ("Add",)
     save_inputs = False
 
     def dtype(self, a: DType, b: DType, *, alpha: Any = 1, **attrs: Any) -> DType:
@@ -180,6 +197,17 @@ class Sub(Binary):
     """``input - alpha * other``."""
 
     name = "sub"
+
+    def ranges(self, a: Any, b: Any, alpha: float = 1, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.sub`."""
+        from ..types import interval as iv
+
+        return iv.sub(a, b, alpha)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, *, alpha: Any = 1) -> OnnxValue:
+        return g.node("Sub", a, b if alpha == 1 else g.node("Mul", b, g.scalar(alpha, b)))
+
+    onnx_import = ("Sub",)
     save_inputs = False
 
     def dtype(self, a: DType, b: DType, *, alpha: Any = 1, **attrs: Any) -> DType:
@@ -201,6 +229,17 @@ class Mul(Binary):
 
     name = "mul"
 
+    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.mul`."""
+        from ..types import interval as iv
+
+        return iv.mul(a, b)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("And" if a.dtype.is_bool else "Mul", a, b)
+
+    onnx_import = ("Mul",)
+
     def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
         need_a, need_b = needs_grad
         return need_b, need_a  # d/da reads b, d/db reads a
@@ -216,6 +255,27 @@ class Div(FloatBinary):
     'trunc' / 'floor' (``floor_divide``, ``//``) in the inputs' dtype, with a zero gradient."""
 
     name = "div"
+
+    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.div`."""
+        from ..types import interval as iv
+
+        return iv.div(a, b) if not attrs.get("rounding_mode") else None
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, *, rounding_mode: str | None = None) -> OnnxValue:
+        if rounding_mode is None:
+            a, b = g.cast_ints_to_float(a, b)  # ONNX Div truncates integers
+            return g.node("Div", a, b)
+        if not a.dtype.is_floating_point:
+            if rounding_mode == "trunc":
+                return g.node("Div", a, b)
+            raise NotImplementedError("integer floor division has no ONNX mapping yet")
+        q = g.node("Div", a, b)
+        if rounding_mode == "floor":
+            return g.node("Floor", q)
+        return g.node("Mul", g.node("Sign", q), g.node("Floor", g.node("Abs", q)))
+
+    onnx_import = ("Div",)
     save_output = True
 
     def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
@@ -267,6 +327,17 @@ class Pow(NoBoolBinary):
     """
 
     name = "pow"
+
+    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.pow_`."""
+        from ..types import interval as iv
+
+        return iv.pow_(a, b)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Pow", a, b)
+
+    onnx_import = ("Pow",)
     save_output = True
     input_names = ("input", "exponent")
 
@@ -298,6 +369,17 @@ class Neg(NoBoolUnary):
     """``-input``; bool tensors are rejected (``~x`` is their negation), as in PyTorch."""
 
     name = "neg"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.neg`."""
+        from ..types import interval as iv
+
+        return iv.neg(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Neg", a)
+
+    onnx_import = ("Neg",)
     save_inputs = False
 
     def dtype(self, a: DType, **attrs: Any) -> DType:
@@ -315,6 +397,17 @@ class Abs(NoBoolUnary):
 
     name = "abs"
 
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.abs_`."""
+        from ..types import interval as iv
+
+        return iv.abs_(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Abs", a)
+
+    onnx_import = ("Abs",)
+
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
         return (g * a.sign(),)
 
@@ -324,6 +417,11 @@ class Sign(Unary):
     """-1, 0 or 1 by the sign of each element (0 for nan, as PyTorch on CPU); zero gradient."""
 
     name = "sign"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Sign", a)
+
+    onnx_import = ("Sign",)
     save_inputs = False
 
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
@@ -336,6 +434,17 @@ class Exp(FloatUnary):
     """``e ** input``."""
 
     name = "exp"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.exp`."""
+        from ..types import interval as iv
+
+        return iv.exp(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Exp", a)
+
+    onnx_import = ("Exp",)
     save_inputs = False
     save_output = True
 
@@ -348,6 +457,10 @@ class Exp2(FloatUnary):
     """``2 ** input``."""
 
     name = "exp2"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Pow", g.scalar(2, a), a)
+
     save_inputs = False
     save_output = True
 
@@ -360,6 +473,10 @@ class Expm1(FloatUnary):
     """``exp(input) - 1``, accurate near 0."""
 
     name = "expm1"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Sub", g.node("Exp", a), g.scalar(1, a))
+
     save_inputs = False
     save_output = True
 
@@ -373,6 +490,17 @@ class Log(FloatUnary):
 
     name = "log"
 
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.log`."""
+        from ..types import interval as iv
+
+        return iv.log(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Log", a)
+
+    onnx_import = ("Log",)
+
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
         return (g / a,)
 
@@ -382,6 +510,10 @@ class Log2(FloatUnary):
     """Base-2 logarithm."""
 
     name = "log2"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Div", g.node("Log", a), g.scalar(math.log(2), a))
+
 
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
         return (g / (a * math.log(2.0)),)
@@ -393,6 +525,10 @@ class Log10(FloatUnary):
 
     name = "log10"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Div", g.node("Log", a), g.scalar(math.log(10), a))
+
+
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
         return (g / (a * math.log(10.0)),)
 
@@ -403,6 +539,16 @@ class Log1p(FloatUnary):
 
     name = "log1p"
 
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.log1p`."""
+        from ..types import interval as iv
+
+        return iv.log1p(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Log", g.node("Add", a, g.scalar(1, a)))
+
+
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
         return (g / (a + 1),)
 
@@ -412,6 +558,17 @@ class Sqrt(FloatUnary):
     """Square root (nan below 0)."""
 
     name = "sqrt"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.sqrt`."""
+        from ..types import interval as iv
+
+        return iv.sqrt(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Sqrt", a)
+
+    onnx_import = ("Sqrt",)
     save_inputs = False
     save_output = True
 
@@ -424,6 +581,16 @@ class Rsqrt(FloatUnary):
     """``1 / sqrt(input)``."""
 
     name = "rsqrt"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.rsqrt`."""
+        from ..types import interval as iv
+
+        return iv.rsqrt(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Reciprocal", g.node("Sqrt", a))
+
     save_inputs = False
     save_output = True
 
@@ -436,6 +603,11 @@ class Reciprocal(FloatUnary):
     """``1 / input`` (integers give floats)."""
 
     name = "reciprocal"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Reciprocal", a)
+
+    onnx_import = ("Reciprocal",)
     save_inputs = False
     save_output = True
 
@@ -449,6 +621,11 @@ class Sin(FloatUnary):
 
     name = "sin"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Sin", a)
+
+    onnx_import = ("Sin",)
+
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
         return (g * a.cos(),)
 
@@ -459,6 +636,11 @@ class Cos(FloatUnary):
 
     name = "cos"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Cos", a)
+
+    onnx_import = ("Cos",)
+
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
         return (-g * a.sin(),)
 
@@ -468,6 +650,17 @@ class Tanh(FloatUnary):
     """Hyperbolic tangent."""
 
     name = "tanh"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.tanh`."""
+        from ..types import interval as iv
+
+        return iv.tanh(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Tanh", a)
+
+    onnx_import = ("Tanh",)
     save_inputs = False
     save_output = True
 
@@ -480,6 +673,17 @@ class Sigmoid(FloatUnary):
     """``1 / (1 + exp(-input))``, computed without overflow for large ``|input|``."""
 
     name = "sigmoid"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.sigmoid`."""
+        from ..types import interval as iv
+
+        return iv.sigmoid(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Sigmoid", a)
+
+    onnx_import = ("Sigmoid",)
     save_inputs = False
     save_output = True
 
@@ -492,11 +696,23 @@ class Relu(NoBoolUnary):
     """``max(input, 0)``; the gradient at 0 is 0, as PyTorch."""
 
     name = "relu"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.relu`."""
+        from ..types import interval as iv
+
+        return iv.relu(a)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Relu", a)
+
+    onnx_import = ("Relu",)
     save_inputs = False
     save_output = True
 
     def backward(self, g: Any, a: Any, *, out: Any) -> tuple[Any, ...]:
-        return (g.where(out.gt(0), 0.0),)
+        # g where out > 0 (exactly where the input is > 0), else 0: one fused op
+        return (g._apply("threshold_backward", out, threshold=0.0),)
 
 
 # -- rounding -----------------------------------------------------------------------------------
@@ -506,12 +722,22 @@ class Floor(Rounding):
 
     name = "floor"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Floor", a)
+
+    onnx_import = ("Floor",)
+
 
 @register
 class Ceil(Rounding):
     """Smallest integer >= input."""
 
     name = "ceil"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Ceil", a)
+
+    onnx_import = ("Ceil",)
 
 
 @register
@@ -520,12 +746,28 @@ class Trunc(Rounding):
 
     name = "trunc"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        if not a.dtype.is_floating_point:
+            return g.node("Identity", a)
+        return g.node("Mul", g.node("Sign", a), g.node("Floor", g.node("Abs", a)))
+
+
 
 @register
 class Round(Rounding):
     """Round half to even, to ``decimals`` places (negative: to tens, hundreds, ...)."""
 
     name = "round"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, decimals: int = 0, **attrs: Any) -> OnnxValue:
+        if not a.dtype.is_floating_point:
+            return g.node("Identity", a)
+        if decimals == 0:
+            return g.node("Round", a)  # half to even, as PyTorch
+        s = g.scalar(10.0 ** decimals, a)
+        return g.node("Div", g.node("Round", g.node("Mul", a, s)), s)
+
+    onnx_import = ("Round",)
 
     def dtype(self, a: DType, *, decimals: int = 0, **attrs: Any) -> DType:
         super().dtype(a)
@@ -544,6 +786,19 @@ class Clamp(Unary):
     """
 
     name = "clamp"
+
+    def ranges(self, a: Any, *, min: Any = None, max: Any = None, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.clamp`."""
+        from ..types import interval as iv
+
+        return iv.clamp(a, min, max)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, min: Any = None, max: Any = None, **attrs: Any) -> OnnxValue:
+        lo = None if min is None else g.scalar(min, a)
+        hi = None if max is None else g.scalar(max, a)
+        return g.node("Clip", a, lo, hi)
+
+    onnx_import = ("Clip",)
 
     def shape(self, dims: Dims, a: Shape, *, min: Any = None, max: Any = None,
               **attrs: Any) -> Shape:
@@ -586,6 +841,15 @@ class ClampTensor(OpDef):
     """
 
     name = "clamp_tensor"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, lo: OnnxValue | None, hi: OnnxValue | None) -> OnnxValue:
+        out = a
+        if lo is not None:
+            out = g.node("Max", out, g.cast(lo, g.out_dtype))
+        if hi is not None:
+            out = g.node("Min", out, g.cast(hi, g.out_dtype))
+        return out
+
     promote_inputs = True
     input_names = ("input", "min", "max")
 
@@ -632,6 +896,17 @@ class Maximum(_Extremum):
 
     name = "maximum"
 
+    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.maximum`."""
+        from ..types import interval as iv
+
+        return iv.maximum(a, b)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Max", a, b)
+
+    onnx_import = ("Max",)
+
     def _loses(self, a: Any, b: Any) -> Any:
         return a.lt(b)
 
@@ -641,6 +916,17 @@ class Minimum(_Extremum):
     """Elementwise minimum of two tensors (nan propagates)."""
 
     name = "minimum"
+
+    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.minimum`."""
+        from ..types import interval as iv
+
+        return iv.minimum(a, b)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Min", a, b)
+
+    onnx_import = ("Min",)
 
     def _loses(self, a: Any, b: Any) -> Any:
         return a.gt(b)
@@ -652,6 +938,11 @@ class Where(OpDef):
     or ``other`` may be Python scalars. The result dtype promotes ``input`` with ``other``."""
 
     name = "where"
+
+    def to_onnx(self, g: OnnxBuilder, c: OnnxValue, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return g.node("Where", g.cast(c, dt.bool_), g.cast(a, g.out_dtype), g.cast(b, g.out_dtype))
+
+    onnx_import = ("Where",)
     nondiff_inputs = (0,)
     input_names = ("condition", "input", "other")
 
@@ -678,12 +969,21 @@ class Eq(Comparison):
 
     name = "eq"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Equal", a, b)
+
+    onnx_import = ("Equal",)
+
 
 @register
 class Ne(Comparison):
     """``input != other``."""
 
     name = "ne"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Not", g.node("Equal", a, b))
+
 
 
 @register
@@ -692,12 +992,22 @@ class Lt(Comparison):
 
     name = "lt"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Less", a, b)
+
+    onnx_import = ("Less",)
+
 
 @register
 class Le(Comparison):
     """``input <= other``."""
 
     name = "le"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("LessOrEqual", a, b)
+
+    onnx_import = ("LessOrEqual",)
 
 
 @register
@@ -706,12 +1016,22 @@ class Gt(Comparison):
 
     name = "gt"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Greater", a, b)
+
+    onnx_import = ("Greater",)
+
 
 @register
 class Ge(Comparison):
     """``input >= other``."""
 
     name = "ge"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("GreaterOrEqual", a, b)
+
+    onnx_import = ("GreaterOrEqual",)
 
 
 @register
@@ -720,12 +1040,22 @@ class IsNan(Predicate):
 
     name = "isnan"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("IsNaN", a)
+
+    onnx_import = ("IsNaN",)
+
 
 @register
 class IsInf(Predicate):
     """True where the element is +inf or -inf."""
 
     name = "isinf"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("IsInf", a)
+
+    onnx_import = ("IsInf",)
 
 
 @register
@@ -734,12 +1064,21 @@ class IsFinite(Predicate):
 
     name = "isfinite"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Not", g.node("Or", g.node("IsNaN", a), g.node("IsInf", a)))
+
+
 
 @register
 class LogicalAnd(Logical):
     """Both nonzero."""
 
     name = "logical_and"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("And", g.cast(a, dt.bool_), g.cast(b, dt.bool_))
+
+    onnx_import = ("And",)
 
 
 @register
@@ -748,6 +1087,11 @@ class LogicalOr(Logical):
 
     name = "logical_or"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Or", g.cast(a, dt.bool_), g.cast(b, dt.bool_))
+
+    onnx_import = ("Or",)
+
 
 @register
 class LogicalXor(Logical):
@@ -755,12 +1099,22 @@ class LogicalXor(Logical):
 
     name = "logical_xor"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Xor", g.cast(a, dt.bool_), g.cast(b, dt.bool_))
+
+    onnx_import = ("Xor",)
+
 
 @register
 class LogicalNot(Predicate):
     """True where the element is zero (``~mask`` on bool tensors)."""
 
     name = "logical_not"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Not", g.cast(a, dt.bool_))
+
+    onnx_import = ("Not",)
 
 
 @register
@@ -803,6 +1157,17 @@ class Cast(OpDef):
     """Convert to ``dtype``; the gradient converts back (only between float dtypes)."""
 
     name = "cast"
+
+    def ranges(self, a: Any, *, dtype: DType, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.cast`."""
+        from ..types import interval as iv
+
+        return iv.cast(a, dtype)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dtype: DType) -> OnnxValue:
+        return g.cast(a, dtype) if a.dtype is not dtype else g.node("Identity", a)
+
+    onnx_import = ("Cast",)
     save_inputs = False
 
     def shape(self, dims: Dims, a: Shape, *, dtype: DType) -> Shape:
@@ -820,6 +1185,17 @@ class Clone(Unary):
     """A copy with its own storage (contiguous)."""
 
     name = "clone"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.RangeResult`."""
+        from ..types import interval as iv
+
+        return iv.RangeResult(a, [])
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Identity", a)
+
+    onnx_import = ("Identity",)
     save_inputs = False
     promote_inputs = False
 

@@ -35,6 +35,10 @@ from ..types.algebra import DimAlgebra, Shape
 from ..types.dtype import DType
 from ..types.errors import RuleViolation
 from .registry import OpDef, register
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..onnx.builder import OnnxBuilder, OnnxValue
 
 __all__ = ["FULL", "MAX_INDEX_TENSORS", "IndexItem", "Slice", "advanced_shape", "basic_shape"]
 
@@ -192,6 +196,27 @@ class GetItem(OpDef):
     """Basic indexing, a view: ``x[0, 1:5:2, None]``."""
 
     name = "getitem"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, index: tuple[IndexItem, ...]) -> OnnxValue:
+        # Basic indexing: Slice over the kept ranges, Gather for each int, Unsqueeze for None.
+        out = a
+        axis = 0
+        for item in index:
+            if item is None:
+                out = g.node("Unsqueeze", out, g.ints([axis]))
+                axis += 1
+            elif isinstance(item, Slice):
+                start = 0 if item.start is None else item.start
+                stop = 2**63 - 1 if item.stop is None else item.stop
+                if (start, stop, item.step) != (0, 2**63 - 1, 1):
+                    out = g.node("Slice", out, g.ints([start]), g.ints([stop]), g.ints([axis]),
+                                 g.ints([item.step]))
+                axis += 1
+            else:
+                out = g.node("Gather", out, g.const(item, dt.int64), axis=axis)
+        return out
+
+    onnx_import = ("Slice", "Gather")
     is_view = True
     save_inputs = False
     input_names = ("input",)
@@ -304,6 +329,11 @@ class MaskedFill(OpDef):
     """
 
     name = "masked_fill"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, mask: OnnxValue, *value_tensor: OnnxValue, value: Any = None) -> OnnxValue:
+        fill = g.cast(value_tensor[0], a.dtype) if value_tensor else g.scalar(value, a)
+        return g.node("Where", g.cast(mask, dt.bool_), fill, a)
+
     nondiff_inputs = (1,)
     input_names = ("input", "mask", "value")
 
@@ -363,6 +393,11 @@ class Gather(_DimIndexed):
     """``out[i][j][k] = input[index[i][j][k]][j][k]`` (for dim 0); out has index's shape."""
 
     name = "gather"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, index: OnnxValue, *, dim: int) -> OnnxValue:
+        return g.node("GatherElements", a, g.cast(index, dt.int64), axis=dim)
+
+    onnx_import = ("GatherElements",)
     input_names = ("input", "index")
 
     def shape(self, dims: Dims, a: Shape, index: Shape, *, dim: int) -> Shape:
@@ -443,6 +478,11 @@ class IndexSelect(_DimIndexed):
     """The entries ``index`` (a vector) of ``input`` along ``dim``; repeats allowed."""
 
     name = "index_select"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, index: OnnxValue, *, dim: int) -> OnnxValue:
+        return g.node("Gather", a, g.cast(index, dt.int64), axis=dim)
+
+    onnx_import = ("Gather",)
     input_names = ("input", "index")
 
     def shape(self, dims: Dims, a: Shape, index: Shape, *, dim: int) -> Shape:

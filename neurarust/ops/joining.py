@@ -14,6 +14,10 @@ from ..types.dtype import DType, promote_types
 from ..types.errors import RuleViolation
 from .indexing import Slice
 from .registry import OpDef, register
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..onnx.builder import OnnxBuilder, OnnxValue
 
 __all__ = ["cat_inputs"]
 
@@ -60,6 +64,11 @@ class Cat(OpDef):
     """Concatenate along ``dim``: sizes must match in every other dim."""
 
     name = "cat"
+
+    def to_onnx(self, g: OnnxBuilder, *xs: OnnxValue, dim: int) -> OnnxValue:
+        return g.node("Concat", *xs, axis=g.axes([dim], len(g.out_shape))[0])
+
+    onnx_import = ("Concat",)
     promote_inputs = True
     save_inputs = False
     input_names = _TENSOR_NAMES
@@ -106,6 +115,11 @@ class Stack(OpDef):
     """Join equal-shaped tensors along a new dim ``dim``."""
 
     name = "stack"
+
+    def to_onnx(self, g: OnnxBuilder, *xs: OnnxValue, dim: int) -> OnnxValue:
+        axis = g.ints(g.axes([dim], len(g.out_shape)))
+        return g.node("Concat", *[g.node("Unsqueeze", x, axis) for x in xs], axis=g.axes([dim], len(g.out_shape))[0])
+
     promote_inputs = True
     save_inputs = False
     input_names = _TENSOR_NAMES
@@ -140,6 +154,12 @@ class Narrow(OpDef):
     """``length`` entries along ``dim`` from ``start`` (negative counts from the end): a view."""
 
     name = "narrow"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: int, start: int, length: int) -> OnnxValue:
+        rank = len(a.shape or g.out_shape)
+        return g.node("Slice", a, g.ints([start]), g.ints([start + length]), g.ints(g.axes([dim], rank)))
+
+    onnx_import = ("Slice",)
     is_view = True
     save_inputs = False
     input_names = ("input",)

@@ -18,6 +18,10 @@ from ..types.dtype import DType
 from ..types.errors import RuleViolation
 from .indexing import Slice
 from .registry import OpDef, has_values, register
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..onnx.builder import OnnxBuilder, OnnxValue
 
 __all__ = ["ELLIPSIS", "EinsumSpec", "Text", "parse_einsum", "require_with_detail"]
 
@@ -122,6 +126,17 @@ class Matmul(_LinalgOp):
 
     name = "matmul"
 
+    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.matmul`."""
+        from ..types import interval as iv
+
+        return iv.matmul(a, b)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return g.node("MatMul", a, b)
+
+    onnx_import = ("MatMul",)
+
     def shape(self, dims: Dims, a: Shape, b: Shape) -> Shape:
         na, nb = len(a), len(b)
         if na == 2 and nb == 2:  # the common case first: this rule runs on every call
@@ -187,6 +202,16 @@ class Mm(_LinalgOp):
 
     name = "mm"
 
+    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.matmul`."""
+        from ..types import interval as iv
+
+        return iv.matmul(a, b)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return g.node("MatMul", a, b)
+
+
     def shape(self, dims: Dims, a: Shape, b: Shape) -> Shape:
         if len(a) != 2 or len(b) != 2:
             raise RuleViolation("expects 2-d inputs",
@@ -204,6 +229,10 @@ class Bmm(_LinalgOp):
     """``torch.bmm``: batched matrix product of 3-d tensors with equal batch sizes."""
 
     name = "bmm"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return g.node("MatMul", a, b)
+
 
     def shape(self, dims: Dims, a: Shape, b: Shape) -> Shape:
         if len(a) != 3 or len(b) != 3:
@@ -225,6 +254,10 @@ class Dot(_LinalgOp):
     """``torch.dot``: the inner product of two 1-d tensors of the same size."""
 
     name = "dot"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return g.node("MatMul", a, b)
+
 
     def shape(self, dims: Dims, a: Shape, b: Shape) -> Shape:
         if len(a) != 1 or len(b) != 1:

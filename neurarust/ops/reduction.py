@@ -19,6 +19,10 @@ from ..types.dtype import DType
 from ..types.errors import RuleViolation
 from .elementwise import masked_zero, zero_grad
 from .registry import OpDef, register
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..onnx.builder import OnnxBuilder, OnnxValue
 
 __all__ = ["Reduction", "expand_reduced", "reduced_count", "reduced_dims", "restore_reduced"]
 
@@ -113,6 +117,17 @@ class Sum(Reduction):
     """Sum of elements; integer and bool inputs sum in int64 (as PyTorch), unless ``dtype``."""
 
     name = "sum"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.sum_`."""
+        from ..types import interval as iv
+
+        return iv.sum_(a, **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
+        return g.reduce("ReduceSum", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
+
+    onnx_import = ("ReduceSum",)
     save_inputs = False
 
     def dtype(self, a: DType, *, dtype: DType | None = None, **attrs: Any) -> DType:
@@ -131,6 +146,17 @@ class Mean(Reduction):
     over an empty dim is nan."""
 
     name = "mean"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.mean`."""
+        from ..types import interval as iv
+
+        return iv.mean(a, **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
+        return g.reduce("ReduceMean", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
+
+    onnx_import = ("ReduceMean",)
     save_inputs = False
 
     def dtype(self, a: DType, *, dtype: DType | None = None, **attrs: Any) -> DType:
@@ -154,6 +180,11 @@ class Prod(Reduction):
     """
 
     name = "prod"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
+        return g.reduce("ReduceProd", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
+
+    onnx_import = ("ReduceProd",)
 
     def dtype(self, a: DType, *, dtype: DType | None = None, **attrs: Any) -> DType:
         if dtype is not None:
@@ -215,12 +246,34 @@ class Amax(_Amax):
 
     name = "amax"
 
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.amax`."""
+        from ..types import interval as iv
+
+        return iv.amax(a, **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
+        return g.reduce("ReduceMax", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
+
+    onnx_import = ("ReduceMax",)
+
 
 @register
 class Amin(_Amax):
     """Smallest element over ``dim`` (nan if any is nan)."""
 
     name = "amin"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.amin`."""
+        from ..types import interval as iv
+
+        return iv.amin(a, **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
+        return g.reduce("ReduceMin", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
+
+    onnx_import = ("ReduceMin",)
 
 
 class _MaxDim(SelectingReduction):
@@ -304,6 +357,21 @@ class Var(Reduction):
 
     name = "var"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None,
+                keepdim: bool = False, correction: float = 1, **attrs: Any) -> OnnxValue:
+        # mean((a - mean(a))^2) * N / (N - correction), N from the (constant) reduced dims.
+        assert a.shape is not None
+        rank = len(a.shape)
+        axes = list(range(rank)) if not dim else g.axes(dim, rank)
+        n = 1
+        for ax in axes:
+            if not a.shape[ax].is_constant:
+                raise NotImplementedError("var over a symbolic dim has no ONNX mapping yet")
+            n *= a.shape[ax].as_int()
+        d = g.node("Sub", a, g.reduce("ReduceMean", a, axes, True, rank))
+        m = g.reduce("ReduceMean", g.node("Mul", d, d), axes, keepdim, rank)
+        return g.node("Mul", m, g.scalar(n / (n - correction) if n != correction else float("inf"), a))
+
     def dtype(self, a: DType, **attrs: Any) -> DType:
         self.float_only(a)
         return a
@@ -337,6 +405,17 @@ class Logsumexp(Reduction):
     integer inputs give the default float dtype. Slices of only -inf give -inf."""
 
     name = "logsumexp"
+
+    def ranges(self, a: Any, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.logsumexp`."""
+        from ..types import interval as iv
+
+        return iv.logsumexp(a, **attrs)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
+        return g.reduce("ReduceLogSumExp", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
+
+    onnx_import = ("ReduceLogSumExp",)
     promote_inputs = True  # integer inputs are cast to the float result before the kernel
     save_output = True
 

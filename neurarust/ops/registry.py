@@ -74,6 +74,8 @@ class OpDef:
     promote_inputs: ClassVar[bool] = False
     save_inputs: ClassVar[bool] = True
     save_output: ClassVar[bool] = False
+    onnx_import: ClassVar[tuple[str, ...]] = ()
+    """ONNX node types that import back to this op (read by the ONNX importer)."""
 
     def __init__(self) -> None:
         self.kernels: dict[str, Kernel] = {}
@@ -90,6 +92,9 @@ class OpDef:
         shape: Callable[..., Shape]
         dtype: Callable[..., DType]
         backward: Callable[..., tuple[Any, ...]]
+        # ``to_onnx(g, *inputs, **attrs) -> OnnxValue``: the op as ONNX node(s), written with
+        # ``neurarust.onnx.OnnxBuilder``; ops without one are listed by the exporter.
+        to_onnx: Callable[..., Any]
     else:
 
         def shape(self, dims: DimAlgebra[Any, Any], *shapes: Shape, **attrs: Any) -> Shape:

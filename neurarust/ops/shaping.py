@@ -12,6 +12,10 @@ from ..types.algebra import DimAlgebra, Shape
 from ..types.dtype import DType
 from ..types.errors import RuleViolation
 from .registry import OpDef, register
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..onnx.builder import OnnxBuilder, OnnxValue
 
 Dims = DimAlgebra[Any, Any]
 
@@ -35,6 +39,17 @@ class Reshape(_ShapeOp):
     """Same elements, new shape; one entry may be -1 (inferred). A view when strides allow."""
 
     name = "reshape"
+
+    def ranges(self, a: Any, *, shape: Sequence[Any], **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.reshape`."""
+        from ..types import interval as iv
+
+        return iv.reshape(a, shape)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, shape: Sequence[Any]) -> OnnxValue:
+        return g.reshape(a, g.out_shape)
+
+    onnx_import = ("Reshape",)
     is_view = True
 
     def shape(self, dims: Dims, a: Shape, *, shape: Sequence[Any]) -> Shape:
@@ -67,12 +82,27 @@ class View(Reshape):
 
     name = "view"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, shape: Sequence[Any]) -> OnnxValue:
+        return g.reshape(a, g.out_shape)
+
+
 
 @register
 class Permute(_ShapeOp):
     """Reorder dims: ``out.shape[i] == a.shape[dims[i]]``."""
 
     name = "permute"
+
+    def ranges(self, a: Any, *, dims_order: Sequence[int], **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.permute`."""
+        from ..types import interval as iv
+
+        return iv.permute(a, dims_order)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dims_order: Sequence[int]) -> OnnxValue:
+        return g.node("Transpose", a, perm=g.axes(dims_order, len(dims_order)))
+
+    onnx_import = ("Transpose",)
     is_view = True
 
     def shape(self, dims: Dims, a: Shape, *, dims_order: Sequence[int]) -> Shape:
@@ -99,6 +129,17 @@ class Expand(_ShapeOp):
     """Broadcast to ``size`` without copying (size -1 keeps a dim; new dims go in front)."""
 
     name = "expand"
+
+    def ranges(self, a: Any, *, size: Sequence[Any], **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.expand`."""
+        from ..types import interval as iv
+
+        return iv.expand(a, [s if isinstance(s, int) else None for s in size])
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, size: Sequence[Any]) -> OnnxValue:
+        return g.node("Expand", a, g.shape_of(g.out_shape))
+
+    onnx_import = ("Expand",)
     is_view = True
 
     def shape(self, dims: Dims, a: Shape, *, size: Sequence[Any]) -> Shape:
@@ -130,6 +171,17 @@ class Unsqueeze(_ShapeOp):
     """Insert a size-1 dim at ``dim`` (in ``[-ndim-1, ndim]``)."""
 
     name = "unsqueeze"
+
+    def ranges(self, a: Any, *, dim: int, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.unsqueeze`."""
+        from ..types import interval as iv
+
+        return iv.unsqueeze(a, dim)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: int) -> OnnxValue:
+        return g.node("Unsqueeze", a, g.ints(g.axes([dim], len(g.out_shape))))
+
+    onnx_import = ("Unsqueeze",)
     is_view = True
 
     def shape(self, dims: Dims, a: Shape, *, dim: int) -> Shape:
@@ -145,6 +197,18 @@ class Squeeze(_ShapeOp):
     """Remove size-1 dims: all of them (``dim=None``) or those listed that have size 1."""
 
     name = "squeeze"
+
+    def ranges(self, a: Any, *, dim: tuple[int, ...] | None, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.squeeze`."""
+        from ..types import interval as iv
+
+        return iv.squeeze(a, dim)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: tuple[int, ...] | None) -> OnnxValue:
+        # The traced output rank tells which dims went; a squeeze that removes nothing is Identity.
+        return g.reshape(a, g.out_shape)
+
+    onnx_import = ("Squeeze",)
     is_view = True
 
     def shape(self, dims: Dims, a: Shape, *, dim: tuple[int, ...] | None) -> Shape:
@@ -164,6 +228,17 @@ class Flatten(_ShapeOp):
     """Merge dims ``start_dim..end_dim`` into one."""
 
     name = "flatten"
+
+    def ranges(self, a: Any, *, start_dim: int, end_dim: int, **attrs: Any) -> Any:
+        """Interval rule: :func:`neurarust.types.interval.flatten`."""
+        from ..types import interval as iv
+
+        return iv.flatten(a, start_dim, end_dim)
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, start_dim: int, end_dim: int) -> OnnxValue:
+        return g.reshape(a, g.out_shape)
+
+    onnx_import = ("Flatten",)
     is_view = True
 
     def shape(self, dims: Dims, a: Shape, *, start_dim: int, end_dim: int) -> Shape:

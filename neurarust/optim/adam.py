@@ -8,6 +8,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..autograd import no_grad
+from ..kernels.cpu.scratch import scratch
 from .optimizer import (
     Array,
     Optimizer,
@@ -170,7 +171,9 @@ def _adam_update(
         grad = _decayed_grad(grad, param, 0.0, maximize)
     else:
         grad = _decayed_grad(grad, param, weight_decay, maximize)
-    tmp = np.empty_like(param)
+    # Temporaries from reusable scratch buffers: a fresh parameter-sized array per step
+    # costs more in page faults than the arithmetic (see kernels.cpu.scratch).
+    tmp = scratch("optim.tmp", param.shape, param.dtype)
     _lerp_(exp_avg, grad, 1 - beta1, tmp)  # m_t
     exp_avg_sq *= beta2
     _addcmul_(exp_avg_sq, grad, grad, 1 - beta2, tmp)  # v_t
@@ -180,11 +183,12 @@ def _adam_update(
     step_size = lr / bias_correction1
     bias_correction2_sqrt = bias_correction2**0.5
 
+    denom = scratch("optim.denom", param.shape, param.dtype)
     if max_exp_avg_sq is not None:  # amsgrad
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        denom = np.sqrt(max_exp_avg_sq, out=np.empty_like(param))
+        np.sqrt(max_exp_avg_sq, out=denom)
     else:
-        denom = np.sqrt(exp_avg_sq, out=np.empty_like(param))
+        np.sqrt(exp_avg_sq, out=denom)
     denom /= bias_correction2_sqrt
     denom += eps
     _addcdiv_(param, exp_avg, denom, -step_size, tmp)

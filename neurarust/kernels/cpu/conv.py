@@ -1,9 +1,19 @@
-"""numpy kernels for convolutions: im2col through a strided view, then one batched GEMM.
+"""numpy kernels for convolutions: im2col through a strided view, then one GEMM per group.
 
-For any number of spatial dims. The window view (N, C, *out, *kernel) costs nothing; the one
-copy is its reshape into columns, which feeds ``np.matmul`` (BLAS) with the weight. The
-transposed convolution is the same GEMM run backwards, whose columns are added back into
-the output by one strided slice per kernel offset (col2im): no Python loop over pixels.
+For any number of spatial dims. The kernels work in a *batch-last* layout: the input is
+copied once to (C, *spatial, N), whose window view (C, *kernel, *out, N) costs nothing and
+copies into the GEMM's columns (C * prod(kernel), prod(out) * N) in long contiguous runs
+(``prod(out) * N`` elements when the stride is 1), where the batch-first layout gives runs of
+one output row (a 28x28 image: 26 elements). The transposed convolution is the same GEMM run
+backwards, whose columns are added back into the output by one strided add per kernel offset
+(col2im), again in runs that span the batch. The results are copied back to batch-first.
+
+Internal buffers (the batch-last copy of the input, the columns, the GEMM product or col2im
+accumulator) live in three :mod:`.scratch` buffers (slots ``input``, ``columns``,
+``product``) reused from call to call and shared by the three kernels: in a training loop
+the same sizes come back every step, and a fresh multi-megabyte array costs a page fault per
+4 KiB every time (a quarter of a small CNN's step, measured). Every returned array is
+freshly allocated and never shares memory with scratch.
 """
 
 from __future__ import annotations
@@ -17,9 +27,9 @@ from numpy.lib.stride_tricks import as_strided
 
 from ...ops.conv import Pads
 from ...ops.registry import kernel
+from .scratch import scratch as _scratch
 
 Array = np.ndarray  # type: ignore[type-arg]
-
 
 def _pad(x: Array, padding: Pads) -> Array:
     """Zero-pad (positive) or crop (negative) the spatial dims of (N, C, *spatial)."""
@@ -35,7 +45,7 @@ def _pad(x: Array, padding: Pads) -> Array:
 def _windows(x: Array, kernel: Sequence[int], stride: Sequence[int], padding: Pads,
              dilation: Sequence[int], out_sizes: Sequence[int] | None = None) -> Array:
     """A read-only view (N, C, *out, *kernel) of the padded input: ``[..., p, k]`` is the
-    element at ``p*s + k*d`` of each spatial dim."""
+    element at ``p*s + k*d`` of each spatial dim. (Pooling's layout.)"""
     x = _pad(x, padding)
     spatial = x.shape[2:]
     if out_sizes is None:
@@ -51,25 +61,47 @@ def _windows(x: Array, kernel: Sequence[int], stride: Sequence[int], padding: Pa
     )
 
 
-def _columns(win: Array, groups: int) -> Array:
-    """Windows (N, C, *out, *k) -> columns (G, C/G * prod(k), N * prod(out)): the im2col
-    copy, one matrix per group, so that ``weight @ columns`` is a single GEMM over the whole
-    batch (long contiguous runs along the output's last dim make the copy cheap)."""
-    n = (win.ndim - 2) // 2
-    batch, channels = win.shape[:2]
-    out, ksize = win.shape[2:2 + n], win.shape[2 + n:]
-    split = win.reshape((batch, groups, channels // groups) + out + ksize)  # a view
-    order = (1, 2) + tuple(range(3 + n, 3 + 2 * n)) + (0,) + tuple(range(3, 3 + n))
-    return split.transpose(order).reshape(groups, channels // groups * math.prod(ksize),
-                                          batch * math.prod(out))
+def _batch_last(x: Array, padding: Pads, slot: str) -> Array:
+    """(N, C, *spatial) -> a scratch (C, *padded spatial, N) copy, zero-padded (positive
+    pads) or cropped (negative pads)."""
+    crop = tuple(slice(max(-lo, 0), size - max(-hi, 0))
+                 for (lo, hi), size in zip(padding, x.shape[2:]))
+    x = x[(slice(None), slice(None)) + crop]
+    n = x.ndim - 2
+    before = [max(lo, 0) for lo, _ in padding]
+    sizes = [size + b + max(hi, 0) for size, b, (_, hi) in zip(x.shape[2:], before, padding)]
+    buf = _scratch(slot, (x.shape[1], *sizes, x.shape[0]), x.dtype)
+    if sizes != list(x.shape[2:]):
+        buf.fill(0)
+    inside = (slice(None),) + tuple(slice(b, b + size) for b, size in zip(before, x.shape[2:]))
+    np.copyto(buf[inside], x.transpose(tuple(range(1, n + 2)) + (0,)))
+    return buf
 
 
-def _batch_last(a: Array, groups: int) -> Array:
-    """(N, C, *spatial) -> (G, C/G, N * prod(spatial)): channels as rows, batch and positions
-    as columns (a copy unless N == 1)."""
-    batch, channels = a.shape[:2]
-    split = a.reshape(batch, groups, channels // groups, -1)
-    return split.transpose(1, 2, 0, 3).reshape(groups, channels // groups, -1)
+def _columns(xn: Array, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+             out_sizes: Sequence[int], groups: int, slot: str) -> Array:
+    """Batch-last padded input (C, *spatial, N) -> scratch columns
+    (G, C/G * prod(kernel), prod(out) * N): the im2col copy, one matrix per group, so that
+    ``weight @ columns`` is a single GEMM over the whole batch."""
+    channels, batch = xn.shape[0], xn.shape[-1]
+    st = xn.strides
+    spatial = st[1:-1]
+    win = as_strided(
+        xn,
+        shape=(channels,) + tuple(kernel) + tuple(out_sizes) + (batch,),
+        strides=(st[0],) + tuple(s * d for s, d in zip(spatial, dilation))
+        + tuple(s * k for s, k in zip(spatial, stride)) + (st[-1],),
+        writeable=False,
+    )
+    cols = _scratch(slot, win.shape, xn.dtype)
+    np.copyto(cols, win)
+    return cols.reshape(groups, channels // groups * math.prod(kernel), -1)
+
+
+def _to_batch_first(y: Array, out: Array) -> Array:
+    """Copy (C, *spatial, N) ``y`` into ``out`` (N, C, *spatial); return ``out``."""
+    np.copyto(out, y.transpose((y.ndim - 1,) + tuple(range(y.ndim - 1))))
+    return out
 
 
 def _batched(fn_ndim: int, *arrays: Array) -> tuple[bool, list[Array]]:
@@ -78,18 +110,26 @@ def _batched(fn_ndim: int, *arrays: Array) -> tuple[bool, list[Array]]:
     return batched, [a if batched else a[None] for a in arrays]
 
 
+def _conv_out_sizes(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                    padding: Pads, dilation: Sequence[int]) -> list[int]:
+    return [(size + lo + hi - d * (k - 1) - 1) // s + 1
+            for size, k, s, (lo, hi), d in zip(sizes, kernel, stride, padding, dilation)]
+
+
 def conv(x: Array, w: Array, b: Array | None, *, stride: Sequence[int], padding: Pads,
          dilation: Sequence[int], groups: int) -> Array:
     n = w.ndim - 2
     batched, (x,) = _batched(n + 2, x)
     batch, out_ch = x.shape[0], w.shape[0]
-    win = _windows(x, w.shape[2:], stride, padding, dilation)
-    out_sizes = win.shape[2:2 + n]
-    cols = _columns(win, groups)  # (G, C/G * K, N * L)
+    ksize = w.shape[2:]
+    out_sizes = _conv_out_sizes(x.shape[2:], ksize, stride, padding, dilation)
+    xn = _batch_last(x, padding, "input")
+    cols = _columns(xn, ksize, stride, dilation, out_sizes, groups, "columns")
     wm = w.reshape(groups, out_ch // groups, -1)  # (G, O/G, C/G * K)
-    y: Array = np.matmul(wm, cols)  # (G, O/G, N * L): one GEMM per group
-    y = y.reshape(groups, out_ch // groups, batch, -1).transpose(2, 0, 1, 3)  # (N, G, O/G, L)
-    out = np.ascontiguousarray(y).reshape((batch, out_ch) + tuple(out_sizes))
+    y = _scratch("product", (groups, out_ch // groups, cols.shape[-1]), x.dtype)
+    np.matmul(wm, cols, out=y)  # (G, O/G, L * N): one GEMM per group
+    out = _to_batch_first(y.reshape((out_ch,) + tuple(out_sizes) + (batch,)),
+                          np.empty((batch, out_ch) + tuple(out_sizes), dtype=x.dtype))
     if b is not None:
         out += b.reshape((out_ch,) + (1,) * n)
     return out if batched else out[0]
@@ -101,35 +141,38 @@ def conv_transpose(x: Array, w: Array, b: Array | None, *, stride: Sequence[int]
     batched, (x,) = _batched(n + 2, x)
     batch, in_ch = x.shape[:2]
     sizes = x.shape[2:]
-    ksize = w.shape[2:]
+    ksize = tuple(w.shape[2:])
+    kprod = math.prod(ksize)
     out_g = w.shape[1]
-    # (G, C_out/G * K, C_in/G) @ (G, C_in/G, N * L) -> columns (G, C_out/G * K, N * L)
-    wm = w.reshape(groups, in_ch // groups, -1).transpose(0, 2, 1)
-    cols: Array = np.matmul(wm, _batch_last(x, groups))
-    # as (N, G, C_out/G, *K, *L): a view whose innermost (last spatial) dim is contiguous
-    cols = cols.reshape((groups, out_g) + tuple(ksize) + (batch,) + tuple(sizes))
-    cols = cols.transpose((2 + n, 0, 1) + tuple(range(2, 2 + n))
-                          + tuple(range(3 + n, 3 + 2 * n)))
-    # col2im: one strided add per kernel offset, into a buffer holding the full output plus
-    # any negative padding (zeros).
+    # rows ordered (kernel offset, output channel): (G, K * C_out/G, C_in/G)
+    wk = (w.reshape(groups, in_ch // groups, out_g, kprod).transpose(0, 3, 2, 1)
+          .reshape(groups, kprod * out_g, in_ch // groups))
+    xn = _batch_last(x, ((0, 0),) * n, "input")
+    cols = _scratch("columns", (groups, kprod * out_g, xn[0].size), x.dtype)
+    np.matmul(wk, xn.reshape(groups, in_ch // groups, -1), out=cols)
+    # as (G, *K, C_out/G, *L, N): each kernel offset's slice is contiguous
+    cols = cols.reshape((groups,) + ksize + (out_g,) + tuple(sizes) + (batch,))
+    # col2im: one strided add per kernel offset, into a batch-last buffer holding the full
+    # output plus any negative padding (zeros); each add runs along (last spatial dim, N).
     full = [(size - 1) * s + d * (k - 1) + 1
             for size, k, s, d in zip(sizes, ksize, stride, dilation)]
     before = [max(-lo, 0) for lo, _ in padding]
     after = [max(-hi, 0) for _, hi in padding]
-    lead = (slice(None),) * 3
-    buf = np.zeros((batch, groups, out_g) + tuple(f + a + z for f, a, z
-                                                  in zip(full, before, after)), dtype=cols.dtype)
+    buf = _scratch("product", (groups, out_g) + tuple(
+        f + a + z for f, a, z in zip(full, before, after)) + (batch,), x.dtype)
+    buf.fill(0)
+    lead = (slice(None),) * 2
     for offset in itertools.product(*(range(k) for k in ksize)):
         target = tuple(
             slice(a + o * d, a + o * d + (size - 1) * s + 1, s)
             for a, o, d, size, s in zip(before, offset, dilation, sizes, stride)
         )
-        buf[lead + target] += cols[lead + offset]
-    buf = buf.reshape((batch, groups * out_g) + buf.shape[3:])
+        buf[lead + target] += cols[(slice(None),) + offset]
     keep = tuple(slice(lo + a, a + f - hi) for (lo, hi), a, f in zip(padding, before, full))
-    out = buf[(slice(None), slice(None)) + keep]
-    if any(lo > 0 or hi > 0 for lo, hi in padding):
-        out = np.ascontiguousarray(out)
+    kept = buf[lead + keep]  # (G, C_out/G, *out, N)
+    kept = kept.reshape((groups * out_g,) + kept.shape[2:])
+    out = _to_batch_first(kept, np.empty((batch, groups * out_g) + kept.shape[1:-1],
+                                         dtype=x.dtype))
     if b is not None:
         out += b.reshape((-1,) + (1,) * n)
     return out if batched else out[0]
@@ -140,10 +183,12 @@ def conv_weight(x: Array, g: Array, *, kernel_size: Sequence[int], stride: Seque
     n = len(kernel_size)
     _, (x, g) = _batched(n + 2, x, g)
     out_ch = g.shape[1]
-    win = _windows(x, kernel_size, stride, padding, dilation, out_sizes=g.shape[2:])
-    cols = _columns(win, groups)  # (G, C/G * K, N * L)
-    # Sum over batch and positions in one GEMM per group: (G, O/G, N*L) @ (G, N*L, C/G*K)
-    out: Array = np.matmul(_batch_last(g, groups), cols.transpose(0, 2, 1))
+    xn = _batch_last(x, padding, "input")
+    cols = _columns(xn, kernel_size, stride, dilation, g.shape[2:], groups,
+                    "columns")  # (G, C/G * K, L * N)
+    gn = _batch_last(g, ((0, 0),) * n, "product").reshape(groups, out_ch // groups, -1)
+    # Sum over batch and positions in one GEMM per group: (G, O/G, L*N) @ (G, L*N, C/G*K)
+    out: Array = np.matmul(gn, cols.transpose(0, 2, 1))
     return out.reshape((out_ch, x.shape[1] // groups) + tuple(kernel_size))
 
 
@@ -178,15 +223,19 @@ def _as_batched(x: Array, n: int) -> Array:
     return x if x.ndim == n + 2 else x[None]
 
 
-def _window_max(win: Array, n: int) -> Array:
-    """The max over the last n (kernel) axes of a strided window view.
+def _window_max(win: Array, n: int, out: Array | None = None) -> Array:
+    """The max over the last n (kernel) axes of a strided window view (into ``out``).
 
     A loop over the k*k kernel offsets of elementwise ``np.maximum`` on strided slices: a
     reduction over the window axes of the view itself walks memory badly (10x slower here).
     ``np.maximum`` propagates nan, as PyTorch's max pooling does.
     """
     offsets = np.ndindex(*win.shape[-n:])
-    out: Array = win[(..., *next(offsets))].copy()
+    first = win[(..., *next(offsets))]
+    if out is None:
+        out = first.copy()
+    else:
+        np.copyto(out, first)
     for k in offsets:
         np.maximum(out, win[(..., *k)], out=out)
     return out
@@ -194,15 +243,35 @@ def _window_max(win: Array, n: int) -> Array:
 
 def _window_argmax(win: Array, n: int) -> Array:
     """The flat kernel offset of each window's first maximum (a nan counts as the largest,
-    its first occurrence wins), computed as :func:`_window_max` is."""
-    offsets = np.ndindex(*win.shape[-n:])
-    best: Array = win[(..., *next(offsets))].copy()
-    index = np.zeros(best.shape, dtype=np.int64)
-    for flat, k in enumerate(offsets, start=1):
+    its first occurrence wins), as an int64 scratch array.
+
+    The maximum comes from :func:`_window_max` (which propagates nan); then each kernel offset
+    k that holds it scores ``K - k`` (K offsets), and the running maximum of the scores
+    leaves ``K - first offset``: elementwise SIMD passes with no data-dependent branch (a
+    masked write per offset is several times slower on random masks). A window's maximum is
+    nan exactly when the window holds a nan, so ``isnan(v)`` only matters where it picks the
+    first nan.
+    """
+    shape = win.shape[:-n]
+    best = _window_max(win, n, out=_scratch("pool.max", shape, win.dtype))
+    offsets = list(np.ndindex(*win.shape[-n:]))
+    count = len(offsets)
+    score_dtype = np.uint8 if count < 256 else np.int64
+    with_nan = bool(np.isnan(best).any())
+    hit = _scratch("pool.hit", shape, bool)
+    score = _scratch("pool.score", shape, score_dtype)
+    top = _scratch("pool.top", shape, score_dtype)
+    top.fill(0)
+    for flat, k in enumerate(offsets):
         v = win[(..., *k)]
-        better = (v > best) | ((v != v) & (best == best))
-        np.copyto(best, v, where=better)
-        index[better] = flat
+        np.equal(v, best, out=hit)
+        if with_nan:
+            hit |= np.isnan(v)
+        np.multiply(hit, score_dtype(count - flat), out=score)
+        np.maximum(top, score, out=top)
+    np.subtract(score_dtype(count), top, out=top)
+    index = _scratch("pool.offset", shape, np.int64)
+    np.copyto(index, top)
     return index
 
 
@@ -217,33 +286,93 @@ def max_pool(x: Array, *, kernel_size: Sequence[int], stride: Sequence[int],
 
 def max_pool_indices(x: Array, *, kernel_size: Sequence[int], stride: Sequence[int],
                      padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> Array:
+    return _max_pool_index(x, kernel_size, stride, padding, dilation, ceil_mode)[0]
+
+
+def _max_pool_index(x: Array, kernel_size: Sequence[int], stride: Sequence[int],
+                    padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool,
+                    into_scratch: bool = False) -> tuple[Array, bool]:
+    """Each window's first maximum as a flat index into its input plane (-1 for a window
+    with no input element), and whether any window has none. With ``into_scratch`` the
+    index may be a scratch array (for a caller that only reads it)."""
     n = len(kernel_size)
     xb = _as_batched(x, n)
+    sizes = xb.shape[2:]
     win = _pool_windows(xb, kernel_size, stride, padding, dilation, ceil_mode, -np.inf)
     out_sizes = win.shape[2:2 + n]
-    # argmax returns the first maximum (PyTorch's choice, which fixes where gradients go)
+    # the first maximum (PyTorch's choice, which fixes where gradients go), as a kernel offset
     best = _window_argmax(win, n)
-    offsets = np.unravel_index(best, tuple(kernel_size))
+    kernel_at = [a.reshape(-1) for a in np.indices(tuple(kernel_size))]  # offset -> coords
+    inner = [math.prod(sizes[i + 1:]) for i in range(n)]  # flat stride of each spatial dim
+    _, pads = _pool_geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode)
+    if all(lo == 0 and hi == 0 for lo, hi in pads):
+        # Every window lies inside the input: flat = window start + the offset's flat shift,
+        # one small table lookup per output element.
+        shift = sum(k * d * st for k, d, st in zip(kernel_at, dilation, inner))
+        start = np.zeros((), dtype=np.int64)
+        for o, s, st in zip(out_sizes, stride, inner):
+            start = np.add.outer(start, np.arange(o, dtype=np.int64) * (s * st))
+        flat = (_scratch("pool.flat", best.shape, np.int64) if into_scratch
+                else np.empty(best.shape, dtype=np.int64))
+        np.take(shift.astype(np.int64), best, out=flat)
+        flat += start
+        return flat.reshape(x.shape[:-n] + tuple(out_sizes)), False
     positions, inside = [], np.ones(best.shape, dtype=bool)
     for i in range(n):
         grid = np.arange(out_sizes[i]).reshape((-1,) + (1,) * (n - 1 - i)) * stride[i]
-        position = grid + offsets[i] * dilation[i] - padding[i]
-        inside &= (position >= 0) & (position < xb.shape[2 + i])
+        position = grid + np.take(kernel_at[i] * dilation[i], best) - padding[i]
+        inside &= (position >= 0) & (position < sizes[i])
         positions.append(position)
     empty = np.zeros((), dtype=bool)
     if not inside.all():
         # A padding -inf won: the window holds only -inf (or nothing). Take its first input
         # element instead, as PyTorch does; a window with none gets -1 (and no gradient).
         for i in range(n):
-            first = _first_inside(out_sizes[i], xb.shape[2 + i], kernel_size[i], stride[i],
+            first = _first_inside(out_sizes[i], sizes[i], kernel_size[i], stride[i],
                                   padding[i], dilation[i]).reshape((-1,) + (1,) * (n - 1 - i))
             positions[i] = np.where(inside, positions[i], first)
             empty = empty | (first < 0)
     flat = np.zeros(best.shape, dtype=np.int64)
     for i in range(n):
-        flat = flat * xb.shape[2 + i] + positions[i]
-    flat = np.where(empty, -1, flat)
-    return flat.reshape(x.shape[:-n] + tuple(out_sizes))
+        flat = flat * sizes[i] + positions[i]
+    any_empty = bool(empty.any())
+    if any_empty:
+        flat = np.where(empty, -1, flat)
+    return flat.reshape(x.shape[:-n] + tuple(out_sizes)), any_empty
+
+
+def max_pool_backward(g: Array, x: Array, *, kernel_size: Sequence[int],
+                      stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+                      ceil_mode: bool) -> Array:
+    """Zeros shaped like x, with each gradient added at its window's first maximum: one 1-d
+    assignment at global flat positions when windows cannot overlap (distinct targets),
+    else a bincount (summing in float64, rounding once, as ``scatter_add``)."""
+    n = len(kernel_size)
+    index, any_empty = _max_pool_index(x, kernel_size, stride, padding, dilation, ceil_mode,
+                                       into_scratch=True)
+    plane = math.prod(x.shape[-n:])
+    rows = math.prod(x.shape[:-n])
+    values: Array = g.reshape(rows, -1)
+    flat: Array = index.reshape(rows, -1)
+    if any_empty:  # windows wholly in the padding pass nothing
+        keep = flat >= 0
+        flat = (flat + (np.arange(rows, dtype=np.int64) * plane)[:, None])[keep]
+        values = values[keep]
+    else:
+        flat += np.arange(0, rows * plane, plane, dtype=np.int64)[:, None]  # global positions
+    flat, values = flat.reshape(-1), values.reshape(-1)
+    disjoint = all(s >= d * (k - 1) + 1 for s, k, d in zip(stride, kernel_size, dilation))
+    out: Array
+    if disjoint:
+        out = np.zeros(rows * plane, dtype=g.dtype)
+        out[flat] = values
+    elif g.dtype.itemsize >= 4:
+        sums = np.bincount(flat, weights=values, minlength=rows * plane)
+        out = sums.astype(g.dtype)
+    else:
+        out = np.zeros(rows * plane, dtype=g.dtype)
+        np.add.at(out, flat, values)
+    return out.reshape(x.shape)
 
 
 def _first_inside(out_size: int, size: int, k: int, s: int, p: int, d: int) -> Array:
@@ -342,6 +471,7 @@ for _n in (1, 2):
     kernel(f"conv{_n}d_weight", backend="cpu")(conv_weight)
     kernel(f"max_pool{_n}d", backend="cpu")(max_pool)
     kernel(f"max_pool{_n}d_indices", backend="cpu")(max_pool_indices)
+    kernel(f"max_pool{_n}d_backward", backend="cpu")(max_pool_backward)
     kernel(f"avg_pool{_n}d", backend="cpu")(avg_pool)
     kernel(f"avg_pool{_n}d_backward", backend="cpu")(avg_pool_backward)
     kernel(f"adaptive_avg_pool{_n}d", backend="cpu")(adaptive_avg_pool)

@@ -203,7 +203,13 @@ def minimum(a: Any, b: Any) -> Any:
 @kernel("where", backend="cpu")
 def where(c: Array, a: Any, b: Any) -> Any:
     # Python scalars as 0-d int64/float64 arrays: numpy may not fit them into a narrow
-    # tensor dtype; the dispatcher casts the result to the promoted dtype.
+    # tensor dtype; the dispatcher casts the result to the promoted dtype. Beside a float
+    # array, a real scalar takes the array's dtype at once (the result's dtype, as the
+    # scalar is weak): the same values without a float64 result to cast back.
+    if type(a) is np.ndarray and a.dtype.kind == "f" and type(b) in (int, float, bool):
+        b = np.asarray(b, dtype=a.dtype)
+    elif type(b) is np.ndarray and b.dtype.kind == "f" and type(a) in (int, float, bool):
+        a = np.asarray(a, dtype=b.dtype)
     return np.where(c, np.asarray(a), np.asarray(b))
 
 

@@ -134,19 +134,42 @@ def _scatter(op: str, a: Array, index: Array, src: Any, dim: int, add: bool) -> 
     if np.ndim(src) != 0:
         src = _corner(np.asarray(src), index.shape, None)
     values = np.asarray(src).astype(out.dtype, copy=False)
-    key = _scatter_key(index, dim)
     if add and view.dtype.kind == "f" and view.dtype.itemsize >= 4:
         # bincount over flat positions: one pass, several times faster than np.add.at.
         # It accumulates in float64, then rounds once into float32/float64.
-        flat = np.ravel_multi_index(np.broadcast_arrays(*key), view.shape)
-        sums = np.bincount(flat.reshape(-1), weights=np.broadcast_to(values, index.shape)
-                           .reshape(-1), minlength=view.size)
+        sums = np.bincount(_flat_positions(index, dim, view.shape),
+                           weights=np.broadcast_to(values, index.shape).reshape(-1),
+                           minlength=view.size)
         view += sums.reshape(view.shape).astype(view.dtype, copy=False)
     elif add:
-        np.add.at(view, key, values)
+        np.add.at(view, _scatter_key(index, dim), values)
+    elif view.flags.c_contiguous:
+        # One 1-d fancy assignment at flat positions: the same writes in the same (C) order
+        # as the n-d key, without broadcasting n index grids.
+        view.reshape(-1)[_flat_positions(index, dim, view.shape)] = \
+            np.broadcast_to(values, index.shape).reshape(-1)
     else:
-        view[key] = values
+        view[_scatter_key(index, dim)] = values
     return out
+
+
+def _flat_positions(index: Array, dim: int, shape: tuple[int, ...]) -> Array:
+    """The C-order flat positions, in an array of ``shape``, that a scatter along ``dim``
+    with ``index`` writes (in index's own C order), as a 1-d int64 array: the index times
+    ``dim``'s element stride plus each other dim's coordinate times its stride."""
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    offset: Array = np.zeros((1,) * index.ndim, dtype=np.int64)
+    for i, size in enumerate(index.shape):
+        if i != dim and size > 1:
+            grid = np.arange(size, dtype=np.int64) * strides[i]
+            offset = offset + grid.reshape((1,) * i + (size,) + (1,) * (index.ndim - 1 - i))
+    flat: Array = index.astype(np.int64, copy=False)
+    if strides[dim] != 1:
+        flat = flat * strides[dim]
+    positions: Array = (flat + offset).reshape(-1)
+    return positions
 
 
 @kernel("scatter", backend="cpu")

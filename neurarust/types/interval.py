@@ -1,0 +1,791 @@
+"""Intervals: the numeric verifier's abstract domain, and the transfer functions op rules use.
+
+An :class:`Interval` bounds every element of one tensor value: ``lo`` and ``hi`` are float64
+numpy arrays with one axis per dim of the value, each axis either the dim's size (bounds per
+element) or 1 (one bound shared along that dim: a symbolic dim, or a per-tensor range). So a
+``f32[B, 784]`` input with a per-pixel range has bounds of shape ``(1, 784)``, and elementwise
+transfer functions are numpy broadcasting.
+
+Soundness under rounding: each transfer function computes real bounds in float64, then
+:func:`round_out` moves them outward (``np.nextafter`` in float64 for the float64 step, then
+onto the value dtype's grid, toward -inf / +inf), widened further by ``ulps`` for functions
+numpy does not round correctly (``exp``, ``tanh``, ...) and by an absolute error term for
+accumulations (sums, matmul, conv: ``gamma_n * sum |terms|`` with ``gamma_n = n u / (1 - n u)``).
+A 'proven' verdict therefore holds for the float32 (or float16) computation, not only over the
+reals.
+
+Transfer functions return a :class:`RangeResult`: the output interval and the hazards (the
+numeric preconditions that the input intervals do not prove: ``log`` of values <= 0, division
+by an interval containing 0, ``exp`` overflow for the dtype, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from .dtype import DType, float16, float32, float64, promote_types
+
+__all__ = ["Hazard", "Interval", "RangeResult", "round_out", "unit_roundoff"]
+
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """A numeric precondition not proven: ``kind`` (``log-domain``, ``div-by-zero``,
+    ``overflow``, ...), a message, and the (hull of the) interval that reaches it."""
+
+    kind: str
+    message: str
+    lo: float
+    hi: float
+
+
+class RangeResult(NamedTuple):
+    """What an op's ``ranges`` rule returns."""
+
+    out: Interval
+    hazards: list[Hazard]
+
+
+def unit_roundoff(dtype: DType | None) -> float:
+    """Half an ulp of 1: 2**-24 for float32, 2**-11 for float16, 2**-53 for float64."""
+    if dtype is float16:
+        return 2.0 ** -11
+    if dtype is float64:
+        return 2.0 ** -53
+    return 2.0 ** -24
+
+
+def _grid(dtype: DType | None) -> Any:
+    if dtype is float16:
+        return np.float16
+    if dtype is None or dtype is float32 or not dtype.is_floating_point:
+        return np.float32 if dtype is None or dtype is float32 else None
+    if dtype is float64:
+        return None
+    return np.float32  # bfloat16 etc.: bounded by the float32 grid plus ulps below
+
+
+def round_out(lo: Any, hi: Any, dtype: DType | None, *, ulps: int = 0,
+              abs_err: Any = 0.0) -> tuple[Array, Array]:
+    """Real bounds ``lo <= x <= hi`` (computed in float64) -> bounds that also hold for the
+    value computed in ``dtype``: the float64 error, ``abs_err``, ``ulps`` extra ulps of the
+    dtype, then outward onto the dtype's grid. NaN bounds become -inf / +inf."""
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    lo = np.where(np.isnan(lo), -np.inf, lo)
+    hi = np.where(np.isnan(hi), np.inf, hi)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo = np.nextafter(lo - abs_err, -np.inf)
+        hi = np.nextafter(hi + abs_err, np.inf)
+        if dtype is not None and dtype.is_integer:
+            return np.floor(lo), np.ceil(hi)
+        grid = _grid(dtype)
+        if grid is None:
+            return lo, hi
+        lo_g = lo.astype(grid).astype(np.float64)
+        hi_g = hi.astype(grid).astype(np.float64)
+        lo_g = np.where(lo_g > lo, np.nextafter(lo_g.astype(grid), grid(-np.inf)).astype(np.float64),
+                        lo_g)
+        hi_g = np.where(hi_g < hi, np.nextafter(hi_g.astype(grid), grid(np.inf)).astype(np.float64),
+                        hi_g)
+        for _ in range(ulps):
+            lo_g = np.nextafter(lo_g.astype(grid), grid(-np.inf)).astype(np.float64)
+            hi_g = np.nextafter(hi_g.astype(grid), grid(np.inf)).astype(np.float64)
+    return lo_g, hi_g
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Bounds of one tensor value; see the module docstring. ``shape`` holds the value's
+    sizes (None for a symbolic dim); ``dtype`` None for a Python scalar operand."""
+
+    lo: Array
+    hi: Array
+    shape: tuple[int | None, ...] = ()
+    dtype: DType | None = None
+    point: bool = field(default=False, compare=False)
+    """lo == hi exactly (a constant: a weight), so products need no radius term."""
+
+    # -- building -------------------------------------------------------------------------------
+    @staticmethod
+    def of(lo: Any, hi: Any, shape: Sequence[int | None] = (), dtype: DType | None = float32,
+           ) -> Interval:
+        """Bounds broadcast to ``shape`` (leading axes added; an axis of size 1 is shared)."""
+        shape = tuple(shape)
+        lo_a = np.asarray(lo, dtype=np.float64)
+        hi_a = np.asarray(hi, dtype=np.float64)
+        lo_a, hi_a = np.broadcast_arrays(lo_a, hi_a)
+        nd = len(shape)
+        if lo_a.ndim > nd:
+            raise ValueError(f"bounds of shape {lo_a.shape} do not fit a value of shape {shape}")
+        lo_a = lo_a.reshape((1,) * (nd - lo_a.ndim) + lo_a.shape)
+        hi_a = hi_a.reshape(lo_a.shape)
+        for i, (b, s) in enumerate(zip(lo_a.shape, shape)):
+            if b != 1 and b != s:
+                raise ValueError(f"bounds of shape {lo_a.shape} do not fit a value of shape "
+                                 f"{shape} (axis {i})")
+        if np.any(lo_a > hi_a):
+            raise ValueError("an interval's lower bound exceeds its upper bound")
+        return Interval(np.array(lo_a), np.array(hi_a), shape, dtype)
+
+    @staticmethod
+    def exact(data: Any, dtype: DType | None = None) -> Interval:
+        """The point interval of a constant array (a parameter) or a Python scalar."""
+        a = np.asarray(data, dtype=np.float64)
+        return Interval(a, a, tuple(int(s) for s in a.shape), dtype, point=True)
+
+    @staticmethod
+    def top(shape: Sequence[int | None] = (), dtype: DType | None = float32) -> Interval:
+        """No knowledge: (-inf, +inf), one bound per tensor."""
+        one = np.full((1,) * len(tuple(shape)), np.inf)
+        return Interval(-one, one.copy(), tuple(shape), dtype)
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def min(self) -> float:
+        return float(np.min(self.lo)) if self.lo.size else math.inf
+
+    @property
+    def max(self) -> float:
+        return float(np.max(self.hi)) if self.hi.size else -math.inf
+
+    @property
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.lo)) and np.all(np.isfinite(self.hi)))
+
+    @property
+    def per_element(self) -> bool:
+        return all(s is not None and b == s for b, s in zip(self.lo.shape, self.shape))
+
+    def contains(self, x: Any) -> bool:
+        """True when every element of the array ``x`` (of this value's shape) lies inside."""
+        x = np.asarray(x, dtype=np.float64)
+        return bool(np.all((x >= self.lo) & (x <= self.hi)))
+
+    def expanded(self, axes: Sequence[int]) -> tuple[Array, Array]:
+        """lo, hi with the shared axes among ``axes`` expanded to their sizes (which must be
+        concrete; a ValueError otherwise)."""
+        target = list(self.lo.shape)
+        for a in axes:
+            s = self.shape[a]
+            if s is None:
+                raise ValueError(f"axis {a} has a symbolic size")
+            target[a] = s
+        return np.broadcast_to(self.lo, target), np.broadcast_to(self.hi, target)
+
+    def __str__(self) -> str:
+        if self.lo.size == 1:
+            return f"[{self.min:.6g}, {self.max:.6g}]"
+        return f"[{self.min:.6g}, {self.max:.6g}] (per element, {self.lo.size} bounds)"
+
+
+# -- helpers for the rules ----------------------------------------------------------------------
+def _dt(*xs: Interval | None) -> DType | None:
+    out: DType | None = None
+    for x in xs:
+        if x is not None and x.dtype is not None:
+            out = x.dtype if out is None else promote_types(out, x.dtype)
+    return out
+
+
+def _align(x: Interval, nd: int) -> tuple[Array, Array]:
+    pad = (1,) * (nd - x.lo.ndim)
+    return x.lo.reshape(pad + x.lo.shape), x.hi.reshape(pad + x.hi.shape)
+
+
+def _out(lo: Any, hi: Any, dtype: DType | None, shape: Sequence[int | None], *,
+         ulps: int = 0, abs_err: Any = 0.0, hazards: list[Hazard] | None = None) -> RangeResult:
+    lo_r, hi_r = round_out(lo, hi, dtype, ulps=ulps, abs_err=abs_err)
+    return RangeResult(Interval(lo_r, hi_r, tuple(shape), dtype), hazards or [])
+
+
+def _bshape(*xs: Interval) -> tuple[int | None, ...]:
+    nd = max(x.ndim for x in xs)
+    out: list[int | None] = []
+    for i in range(nd):
+        sizes = [x.shape[i - nd + x.ndim] for x in xs if i - nd + x.ndim >= 0]
+        known = [s for s in sizes if s is not None and s != 1]
+        if any(s is None for s in sizes) and not known:
+            out.append(None)
+        else:
+            out.append(known[0] if known else 1)
+    return tuple(out)
+
+
+def _hz(kind: str, message: str, lo: Any, hi: Any) -> Hazard:
+    return Hazard(kind, message, float(np.min(lo)), float(np.max(hi)))
+
+
+def _max_finite(dtype: DType | None) -> float:
+    if dtype is float16:
+        return 65504.0
+    if dtype is float64:
+        return float(np.finfo(np.float64).max)
+    return float(np.finfo(np.float32).max)
+
+
+TRANSCENDENTAL_ULPS = 8
+"""Extra ulps allowed for functions numpy's float32 libm does not round correctly."""
+
+
+# -- elementwise arithmetic ---------------------------------------------------------------------
+def _mul_bounds(alo: Any, ahi: Any, blo: Any, bhi: Any) -> tuple[Array, Array]:
+    with np.errstate(invalid="ignore", over="ignore"):
+        c = np.stack(np.broadcast_arrays(alo * blo, alo * bhi, ahi * blo, ahi * bhi))
+    lo = np.where(np.isnan(c), np.inf, c).min(axis=0)
+    hi = np.where(np.isnan(c), -np.inf, c).max(axis=0)
+    if np.isnan(c).any():  # 0 * inf: the value may be nan
+        bad = np.isnan(c).any(axis=0)
+        lo, hi = np.where(bad, -np.inf, lo), np.where(bad, np.inf, hi)
+    return lo, hi
+
+
+def add(a: Interval, b: Interval, alpha: float = 1.0) -> RangeResult:
+    shape = _bshape(a, b)
+    nd = len(shape)
+    (alo, ahi), (blo, bhi) = _align(a, nd), _align(b, nd)
+    if alpha != 1:
+        blo, bhi = _mul_bounds(blo, bhi, np.float64(alpha), np.float64(alpha))
+    return _out(alo + blo, ahi + bhi, _dt(a, b), shape, ulps=1 if alpha != 1 else 0)
+
+
+def sub(a: Interval, b: Interval, alpha: float = 1.0) -> RangeResult:
+    return add(a, neg(b).out, alpha)
+
+
+def neg(a: Interval) -> RangeResult:
+    return RangeResult(Interval(-a.hi, -a.lo, a.shape, a.dtype, a.point), [])
+
+
+def mul(a: Interval, b: Interval) -> RangeResult:
+    shape = _bshape(a, b)
+    nd = len(shape)
+    (alo, ahi), (blo, bhi) = _align(a, nd), _align(b, nd)
+    lo, hi = _mul_bounds(alo, ahi, blo, bhi)
+    return _out(lo, hi, _dt(a, b), shape)
+
+
+def div(a: Interval, b: Interval) -> RangeResult:
+    shape = _bshape(a, b)
+    nd = len(shape)
+    (alo, ahi), (blo, bhi) = _align(a, nd), _align(b, nd)
+    zero = (blo <= 0) & (bhi >= 0)
+    hazards = []
+    if np.any(zero):
+        hazards.append(_hz("div-by-zero", "division by an interval that contains 0", blo, bhi))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rlo, rhi = 1.0 / bhi, 1.0 / blo
+    lo, hi = _mul_bounds(alo, ahi, rlo, rhi)
+    # 1/b rounded in float64 first: widen by one float64 ulp on each side of the product
+    lo, hi = np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)
+    z = np.broadcast_to(zero, lo.shape)
+    lo, hi = np.where(z, -np.inf, lo), np.where(z, np.inf, hi)
+    return _out(lo, hi, _dt(a, b), shape, hazards=hazards)
+
+
+def _monotone(a: Interval, f: Callable[[Array], Array], *, ulps: int = TRANSCENDENTAL_ULPS,
+              dtype: DType | None = None) -> RangeResult:
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lo, hi = f(a.lo), f(a.hi)
+    return _out(lo, hi, dtype or a.dtype, a.shape, ulps=ulps)
+
+
+def exp(a: Interval) -> RangeResult:
+    dtype = a.dtype or float32
+    limit = math.log(_max_finite(dtype))
+    r = _monotone(a, np.exp)
+    if a.max > limit:
+        r.hazards.append(_hz("overflow", f"exp overflows {dtype.name} for inputs above "
+                                         f"{limit:.4g}", a.lo, a.hi))
+    return r
+
+
+def log(a: Interval) -> RangeResult:
+    r = _monotone(a, np.log)
+    if a.min <= 0:
+        r.hazards.append(_hz("log-domain", "log of values <= 0 (gives -inf or nan)", a.lo, a.hi))
+        lo = np.where(a.lo <= 0, -np.inf, r.out.lo)
+        return RangeResult(Interval(lo, r.out.hi, a.shape, r.out.dtype), r.hazards)
+    return r
+
+
+def log1p(a: Interval) -> RangeResult:
+    r = _monotone(a, np.log1p)
+    if a.min <= -1:
+        r.hazards.append(_hz("log-domain", "log1p of values <= -1 (gives -inf or nan)",
+                             a.lo, a.hi))
+        lo = np.where(a.lo <= -1, -np.inf, r.out.lo)
+        return RangeResult(Interval(lo, r.out.hi, a.shape, r.out.dtype), r.hazards)
+    return r
+
+
+def sqrt(a: Interval) -> RangeResult:
+    r = _monotone(a, lambda x: np.sqrt(np.maximum(x, 0.0)), ulps=0)
+    if a.min < 0:
+        r.hazards.append(_hz("sqrt-domain", "sqrt of negative values (gives nan)", a.lo, a.hi))
+    return r
+
+
+def rsqrt(a: Interval) -> RangeResult:
+    with np.errstate(divide="ignore"):
+        lo = 1.0 / np.sqrt(np.maximum(a.hi, 0.0))
+        hi = 1.0 / np.sqrt(np.maximum(a.lo, 0.0))
+    r = _out(lo, hi, a.dtype, a.shape, ulps=2)
+    if a.min <= 0:
+        r.hazards.append(_hz("rsqrt-domain", "rsqrt of values <= 0 (gives inf or nan)",
+                             a.lo, a.hi))
+    return r
+
+
+def tanh(a: Interval) -> RangeResult:
+    r = _monotone(a, np.tanh)
+    return RangeResult(_clip(r.out, -1.0, 1.0), r.hazards)
+
+
+def sigmoid(a: Interval) -> RangeResult:
+    def f(x: Array) -> Array:
+        e = np.exp(-np.abs(x))  # no cancellation on either side
+        return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=np.float64)
+
+    r = _monotone(a, f)
+    return RangeResult(_clip(r.out, 0.0, 1.0), r.hazards)
+
+
+def erf(a: Interval) -> RangeResult:
+    from math import erf as _erf
+
+    r = _monotone(a, np.vectorize(_erf, otypes=[np.float64]))
+    return RangeResult(_clip(r.out, -1.0, 1.0), r.hazards)
+
+
+def _clip(x: Interval, lo: float, hi: float) -> Interval:
+    return Interval(np.clip(x.lo, lo, hi), np.clip(x.hi, lo, hi), x.shape, x.dtype)
+
+
+def relu(a: Interval) -> RangeResult:
+    return RangeResult(Interval(np.maximum(a.lo, 0.0), np.maximum(a.hi, 0.0), a.shape, a.dtype,
+                                a.point), [])
+
+
+def abs_(a: Interval) -> RangeResult:
+    lo = np.where(a.lo >= 0, a.lo, np.where(a.hi <= 0, -a.hi, 0.0))
+    hi = np.maximum(np.abs(a.lo), np.abs(a.hi))
+    return RangeResult(Interval(lo, hi, a.shape, a.dtype, a.point), [])
+
+
+def clamp(a: Interval, min: float | None = None, max: float | None = None) -> RangeResult:
+    lo, hi = a.lo, a.hi
+    if min is not None:
+        lo, hi = np.maximum(lo, min), np.maximum(hi, min)
+    if max is not None:
+        lo, hi = np.minimum(lo, max), np.minimum(hi, max)
+    return _out(lo, hi, a.dtype, a.shape)
+
+
+def maximum(a: Interval, b: Interval) -> RangeResult:
+    shape = _bshape(a, b)
+    (alo, ahi), (blo, bhi) = _align(a, len(shape)), _align(b, len(shape))
+    return _out(np.maximum(alo, blo), np.maximum(ahi, bhi), _dt(a, b), shape)
+
+
+def minimum(a: Interval, b: Interval) -> RangeResult:
+    shape = _bshape(a, b)
+    (alo, ahi), (blo, bhi) = _align(a, len(shape)), _align(b, len(shape))
+    return _out(np.minimum(alo, blo), np.minimum(ahi, bhi), _dt(a, b), shape)
+
+
+def pow_(a: Interval, b: Interval) -> RangeResult | None:
+    """``a ** p`` for a scalar exponent ``p``; None (no rule) for a tensor exponent."""
+    if not b.point or b.lo.size != 1:
+        return None
+    p = float(b.lo.reshape(()))
+    dtype = _dt(a, b)
+    hazards: list[Hazard] = []
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if p == 0:
+            return _out(np.ones_like(a.lo), np.ones_like(a.hi), dtype, a.shape)
+        if p.is_integer():
+            c1, c2 = np.power(a.lo, p), np.power(a.hi, p)
+            lo, hi = np.minimum(c1, c2), np.maximum(c1, c2)
+            if p % 2 == 0 and p > 0:
+                lo = np.where((a.lo <= 0) & (a.hi >= 0), 0.0, lo)
+            if p < 0 and a.min <= 0 <= a.max:
+                hazards.append(_hz("div-by-zero", f"x ** {p:g} of an interval containing 0",
+                                   a.lo, a.hi))
+                lo, hi = np.full_like(lo, -np.inf), np.full_like(hi, np.inf)
+        else:
+            if a.min < 0:
+                hazards.append(_hz("pow-domain", f"x ** {p:g} of negative values (gives nan)",
+                                   a.lo, a.hi))
+            base_lo, base_hi = np.maximum(a.lo, 0.0), np.maximum(a.hi, 0.0)
+            c1, c2 = np.power(base_lo, p), np.power(base_hi, p)
+            lo, hi = np.minimum(c1, c2), np.maximum(c1, c2)
+            if p < 0 and a.min <= 0:
+                hazards.append(_hz("div-by-zero", f"x ** {p:g} of values <= 0", a.lo, a.hi))
+    r = _out(lo, hi, dtype, a.shape, ulps=TRANSCENDENTAL_ULPS, hazards=hazards)
+    if not hazards and a.finite and not r.out.finite:
+        r.hazards.append(_hz("overflow", f"x ** {p:g} overflows {(dtype or float32).name}",
+                             a.lo, a.hi))
+    return r
+
+
+def cast(a: Interval, dtype: DType) -> RangeResult:
+    hazards: list[Hazard] = []
+    if dtype.is_floating_point and a.finite and max(-a.min, a.max) > _max_finite(dtype):
+        hazards.append(_hz("overflow", f"cast to {dtype.name} overflows (largest finite "
+                                       f"{_max_finite(dtype):g})", a.lo, a.hi))
+    lo, hi = a.lo, a.hi
+    if dtype.is_integer:
+        lo, hi = np.trunc(lo), np.trunc(hi)
+    if dtype.is_bool:
+        zero = (a.lo <= 0) & (a.hi >= 0)
+        lo = np.where(zero, 0.0, 1.0)
+        hi = np.where((a.lo == 0) & (a.hi == 0), 0.0, 1.0)
+    return _out(lo, hi, dtype, a.shape, hazards=hazards)
+
+
+# -- moving bounds ------------------------------------------------------------------------------
+def _hull(a: Interval, shape: Sequence[int | None]) -> Interval:
+    one = (1,) * len(tuple(shape))
+    return Interval(np.full(one, a.min), np.full(one, a.max), tuple(shape), a.dtype)
+
+
+def _target(a: Interval, shape: Sequence[Any]) -> tuple[int | None, ...]:
+    """A reshape's target sizes: ints kept, symbolic sizes None, one -1 inferred when the
+    input's size is concrete."""
+    out: list[int | None] = [s if isinstance(s, int) else None for s in shape]
+    if -1 in out:
+        known = [s for s in out if s is not None and s != -1]
+        total = None if any(s is None for s in a.shape) else math.prod(
+            int(s) for s in a.shape if s is not None)
+        fill = None if total is None or None in out else total // max(1, math.prod(known))
+        out[out.index(-1)] = fill
+    return tuple(out)
+
+
+def reshape(a: Interval, shape: Sequence[Any]) -> RangeResult:
+    """Bounds of a reshaped value: moved element-wise when both sides are per element (or
+    shared on every axis), else the hull."""
+    shape = _target(a, shape)
+    if a.lo.size == 1:
+        return RangeResult(Interval(a.lo.reshape((1,) * len(shape)),
+                                    a.hi.reshape((1,) * len(shape)), shape, a.dtype, a.point), [])
+    if a.per_element and all(s is not None for s in shape):
+        sizes = tuple(int(s) for s in shape if s is not None)
+        return RangeResult(Interval(a.lo.reshape(sizes), a.hi.reshape(sizes), shape, a.dtype,
+                                    a.point), [])
+    # a leading symbolic (batch) dim shared by both sides: keep the rest per element
+    if (a.shape and shape and a.shape[0] is None and shape[0] is None and a.lo.shape[0] == 1
+            and all(s is not None and b == s for b, s in zip(a.lo.shape[1:], a.shape[1:]))
+            and all(s is not None for s in shape[1:])):
+        new = (1, *[int(s) for s in shape[1:] if s is not None])
+        return RangeResult(Interval(a.lo.reshape(new), a.hi.reshape(new), shape, a.dtype,
+                                    a.point), [])
+    return RangeResult(_hull(a, shape), [])
+
+
+def permute(a: Interval, dims_order: Sequence[int]) -> RangeResult:
+    order = [d % a.ndim for d in dims_order] if a.ndim else []
+    return RangeResult(Interval(a.lo.transpose(order), a.hi.transpose(order),
+                                tuple(a.shape[i] for i in order), a.dtype, a.point), [])
+
+
+def unsqueeze(a: Interval, dim: int) -> RangeResult:
+    d = dim % (a.ndim + 1)
+    shape = (*a.shape[:d], 1, *a.shape[d:])
+    return RangeResult(Interval(np.expand_dims(a.lo, d), np.expand_dims(a.hi, d), shape,
+                                a.dtype, a.point), [])
+
+
+def squeeze(a: Interval, dim: tuple[int, ...] | int | None = None) -> RangeResult:
+    dims = range(a.ndim) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
+    axes = tuple(d % a.ndim for d in dims if a.ndim and a.shape[d % a.ndim] == 1)
+    shape = tuple(s for i, s in enumerate(a.shape) if i not in axes)
+    return RangeResult(Interval(a.lo.squeeze(axes), a.hi.squeeze(axes), shape, a.dtype,
+                                a.point), [])
+
+
+def expand(a: Interval, shape: Sequence[int | None]) -> RangeResult:
+    shape = tuple(shape)
+    nd = len(shape)
+    lo, hi = _align(a, nd)
+    full = tuple(a.shape[i - nd + a.ndim] if s in (-1,) and i - nd + a.ndim >= 0 else s
+                 for i, s in enumerate(shape))
+    return RangeResult(Interval(lo, hi, full, a.dtype, a.point), [])
+
+
+def flatten(a: Interval, start_dim: int, end_dim: int) -> RangeResult:
+    if not a.ndim:
+        return RangeResult(reshape(a, (1,)).out, [])
+    s, e = start_dim % a.ndim, end_dim % a.ndim
+    mid = a.shape[s:e + 1]
+    n: int | None = None if any(x is None for x in mid) else math.prod(int(x) for x in mid
+                                                                        if x is not None)
+    return reshape(a, (*a.shape[:s], n, *a.shape[e + 1:]))
+
+
+# -- reductions ---------------------------------------------------------------------------------
+def _axes(a: Interval, dim: Sequence[int] | int | None) -> tuple[int, ...]:
+    if dim is None:
+        return tuple(range(a.ndim))
+    ds = [dim] if isinstance(dim, int) else list(dim)
+    return tuple(sorted({d % a.ndim for d in ds})) if a.ndim else ()
+
+
+def _reduced_shape(a: Interval, axes: tuple[int, ...], keepdim: bool) -> tuple[int | None, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(a.shape)) if keepdim else \
+        tuple(s for i, s in enumerate(a.shape) if i not in axes)
+
+
+def _count(a: Interval, axes: tuple[int, ...]) -> int | None:
+    n = 1
+    for i in axes:
+        s = a.shape[i]
+        if s is None:
+            return None
+        n *= s
+    return n
+
+
+def _finish(lo: Any, hi: Any, axes: tuple[int, ...], keepdim: bool) -> tuple[Array, Array]:
+    if not keepdim:
+        lo, hi = lo.squeeze(axes), hi.squeeze(axes)
+    return lo, hi
+
+
+def sum_(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
+         **_: Any) -> RangeResult:
+    axes = _axes(a, dim)
+    shape = _reduced_shape(a, axes, keepdim)
+    n = _count(a, axes)
+    if n is None:
+        return RangeResult(Interval.top(shape, a.dtype), [])
+    lo_e, hi_e = a.expanded(axes)
+    lo = lo_e.sum(axis=axes, keepdims=True)
+    hi = hi_e.sum(axis=axes, keepdims=True)
+    mag = np.maximum(np.abs(lo_e), np.abs(hi_e)).sum(axis=axes, keepdims=True)
+    u = unit_roundoff(a.dtype) + 2.0 ** -52
+    err = mag * (n * u / max(1e-300, 1 - n * u)) if n * u < 1 else np.inf
+    lo, hi = _finish(lo, hi, axes, keepdim)
+    err = np.asarray(err) if np.ndim(err) == 0 else _finish(err, err, axes, keepdim)[0]
+    return _out(lo, hi, a.dtype, shape, abs_err=err)
+
+
+def mean(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
+         **_: Any) -> RangeResult:
+    axes = _axes(a, dim)
+    shape = _reduced_shape(a, axes, keepdim)
+    n = _count(a, axes)
+    if n is None:  # a mean lies in the hull of its terms, up to rounding
+        lo = a.lo.min(axis=axes, keepdims=True)
+        hi = a.hi.max(axis=axes, keepdims=True)
+        lo, hi = _finish(lo, hi, axes, keepdim)
+        mag = np.maximum(np.abs(lo), np.abs(hi))
+        return _out(lo, hi, a.dtype, shape, ulps=4, abs_err=mag * 1e-3)  # n unknown: coarse
+    s = sum_(a, dim=dim, keepdim=keepdim).out
+    return _out(s.lo / n, s.hi / n, a.dtype, shape, ulps=1)
+
+
+def amax(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
+         **_: Any) -> RangeResult:
+    axes = _axes(a, dim)
+    lo = a.lo.max(axis=axes, keepdims=True)
+    hi = a.hi.max(axis=axes, keepdims=True)
+    lo, hi = _finish(lo, hi, axes, keepdim)
+    return RangeResult(Interval(lo, hi, _reduced_shape(a, axes, keepdim), a.dtype), [])
+
+
+def amin(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
+         **_: Any) -> RangeResult:
+    n = neg(a).out
+    r = amax(n, dim, keepdim).out
+    return neg(r)
+
+
+def _lse(v: Array, axis: int) -> Array:
+    m = np.max(v, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(over="ignore", divide="ignore"):
+        return np.asarray(m + np.log(np.sum(np.exp(v - m), axis=axis, keepdims=True)),
+                          dtype=np.float64)
+
+
+def logsumexp(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
+              **_: Any) -> RangeResult:
+    """Stable ``log(sum(exp(x)))``: monotone in every element, so lse(lo) <= . <= lse(hi)."""
+    axes = _axes(a, dim)
+    shape = _reduced_shape(a, axes, keepdim)
+    n = _count(a, axes)
+    if n is None:
+        return RangeResult(Interval.top(shape, a.dtype), [])
+    lo_e, hi_e = a.expanded(axes)
+    flat_lo = np.moveaxis(lo_e, axes, range(-len(axes), 0)) if axes else lo_e
+    flat_hi = np.moveaxis(hi_e, axes, range(-len(axes), 0)) if axes else hi_e
+    keep_shape = flat_lo.shape[:flat_lo.ndim - len(axes)]
+    flat_lo = flat_lo.reshape(keep_shape + (-1,))
+    flat_hi = flat_hi.reshape(keep_shape + (-1,))
+    lo, hi = _lse(flat_lo, -1)[..., 0], _lse(flat_hi, -1)[..., 0]
+    kshape = tuple(1 if i in axes else b for i, b in enumerate(lo_e.shape))
+    lo, hi = lo.reshape(kshape), hi.reshape(kshape)
+    lo, hi = _finish(lo, hi, axes, keepdim)
+    mag = np.maximum(np.abs(lo), np.abs(hi)) + math.log(max(n, 1)) + 1
+    return _out(lo, hi, a.dtype, shape, ulps=TRANSCENDENTAL_ULPS,
+                abs_err=mag * 8 * unit_roundoff(a.dtype))
+
+
+def log_softmax(a: Interval, dim: int) -> RangeResult:
+    """Stable ``x_i - logsumexp(x)``: per element, ``out_i = -log(1 + sum_{j != i}
+    exp(x_j - x_i))``, bounded with the opposite corners; always <= 0 and no hazard."""
+    if not a.ndim:
+        return _out(np.zeros(()), np.zeros(()), a.dtype, ())
+    d = dim % a.ndim
+    n = a.shape[d]
+    if n is None:
+        return _out(np.full(a.lo.shape, -np.inf), np.zeros(a.lo.shape), a.dtype, a.shape)
+    lo_x = np.moveaxis(a.lo, d, -1)
+    hi_x = np.moveaxis(a.hi, d, -1)
+    if lo_x.shape[-1] == 1:  # one shared bound along dim: n - 1 others in the same range
+        width = hi_x - lo_x
+        with np.errstate(over="ignore"):
+            lo = -np.logaddexp(0.0, math.log(n - 1) + width) if n > 1 else np.zeros_like(width)
+            hi = -np.logaddexp(0.0, math.log(n - 1) - width) if n > 1 else np.zeros_like(width)
+    elif n <= 2048:
+        # D[..., i, j] = hi_j - lo_i, with the j == i term exp(0) = 1
+        dlo = hi_x[..., None, :] - lo_x[..., :, None]
+        dhi = lo_x[..., None, :] - hi_x[..., :, None]
+        eye = np.eye(n, dtype=bool)
+        lo = -_lse(np.where(eye, 0.0, dlo), -1)[..., 0]
+        hi = -_lse(np.where(eye, 0.0, dhi), -1)[..., 0]
+    else:
+        lse_lo, lse_hi = _lse(lo_x, -1), _lse(hi_x, -1)
+        lo, hi = lo_x - lse_hi, np.minimum(hi_x - lse_lo, 0.0)
+    lo, hi = np.moveaxis(lo, -1, d), np.moveaxis(hi, -1, d)
+    mag = 2 * np.maximum(np.abs(a.lo), np.abs(a.hi)).max() + math.log(max(n, 1)) + 2
+    r = _out(lo, hi, a.dtype, a.shape, ulps=TRANSCENDENTAL_ULPS,
+             abs_err=mag * 8 * unit_roundoff(a.dtype))
+    return RangeResult(Interval(r.out.lo, np.minimum(r.out.hi, 0.0), a.shape, a.dtype), [])
+
+
+def nll_loss(x: Interval, t: Interval | None, w: Interval | None = None, *,
+             reduction: str = "mean", **_: Any) -> RangeResult:
+    """``-x[i, t_i] * w[t_i]``: whatever the targets, each term lies in minus the hull of
+    its row (times the hull of the weights); a (weighted) mean stays in that hull."""
+    cls = 1 if x.ndim > 1 else 0
+    lo = -x.hi.max(axis=cls, keepdims=True)
+    hi = -x.lo.min(axis=cls, keepdims=True)
+    if w is not None:
+        lo, hi = _mul_bounds(lo, hi, np.float64(w.min), np.float64(w.max))
+    lo, hi = lo.squeeze(cls), hi.squeeze(cls)
+    per = Interval(lo, hi, tuple(s for i, s in enumerate(x.shape) if i != cls), x.dtype)
+    if reduction == "none":
+        return _out(per.lo, per.hi, x.dtype, per.shape, ulps=1)
+    if reduction == "sum":
+        return sum_(per)
+    lo_m, hi_m = np.float64(per.min), np.float64(per.max)
+    if w is not None and w.min < 0:
+        return RangeResult(Interval.top((), x.dtype), [])
+    n = _count(per, tuple(range(per.ndim))) or 1 << 20
+    mag = max(abs(float(lo_m)), abs(float(hi_m)))
+    return _out(lo_m, hi_m, x.dtype, (), ulps=2,
+                abs_err=mag * 4 * n * unit_roundoff(x.dtype))
+
+
+# -- linear layers ------------------------------------------------------------------------------
+def _center_radius(x: Interval) -> tuple[Array, Array]:
+    if x.point:
+        return x.lo, np.zeros_like(x.lo)
+    with np.errstate(invalid="ignore", over="ignore"):
+        c = 0.5 * x.lo + 0.5 * x.hi
+        r = np.nextafter(np.maximum(x.hi - c, c - x.lo), np.inf)
+    return c, r
+
+
+def _affine(prod: Callable[[Array, Array], Array], a: Interval, b: Interval, n: int,
+            dtype: DType | None, shape: Sequence[int | None], alo: Array, ahi: Array,
+            blo: Array, bhi: Array) -> RangeResult:
+    """``prod`` bilinear (matmul, conv) over bounds given as arrays, center/radius form:
+    ``prod(ca, cb) +- (|ca| rb + ra |cb| + ra rb)``, plus float rounding of n-term sums."""
+    ca, ra = _center_radius(Interval(alo, ahi, a.shape, a.dtype, a.point))
+    cb, rb = _center_radius(Interval(blo, bhi, b.shape, b.dtype, b.point))
+    with np.errstate(invalid="ignore", over="ignore"):
+        c = prod(ca, cb)
+        r = np.zeros_like(c)
+        if not a.point:
+            r = r + prod(ra, np.abs(cb))
+        if not b.point:
+            r = r + prod(np.abs(ca), rb)
+        if not (a.point or b.point):
+            r = r + prod(ra, rb)
+        mag = prod(np.maximum(np.abs(alo), np.abs(ahi)), np.maximum(np.abs(blo), np.abs(bhi)))
+    u = unit_roundoff(dtype) + 2.0 ** -52
+    gamma = (n + 2) * u / (1 - (n + 2) * u)
+    # c and r were themselves computed in float64: a relative 2**-50 on mag covers them
+    err = r + mag * (gamma + 2.0 ** -50)
+    return _out(c - err, c + err, dtype, shape)
+
+
+def matmul(a: Interval, b: Interval) -> RangeResult | None:
+    """Interval matrix product, sound and tight for a constant weight (``W c +- |W| r``)."""
+    if a.ndim < 2 or b.ndim < 2:
+        return None
+    k = a.shape[-1]
+    if k is None:
+        return None
+    alo, ahi = a.expanded([a.ndim - 1])
+    blo, bhi = b.expanded([b.ndim - 2])
+    batch = _bshape(Interval(alo[..., 0, 0], alo[..., 0, 0], a.shape[:-2]),
+                    Interval(blo[..., 0, 0], blo[..., 0, 0], b.shape[:-2]))
+    shape = (*batch, a.shape[-2], b.shape[-1])
+    return _affine(np.matmul, a, b, k, _dt(a, b), shape, alo, ahi, blo, bhi)
+
+
+def conv(x: Interval, w: Interval, b: Interval | None, kernel: Callable[..., Any],
+         out_shape: Sequence[int | None], **attrs: Any) -> RangeResult | None:
+    """Convolution through the op's own kernel on float64 center/radius arrays."""
+    if any(s is None for s in x.shape[1:]) or not w.point:
+        return None
+    xlo, xhi = x.expanded(range(1, x.ndim))
+    n = math.prod(int(s or 1) for s in w.shape[1:])
+
+    def prod(xa: Array, wa: Array) -> Array:
+        return np.asarray(kernel(np.ascontiguousarray(xa), np.ascontiguousarray(wa), None,
+                                 **attrs), dtype=np.float64)
+
+    shape = tuple(out_shape)
+    r = _affine(prod, x, w, n, _dt(x, w), shape, xlo, xhi, w.lo, w.hi)
+    if b is None:
+        return r
+    bias = Interval(b.lo.reshape(-1, *([1] * (x.ndim - 2))), b.hi.reshape(-1, *([1] * (x.ndim - 2))),
+                    (b.shape[0], *([1] * (x.ndim - 2))), b.dtype)
+    return add(r.out, bias)
+
+
+def pool(x: Interval, kernel: Callable[..., Any], out_shape: Sequence[int | None], *,
+         average: bool, **attrs: Any) -> RangeResult | None:
+    """Max pooling is monotone in every element (bounds pool through the kernel); average
+    pooling too (a positive linear map), with a rounding term."""
+    if any(s is None for s in x.shape[1:]):
+        return None
+    xlo, xhi = x.expanded(range(1, x.ndim))
+    lo = np.asarray(kernel(np.ascontiguousarray(xlo), **attrs), dtype=np.float64)
+    hi = np.asarray(kernel(np.ascontiguousarray(xhi), **attrs), dtype=np.float64)
+    if not average:
+        return RangeResult(Interval(lo, hi, tuple(out_shape), x.dtype), [])
+    ks = attrs.get("kernel_size", (1,))
+    n = int(np.prod(ks))
+    mag = np.asarray(kernel(np.ascontiguousarray(np.maximum(np.abs(xlo), np.abs(xhi))),
+                            **attrs), dtype=np.float64)  # mean of |terms|
+    u = unit_roundoff(x.dtype)
+    return _out(lo, hi, x.dtype, out_shape, ulps=1, abs_err=mag * (n + 2) * u * 2)
