@@ -1,0 +1,261 @@
+"""``nr.onnx.load``: an ONNX file as an ``nn.Module`` that runs on neurarust's registered ops.
+
+Float initializers become :class:`~neurarust.nn.Parameter` s (so the model can be fine-tuned),
+integer and bool ones buffers; ``Constant`` nodes are evaluated once, at load time, into
+buffers. ``forward`` takes the graph inputs in order (numpy arrays are accepted too) and runs
+the nodes in topological order through the import table in :mod:`._importers`, one entry per
+ONNX op type mapping onto the public functions: every imported model differentiates and
+traces through the same op declarations as hand-written ones.
+
+Loading parses the protobuf only; it never executes code, never reads external-data files
+named inside the model, and turns malformed or truncated files into :class:`OnnxImportError`.
+Every unsupported op is listed at once with its count before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ..functions import from_numpy, tensor
+from ..nn.module import Module
+from ..nn.parameter import Parameter
+from ..tensor import Tensor
+from ._importers import IMPORTERS, ImportContext, OnnxUnsupported
+from .builder import require_onnx
+
+__all__ = ["OnnxImportError", "OnnxModule", "load", "supported_ops", "MAX_FILE_BYTES"]
+
+MAX_FILE_BYTES = 2 << 30
+"""Protobuf's own limit: larger models keep their weights as external data (refused here)."""
+
+_DOMAINS = ("", "ai.onnx")
+
+
+class OnnxImportError(Exception):
+    """The file is not a valid ONNX model, or uses ops/attributes the importer lacks."""
+
+
+def supported_ops() -> list[str]:
+    """The ONNX op types (default domain) that :func:`load` imports."""
+    return sorted([*IMPORTERS, "Constant"])
+
+
+def _parse(source: Any) -> Any:
+    onnx = require_onnx()
+    if isinstance(source, onnx.ModelProto):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        where = "<bytes>"
+    else:
+        where = os.fspath(source)
+        try:
+            size = os.path.getsize(where)
+            if size > MAX_FILE_BYTES:
+                raise OnnxImportError(f"{where}: {size} bytes is over the protobuf limit "
+                                      f"({MAX_FILE_BYTES}); external-data models are not supported")
+            with open(where, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            raise OnnxImportError(f"cannot read ONNX file {where}: {err}") from None
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception as err:
+        raise OnnxImportError(f"{where} is not a valid ONNX protobuf (truncated or corrupt?): "
+                              f"{err}") from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise OnnxImportError(f"{where}: the model has no graph nodes (not an ONNX model?)")
+    return model
+
+
+def _array(onnx: Any, t: Any, what: str) -> np.ndarray:  # type: ignore[type-arg]
+    """An initializer/constant tensor as numpy, with its declared size checked first."""
+    if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+        raise OnnxImportError(f"{what} {t.name!r} uses external data, which load() never "
+                              "reads (save the model with its weights inside)")
+    dims = list(t.dims)
+    if any(d < 0 for d in dims):
+        raise OnnxImportError(f"{what} {t.name!r} has negative dims {dims}")
+    try:
+        arr = onnx.numpy_helper.to_array(t)
+    except Exception as err:
+        raise OnnxImportError(f"{what} {t.name!r} (dims {dims}) cannot be read: {err}") from None
+    if tuple(arr.shape) != tuple(dims):
+        raise OnnxImportError(f"{what} {t.name!r}: data of shape {arr.shape} for dims {dims}")
+    return np.array(arr)
+
+
+def _attrs(onnx: Any, node: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for a in node.attribute:
+        if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            raise OnnxUnsupported(f"{node.op_type} with a subgraph attribute ({a.name})")
+        if a.type == onnx.AttributeProto.TENSOR:
+            out[a.name] = _array(onnx, a.t, f"attribute {a.name} of")
+        else:
+            v = onnx.helper.get_attribute_value(a)
+            out[a.name] = list(v) if isinstance(v, (list, tuple)) or hasattr(v, "__len__") and \
+                not isinstance(v, (bytes, str)) else v
+    return out
+
+
+def _constant_value(onnx: Any, node: Any, attrs: dict[str, Any]) -> np.ndarray:  # type: ignore[type-arg]
+    if "value" in attrs:
+        return np.asarray(attrs["value"])
+    if "value_float" in attrs:
+        return np.asarray(attrs["value_float"], dtype=np.float32)
+    if "value_floats" in attrs:
+        return np.asarray(attrs["value_floats"], dtype=np.float32)
+    if "value_int" in attrs:
+        return np.asarray(attrs["value_int"], dtype=np.int64)
+    if "value_ints" in attrs:
+        return np.asarray(attrs["value_ints"], dtype=np.int64)
+    raise OnnxUnsupported(f"Constant with attribute(s) {sorted(attrs)}")
+
+
+def _ident(name: str, taken: set[str]) -> str:
+    base = re.sub(r"\W", "_", name) or "t"
+    if base[0].isdigit():
+        base = "t_" + base
+    out, i = base, 1
+    while out in taken:
+        i += 1
+        out = f"{base}_{i}"
+    taken.add(out)
+    return out
+
+
+class OnnxModule(Module):
+    """An imported ONNX graph; see the module docstring. ``input_names``/``output_names``
+    are the graph's; ``onnx_names`` maps each initializer's ONNX name to its attribute."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        onnx = require_onnx()
+        graph = model.graph
+        self.opset = next((int(o.version) for o in model.opset_import if o.domain in _DOMAINS), 1)
+        self.onnx_names: dict[str, str] = {}
+        taken: set[str] = set()
+        for init in graph.initializer:
+            arr = _array(onnx, init, "initializer")
+            self._add_const(init.name, arr, taken)
+        self.input_names = [i.name for i in graph.input if i.name not in self.onnx_names]
+        self.output_names = [o.name for o in graph.output]
+        self._nodes: list[tuple[str, list[str], list[str], dict[str, Any], str]] = []
+        problems: Counter[str] = Counter()
+        details: dict[str, str] = {}
+        for node in graph.node:
+            op = node.op_type
+            if node.domain not in _DOMAINS:
+                problems[f"{node.domain}.{op}"] += 1
+                continue
+            try:
+                attrs = _attrs(onnx, node)
+            except OnnxUnsupported as err:
+                problems[op] += 1
+                details.setdefault(op, str(err))
+                continue
+            if op == "Constant":
+                try:
+                    self._add_const(node.output[0], _constant_value(onnx, node, attrs), taken)
+                except OnnxUnsupported as err:
+                    problems[op] += 1
+                    details.setdefault(op, str(err))
+                continue
+            if op not in IMPORTERS:
+                problems[op] += 1
+                continue
+            attrs["_n_outputs"] = len(node.output)
+            self._nodes.append((op, list(node.input), list(node.output), attrs,
+                                node.name or op))
+        if problems:
+            lines = [f"ONNX import: {len(problems)} unsupported op type(s) "
+                     f"({sum(problems.values())} node(s)):"]
+            for op, n in sorted(problems.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {op} x{n}" + (f": {details[op]}" if op in details else ""))
+            lines.append(f"  supported: {', '.join(supported_ops())}")
+            raise OnnxImportError("\n".join(lines))
+
+    def _add_const(self, name: str, arr: np.ndarray, taken: set[str]) -> None:  # type: ignore[type-arg]
+        attr = _ident(name, taken)
+        self.onnx_names[name] = attr
+        t = from_numpy(np.ascontiguousarray(arr))
+        if t.dtype.is_floating_point:
+            self.register_parameter(attr, Parameter(t))
+        else:
+            self.register_buffer(attr, t)
+
+    def forward(self, *args: Any) -> Any:
+        if len(args) != len(self.input_names):
+            raise TypeError(f"the imported ONNX model takes {len(self.input_names)} input(s) "
+                            f"({', '.join(self.input_names)}); got {len(args)}")
+        env: dict[str, Any] = {"": None}
+        for name, attr in self.onnx_names.items():
+            env[name] = getattr(self, attr)
+        for name, a in zip(self.input_names, args):
+            env[name] = a if isinstance(a, Tensor) else tensor(np.asarray(a))
+        ctx = ImportContext(self.opset)
+        for op, ins, outs, attrs, label in self._nodes:
+            try:
+                xs = [env[i] for i in ins]
+            except KeyError as err:
+                raise OnnxImportError(f"{op} node {label!r}: input {err} is not produced by "
+                                      "any earlier node (the graph is not topologically "
+                                      "sorted or is malformed)") from None
+            try:
+                results = IMPORTERS[op](ctx, xs, attrs)
+            except OnnxUnsupported as err:
+                raise OnnxImportError(f"{op} node {label!r}: {err}") from None
+            except Exception as err:
+                err.add_note(f"while running ONNX {op} node {label!r}")
+                raise
+            for i, o in enumerate(outs):
+                if not o:
+                    continue
+                if i >= len(results) or results[i] is None:
+                    raise OnnxImportError(f"{op} node {label!r}: output {i} ({o}) is not "
+                                          "supported")
+                env[o] = results[i]
+        outs_ = [env[o] for o in self.output_names]
+        return outs_[0] if len(outs_) == 1 else tuple(outs_)
+
+    def extra_repr(self) -> str:
+        return (f"opset={self.opset}, inputs={self.input_names}, outputs={self.output_names}, "
+                f"nodes={len(self._nodes)}")
+
+
+def load(path: str | os.PathLike[str] | bytes | Any, *, check: bool = False) -> OnnxModule:
+    """Load an ONNX model (file path, bytes or ``onnx.ModelProto``) as an :class:`OnnxModule`.
+
+    Args:
+        path: the model.
+        check: also run ``onnx.checker.check_model`` (off by default: real-world exporters
+            write files the checker rejects but that run fine).
+
+    Raises:
+        OnnxImportError: unreadable/malformed file, or unsupported ops (all listed at once,
+            with counts).
+
+    Example:
+        >>> net = nr.onnx.load("acas.onnx")
+        >>> net(nr.randn(1, 1, 1, 5))
+    """
+    onnx = require_onnx()
+    model = _parse(path)
+    if check:
+        try:
+            onnx.checker.check_model(model)
+        except Exception as err:
+            raise OnnxImportError(f"ONNX checker rejected the model: {err}") from None
+    try:
+        return OnnxModule(model)
+    except OnnxImportError:
+        raise
+    except Exception as err:
+        raise OnnxImportError(f"malformed ONNX model: {type(err).__name__}: {err}") from None

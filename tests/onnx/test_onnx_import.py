@@ -1,0 +1,167 @@
+"""ONNX import (``nr.onnx.load``): ACAS Xu vs onnxruntime, export->import round trips, the
+unsupported-op error, malformed files, fine-tuning, and a fast conformance slice."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import neurarust as nr  # noqa: E402
+from neurarust import nn  # noqa: E402
+from neurarust.onnx import OnnxImportError  # noqa: E402
+
+RNG = np.random.default_rng(0)
+ACAS = sorted(glob.glob(str(Path(__file__).resolve().parents[2] / ".." / "shared" / "vnncomp"
+                            / "acasxu" / "*.onnx")))
+
+
+@pytest.mark.skipif(not ACAS, reason="ACAS Xu networks (../shared/vnncomp/acasxu) absent")
+def test_acasxu_matches_onnxruntime() -> None:
+    worst = 0.0
+    for path in ACAS[::9]:
+        net = nr.onnx.load(path)
+        sess = ort.InferenceSession(path)
+        for _ in range(3):
+            x = RNG.uniform(-1, 1, (1, 1, 1, 5)).astype(np.float32)
+            with nr.no_grad():
+                got = net(nr.tensor(x)).numpy()
+            want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+            assert got.shape == want.shape
+            worst = max(worst, float(np.abs(got - want).max()))
+    assert worst < 1e-5, worst
+
+
+def _round_trip(model: nn.Module, spec: str, shape: tuple[int, ...], tmp: Path) -> None:
+    model.eval()
+    path = tmp / "m.onnx"
+    nr.onnx.export(model, {"x": spec}, path)
+    net = nr.onnx.load(path)
+    assert len(list(net.parameters())) == len(list(model.parameters()))
+    for b in (1, 3):
+        x = RNG.standard_normal((b, *shape)).astype(np.float32)
+        with nr.no_grad():
+            want = model(nr.tensor(x)).numpy()
+            got = net(nr.tensor(x)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_round_trip_small_cnn(tmp_path: Path) -> None:
+    from neurarust.examples.mnist import SmallCNN
+
+    _round_trip(SmallCNN(), "f32[B, 1, 28, 28]", (1, 28, 28), tmp_path)
+
+
+def test_round_trip_mlp(tmp_path: Path) -> None:
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 16),
+                        nn.Tanh(), nn.Linear(16, 10), nn.LogSoftmax(dim=1))
+    _round_trip(mlp, "f32[B, 1, 28, 28]", (1, 28, 28), tmp_path)
+
+
+def test_imported_model_fine_tunes(tmp_path: Path) -> None:
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    path = tmp_path / "m.onnx"
+    nr.onnx.export(mlp, {"x": "f32[B, 4]"}, path)
+    net = nr.onnx.load(path)
+    params = list(net.parameters())
+    assert params and all(p.requires_grad for p in params)
+    x, y = nr.tensor(RNG.standard_normal((16, 4)).astype(np.float32)), nr.zeros(16, 2)
+    opt = nr.optim.SGD(net.parameters(), lr=0.1)
+    first = None
+    for _ in range(20):
+        loss = ((net(x) - y) ** 2).mean()
+        first = float(loss.item()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.item()) < first
+
+
+def _model(nodes: list, inputs: list, outputs: list, inits: list = (), opset: int = 17):  # type: ignore[no-untyped-def, assignment]
+    g = onnx.helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    return onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", opset)])
+
+
+def _vi(name: str, shape: list) -> object:  # type: ignore[type-arg]
+    return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, shape)
+
+
+def test_unsupported_ops_listed_with_counts() -> None:
+    h = onnx.helper
+    m = _model([h.make_node("Foo", ["x"], ["a"]), h.make_node("Foo", ["a"], ["b"]),
+                h.make_node("Bar", ["b"], ["c"]), h.make_node("Relu", ["c"], ["y"])],
+               [_vi("x", [2])], [_vi("y", [2])])
+    with pytest.raises(OnnxImportError) as err:
+        nr.onnx.load(m.SerializeToString())
+    msg = str(err.value)
+    assert "2 unsupported op type(s) (3 node(s))" in msg
+    assert "Foo x2" in msg and "Bar x1" in msg
+
+
+def test_gemm_reshape_and_shape_arithmetic() -> None:
+    h = onnx.helper
+    w = RNG.standard_normal((3, 4)).astype(np.float32)
+    c = RNG.standard_normal((3,)).astype(np.float32)
+    m = _model([h.make_node("Gemm", ["x", "w", "c"], ["g"], alpha=0.5, beta=2.0, transB=1),
+                h.make_node("Shape", ["g"], ["s"]),
+                h.make_node("Constant", [], ["minus1"], value_ints=[0, -1, 1]),
+                h.make_node("Reshape", ["g", "minus1"], ["y"])],
+               [_vi("x", ["N", 4])], [_vi("y", ["N", 3, 1])],
+               [onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(c, "c")])
+    net = nr.onnx.load(m)
+    x = RNG.standard_normal((5, 4)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(net(x).detach().numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_truncated_and_mutated_files_give_clear_errors(tmp_path: Path) -> None:
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    data = nr.onnx.export(mlp, {"x": "f32[B, 4]"}).SerializeToString()
+    for cut in (0, 1, 10, len(data) // 2, len(data) - 3):
+        with pytest.raises(OnnxImportError):
+            nr.onnx.load(data[:cut])
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(OnnxImportError, match="not a valid ONNX|no graph|malformed"):
+        nr.onnx.load(path)
+    with pytest.raises(OnnxImportError, match="cannot read"):
+        nr.onnx.load(tmp_path / "missing.onnx")
+    rng = np.random.default_rng(1)
+    x = np.ones((2, 4), np.float32)
+    for _ in range(60):
+        buf = bytearray(data)
+        for i in rng.integers(0, len(buf), 4):
+            buf[i] = int(rng.integers(0, 256))
+        try:
+            net = nr.onnx.load(bytes(buf))
+            with nr.no_grad():
+                net(x)
+        except (OnnxImportError, nr.ShapeError, nr.DTypeError, TypeError, ValueError,
+                KeyError, IndexError):
+            pass
+
+
+def test_external_data_is_refused() -> None:
+    h = onnx.helper
+    t = onnx.numpy_helper.from_array(np.ones(2, np.float32), "w")
+    t.data_location = onnx.TensorProto.EXTERNAL
+    t.ClearField("raw_data")
+    e = t.external_data.add()
+    e.key, e.value = "location", "/etc/passwd"
+    m = _model([h.make_node("Add", ["x", "w"], ["y"])], [_vi("x", [2])], [_vi("y", [2])], [t])
+    with pytest.raises(OnnxImportError, match="external data"):
+        nr.onnx.load(m.SerializeToString())
+
+
+def test_conformance_slice() -> None:
+    from neurarust.onnx import conformance
+
+    res = conformance.run(ops=["Relu", "Gemm", "Reshape", "Transpose", "Softmax"], with_ort=False)
+    passed, total = res.total()
+    assert total >= 20
+    assert passed / total >= 0.8, dict(res.ours)
