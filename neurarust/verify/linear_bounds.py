@@ -1,0 +1,414 @@
+"""Linear bounds (CROWN-style backward linear relaxation) for affine/ReLU graphs.
+
+:func:`extract` reads an :class:`~neurarust.ir.Graph` whose data path is a chain of affine
+ops (``matmul`` by a constant, ``add``/``sub``/``mul``/``div`` with constants, reshapes and
+permutes) and ``relu`` into an :class:`AffineReLUNet`: layers ``z_k = W_k a_{k-1} + b_k``
+with ``a_k = relu(z_k)`` between them (``a_{-1}`` the flattened input, the last ``z`` the
+flattened output).
+
+Soundness for the float32 computation that actually runs: every op of the chain rounds, so
+the computed ``z_k`` is ``W_k a_{k-1} + b_k + e_k`` with ``|e_k| <= E_k |a_{k-1}| + c_k``,
+where ``E_k`` (a nonnegative matrix) and ``c_k`` are accumulated op by op from the standard
+bound ``|fl(sum) - sum| <= gamma_n sum |terms|`` (``gamma_n = n u / (1 - n u)``, any
+summation order, FMA or not). The relaxation treats ``e_k`` as one more bounded input, so the
+bounds hold for the float32 network, not only over the reals; the float64 arithmetic of the
+bound computation itself is covered by a relative ``2**-40`` slack on the magnitudes.
+
+:func:`crown_bounds` bounds ``C y`` over input boxes (batched over boxes), computing every
+intermediate pre-activation bound by the same backward pass (full CROWN), with the adaptive
+lower slope (1 where ``u > -l`` else 0) and the chord as upper relaxation of unstable ReLUs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..ir.graph import Graph
+from ..types.dtype import DType, float32
+from ..types.interval import unit_roundoff
+
+__all__ = ["AffineReLUNet", "Bounds", "UnsupportedGraph", "crown_bounds", "extract",
+           "ibp_bounds", "lower_bound_with_corner"]
+
+Array = npt.NDArray[np.float64]
+
+_SLACK = 2.0 ** -40
+_TINY = 1e-30  # float32 underflow (denormals flushed to zero) per op, absolute
+
+
+class UnsupportedGraph(ValueError):
+    """The graph is not an affine/ReLU chain the linear relaxation handles."""
+
+
+@dataclass
+class AffineReLUNet:
+    """Layers ``(W_k, b_k)`` with ReLU between consecutive layers; ``err_mat[k]`` and
+    ``err_const[k]`` bound the float rounding of layer k (``|e_k| <= E_k |a| + c_k``)."""
+
+    weights: list[Array]
+    biases: list[Array]
+    err_mat: list[Array]
+    err_const: list[Array]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    dtype: DType = float32
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.weights[0].shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.weights[-1].shape[0])
+
+    def forward(self, x: Any) -> Array:
+        """The real-arithmetic forward (float64) on flat inputs of shape (N, n_inputs)."""
+        a = np.asarray(x, dtype=np.float64)
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            a = a @ w.T + b
+            if k < len(self.weights) - 1:
+                a = np.maximum(a, 0.0)
+        return a
+
+
+@dataclass
+class _Aff:
+    """A value as an affine function of the current base (flat): W (n, n_base), b (n), with
+    its rounding error bound E (n, n_base) >= 0, c (n) >= 0, and its shape."""
+
+    w: Array
+    b: Array
+    e: Array
+    c: Array
+    shape: tuple[int, ...]
+    base: int
+
+
+@dataclass
+class _Builder:
+    u: float
+    layers: list[tuple[Array, Array, Array, Array]] = field(default_factory=list)
+    base: int = 0
+
+
+def _gamma(n: int, u: float) -> float:
+    return n * u / (1 - n * u)
+
+
+def _round(a: _Aff, u: float, n: int = 1) -> _Aff:
+    """Add the rounding of a result computed from n-term sums (bound gamma_n |result|)."""
+    g = _gamma(n, u)
+    return _Aff(a.w, a.b, a.e + g * (np.abs(a.w) + a.e), a.c + g * (np.abs(a.b) + a.c) + _TINY,
+                a.shape, a.base)
+
+
+def _const(x: Any, shape: tuple[int, ...]) -> Array:
+    return np.broadcast_to(np.asarray(x, dtype=np.float64), shape).reshape(-1)
+
+
+def _bshape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(s) for s in np.broadcast_shapes(*shapes))
+
+
+def _rows(a: _Aff, idx: Any, shape: tuple[int, ...]) -> _Aff:
+    idx = np.asarray(idx).reshape(-1)
+    return _Aff(a.w[idx], a.b[idx], a.e[idx], a.c[idx], shape, a.base)
+
+
+def _broadcast(a: _Aff, shape: tuple[int, ...]) -> _Aff:
+    if a.shape == shape:
+        return a
+    idx = np.broadcast_to(np.arange(int(np.prod(a.shape))).reshape(a.shape), shape)
+    return _rows(a, idx, shape)
+
+
+def _scale(a: _Aff, s: Any, shape: tuple[int, ...]) -> _Aff:
+    a = _broadcast(a, shape)
+    s = _const(s, shape)
+    return _Aff(a.w * s[:, None], a.b * s, a.e * np.abs(s)[:, None], a.c * np.abs(s), shape,
+                a.base)
+
+
+def extract(graph: Graph) -> AffineReLUNet:
+    """The graph as an :class:`AffineReLUNet`; :class:`UnsupportedGraph` names the first op
+    (and its source line) outside the affine/ReLU fragment."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedGraph("linear bounds need one input and one output")
+    inp = graph.inputs[0]
+    if not all(d.is_constant for d in inp.shape):
+        raise UnsupportedGraph(f"input {inp.name} has a symbolic shape {inp.type_str}; "
+                               "give concrete sizes (batch 1)")
+    in_shape = tuple(d.as_int() for d in inp.shape)
+    n0 = int(np.prod(in_shape))
+    u = unit_roundoff(inp.dtype) + 2.0 ** -50
+    consts: dict[str, Array] = {}
+    for cv in graph.constants.values():
+        if cv.data is not None:
+            consts[cv.name] = np.asarray(cv.data, dtype=np.float64)
+    affs: dict[str, _Aff] = {inp.name: _Aff(np.eye(n0), np.zeros(n0), np.zeros((n0, n0)),
+                                            np.zeros(n0), in_shape, 0)}
+    bld = _Builder(u)
+
+    def unsupported(why: str, node: Any) -> UnsupportedGraph:
+        return UnsupportedGraph(f"{node.op} at {node.source}: {why} (linear bounds handle "
+                                "chains of affine ops with constants and relu)")
+
+    for node in graph.nodes:
+        out_shape_dims = node.output.shape
+        if not all(d.is_constant for d in out_shape_dims):
+            raise unsupported("symbolic output shape", node)
+        oshape = tuple(d.as_int() for d in out_shape_dims)
+        args: list[Any] = []
+        x: Any
+        y: Any
+        for inp_x in node.inputs:
+            if isinstance(inp_x, str):
+                if inp_x in affs:
+                    if affs[inp_x].base != bld.base:
+                        raise unsupported("uses a value from before a relu (skip connection)",
+                                          node)
+                    args.append(affs[inp_x])
+                elif inp_x in consts:
+                    args.append(consts[inp_x])
+                else:
+                    raise unsupported(f"input {inp_x} has no data", node)
+            elif isinstance(inp_x, (int, float)) and not isinstance(inp_x, bool):
+                args.append(np.float64(inp_x))
+            else:
+                args.append(inp_x)
+        tensor_args = [a for a in args if isinstance(a, (_Aff, np.ndarray, np.floating))]
+        n_aff = sum(isinstance(a, _Aff) for a in args)
+        op = node.op
+        name = node.output.name
+        if n_aff == 0:  # constant folding
+            consts[name] = _fold(op, args, node.attrs, oshape, unsupported, node)
+            continue
+        a0 = args[0]
+        if op == "relu" and isinstance(a0, _Aff):
+            bld.layers.append((a0.w, a0.b, a0.e, a0.c))
+            bld.base += 1
+            n = int(np.prod(oshape))
+            affs[name] = _Aff(np.eye(n), np.zeros(n), np.zeros((n, n)), np.zeros(n), oshape,
+                              bld.base)
+            continue
+        if op in ("reshape", "flatten", "squeeze", "unsqueeze", "view", "contiguous", "clone") \
+                and isinstance(a0, _Aff):
+            affs[name] = _Aff(a0.w, a0.b, a0.e, a0.c, oshape, a0.base)
+            continue
+        if op == "permute" and isinstance(a0, _Aff):
+            idx = np.arange(int(np.prod(a0.shape))).reshape(a0.shape).transpose(
+                node.attrs["dims_order"])
+            affs[name] = _rows(a0, idx, oshape)
+            continue
+        if op in ("add", "sub") and len(tensor_args) == 2:
+            alpha = float(node.attrs.get("alpha", 1.0))
+            x = args[0]
+            y = args[1]
+            sign = -alpha if op == "sub" else alpha
+            if isinstance(x, _Aff) and isinstance(y, _Aff):
+                x, y = _broadcast(x, oshape), _scale(y, np.float64(sign), oshape)
+                r = _Aff(x.w + y.w, x.b + y.b, x.e + y.e, x.c + y.c, oshape, x.base)
+            elif isinstance(x, _Aff):
+                x = _broadcast(x, oshape)
+                r = _Aff(x.w, x.b + sign * _const(y, oshape), x.e, x.c, oshape, x.base)
+            else:
+                yy = _scale(y, np.float64(sign), oshape)
+                r = _Aff(yy.w, yy.b + _const(x, oshape), yy.e, yy.c, oshape, yy.base)
+            affs[name] = _round(r, u, 2 if alpha != 1 else 1)
+            continue
+        if op == "neg" and isinstance(a0, _Aff):
+            affs[name] = _scale(a0, np.float64(-1.0), oshape)
+            continue
+        if op in ("mul", "div") and len(tensor_args) == 2 and n_aff == 1:
+            x, y = (args[0], args[1]) if isinstance(args[0], _Aff) else (args[1], args[0])
+            assert isinstance(x, _Aff)
+            if op == "div" and not isinstance(args[0], _Aff):
+                raise unsupported("division by a value that depends on the input", node)
+            s = np.asarray(y, dtype=np.float64)
+            if op == "div":
+                with np.errstate(divide="ignore"):
+                    s = 1.0 / s
+                if not np.all(np.isfinite(s)):
+                    raise unsupported("division by zero", node)
+                affs[name] = _round(_scale(x, s, oshape), u, 2)
+            else:
+                affs[name] = _round(_scale(x, s, oshape), u, 1)
+            continue
+        if op == "matmul" and isinstance(a0, _Aff) and isinstance(args[1], np.ndarray):
+            bmat = args[1]
+            if bmat.ndim != 2 or len(a0.shape) < 1:
+                raise unsupported("matmul by a constant matrix of rank 2 only", node)
+            k, m = bmat.shape
+            rows = int(np.prod(a0.shape[:-1]))
+            nb = a0.w.shape[1]
+            w = np.einsum("rkn,km->rmn", a0.w.reshape(rows, k, nb), bmat).reshape(-1, nb)
+            b = (a0.b.reshape(rows, k) @ bmat).reshape(-1)
+            ab = np.abs(bmat)
+            e = np.einsum("rkn,km->rmn", a0.e.reshape(rows, k, nb), ab).reshape(-1, nb)
+            cc = (a0.c.reshape(rows, k) @ ab).reshape(-1)
+            absw = np.einsum("rkn,km->rmn", np.abs(a0.w).reshape(rows, k, nb) +
+                             a0.e.reshape(rows, k, nb), ab).reshape(-1, nb)
+            absb = ((np.abs(a0.b) + a0.c).reshape(rows, k) @ ab).reshape(-1)
+            g = _gamma(k + 1, u)
+            affs[name] = _Aff(w, b, e + g * absw, cc + g * absb + k * _TINY, oshape, a0.base)
+            continue
+        raise unsupported("not an affine op with constants", node)
+    out = graph.outputs[0]
+    if out in consts:
+        raise UnsupportedGraph("the output does not depend on the input")
+    last = affs[out]
+    if last.base != bld.base:
+        raise UnsupportedGraph("the output is not computed from the last relu")
+    layers = [*bld.layers, (last.w, last.b, last.e, last.c)]
+    return AffineReLUNet([x[0] for x in layers], [x[1] for x in layers],
+                         [x[2] for x in layers], [x[3] for x in layers], in_shape, last.shape,
+                         inp.dtype)
+
+
+def _fold(op: str, args: list[Any], attrs: dict[str, Any], oshape: tuple[int, ...],
+          unsupported: Any, node: Any) -> Array:
+    a = np.asarray(args[0], dtype=np.float64)
+    if op == "permute":
+        return np.transpose(a, attrs["dims_order"])
+    if op in ("reshape", "flatten", "squeeze", "unsqueeze", "view", "contiguous", "clone"):
+        return a.reshape(oshape)
+    raise unsupported("constant subexpression the linear bounds cannot fold", node)
+
+
+@dataclass
+class Bounds:
+    """Lower and upper bounds of every pre-activation (per box) and of the output."""
+
+    pre: list[tuple[Array, Array]]
+
+
+def _mag(lo: Array, hi: Array) -> Array:
+    return np.maximum(np.abs(lo), np.abs(hi))
+
+
+def _eps(net: AffineReLUNet, k: int, amag: Array) -> Array:
+    """Per box bound on the float error of layer k, given |a_{k-1}| <= amag (B, n)."""
+    e = amag @ net.err_mat[k].T + net.err_const[k]
+    return np.asarray(np.nextafter(e * (1 + _SLACK), np.inf), dtype=np.float64)
+
+
+def _backward(net: AffineReLUNet, a0: Array, j: int, lo: Array, hi: Array,
+              pre: list[tuple[Array, Array]], eps: list[Array]) -> Array:
+    """Lower bound of ``A z_j`` over the boxes, ``a0`` (B, m, n_j) or (m, n_j)."""
+    bsz = lo.shape[0]
+    a = np.broadcast_to(a0, (bsz, *a0.shape[-2:])) if a0.ndim == 2 else a0
+    const = np.zeros(a.shape[:2])
+    mag = np.zeros(a.shape[:2])
+    for k in range(j, -1, -1):
+        const = const + np.einsum("bmn,n->bm", a, net.biases[k]) - np.einsum(
+            "bmn,bn->bm", np.abs(a), eps[k])
+        mag = mag + np.einsum("bmn,n->bm", np.abs(a), np.abs(net.biases[k])) + \
+            np.einsum("bmn,bn->bm", np.abs(a), eps[k])
+        a = a @ net.weights[k]
+        if k == 0:
+            break
+        l, u = pre[k - 1]
+        active = l >= 0
+        unstable = (l < 0) & (u > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(unstable, u / (u - l), active.astype(np.float64))
+        low_slope = np.where(unstable, (u > -l).astype(np.float64), active.astype(np.float64))
+        inter = np.where(unstable, -slope * l, 0.0)  # upper relaxation: slope z + inter
+        pos, neg = np.maximum(a, 0.0), np.minimum(a, 0.0)
+        const = const + np.einsum("bmn,bn->bm", neg, inter)
+        mag = mag + np.einsum("bmn,bn->bm", np.abs(neg), inter)
+        a = pos * low_slope[:, None, :] + neg * slope[:, None, :]
+    pos, neg = np.maximum(a, 0.0), np.minimum(a, 0.0)
+    xlow = np.einsum("bmn,bn->bm", pos, lo) + np.einsum("bmn,bn->bm", neg, hi)
+    mag = mag + np.einsum("bmn,bn->bm", np.abs(a), _mag(lo, hi))
+    out = xlow + const
+    return np.asarray(out - mag * _SLACK, dtype=np.float64)
+
+
+def _intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, crown: bool = True,
+                  ) -> tuple[list[tuple[Array, Array]], list[Array]]:
+    pre: list[tuple[Array, Array]] = []
+    eps: list[Array] = []
+    amag = _mag(lo, hi)
+    alo, ahi = lo, hi
+    for k in range(len(net.weights) - 1):
+        eps.append(_eps(net, k, amag))
+        w, b = net.weights[k], net.biases[k]
+        c, r = (alo + ahi) / 2, (ahi - alo) / 2
+        zc = c @ w.T + b
+        zr = r @ np.abs(w).T + eps[k]
+        zmag = amag @ np.abs(w).T + np.abs(b) + eps[k]
+        l_ibp, u_ibp = zc - zr - zmag * _SLACK, zc + zr + zmag * _SLACK
+        if crown and k > 0:
+            n = w.shape[0]
+            eye = np.concatenate([np.eye(n), -np.eye(n)])
+            lb = _backward(net, eye, k, lo, hi, pre, eps)
+            l_c, u_c = lb[:, :n], -lb[:, n:]
+            l_ibp, u_ibp = np.maximum(l_ibp, l_c), np.minimum(u_ibp, u_c)
+        pre.append((l_ibp, u_ibp))
+        alo, ahi = np.maximum(l_ibp, 0.0), np.maximum(u_ibp, 0.0)
+        amag = ahi
+    eps.append(_eps(net, len(net.weights) - 1, amag))
+    return pre, eps
+
+
+def ibp_bounds(net: AffineReLUNet, lo: Any, hi: Any) -> tuple[Array, Array]:
+    """Interval bounds of the outputs over boxes (B, n_in) (sound for the float dtype)."""
+    lo2, hi2 = np.atleast_2d(np.asarray(lo, np.float64)), np.atleast_2d(np.asarray(hi, np.float64))
+    pre, eps = _intermediate(net, lo2, hi2, crown=False)
+    k = len(net.weights) - 1
+    alo, ahi = (lo2, hi2) if k == 0 else (np.maximum(pre[-1][0], 0), np.maximum(pre[-1][1], 0))
+    w, b = net.weights[k], net.biases[k]
+    c, r = (alo + ahi) / 2, (ahi - alo) / 2
+    zmag = _mag(alo, ahi) @ np.abs(w).T + np.abs(b) + eps[k]
+    zc, zr = c @ w.T + b, r @ np.abs(w).T + eps[k]
+    return zc - zr - zmag * _SLACK, zc + zr + zmag * _SLACK
+
+
+def crown_bounds(net: AffineReLUNet, lo: Any, hi: Any, c: Any | None = None,
+                 ) -> tuple[Array, Array]:
+    """Lower and upper bounds of ``C y`` (``C`` defaults to the identity) over each input box
+    (``lo``/``hi`` of shape (B, n_in) or (n_in,)); arrays (B, m). Sound for the float32
+    network (see the module docstring)."""
+    lo2, hi2 = np.atleast_2d(np.asarray(lo, np.float64)), np.atleast_2d(np.asarray(hi, np.float64))
+    cm = np.eye(net.n_outputs) if c is None else np.atleast_2d(np.asarray(c, np.float64))
+    pre, eps = _intermediate(net, lo2, hi2)
+    j = len(net.weights) - 1
+    lb = _backward(net, np.concatenate([cm, -cm]), j, lo2, hi2, pre, eps)
+    m = cm.shape[0]
+    return lb[:, :m], -lb[:, m:]
+
+
+def lower_bound_with_corner(net: AffineReLUNet, lo: Array, hi: Array, c: Array,
+                            ) -> tuple[Array, Array, Array]:
+    """Lower bounds of ``C y`` (B, m), the input-space linear coefficients of the bound
+    (B, m, n_in) (to choose a split dimension) and the corner minimising each bound
+    (B, m, n_in) (a counterexample candidate)."""
+    pre, eps = _intermediate(net, lo, hi)
+    j = len(net.weights) - 1
+    coef = _coefficients(net, c, j, lo, pre)
+    lb = _backward(net, c, j, lo, hi, pre, eps)
+    corner = np.where(coef > 0, lo[:, None, :], hi[:, None, :])
+    return lb, coef, corner
+
+
+def _coefficients(net: AffineReLUNet, c: Array, j: int, lo: Array,
+                  pre: list[tuple[Array, Array]]) -> Array:
+    a = np.broadcast_to(c, (lo.shape[0], *c.shape))
+    for k in range(j, -1, -1):
+        a = a @ net.weights[k]
+        if k == 0:
+            break
+        l, u = pre[k - 1]
+        active = l >= 0
+        unstable = (l < 0) & (u > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(unstable, u / (u - l), active.astype(np.float64))
+        low_slope = np.where(unstable, (u > -l).astype(np.float64), active.astype(np.float64))
+        pos, neg = np.maximum(a, 0.0), np.minimum(a, 0.0)
+        a = pos * low_slope[:, None, :] + neg * slope[:, None, :]
+    return np.asarray(a, dtype=np.float64)
