@@ -13,6 +13,7 @@ from .serialization import CheckpointError, load, save
 from .tensor import Tensor
 from .trace import trace
 from . import onnx  # export machinery; the onnx package itself is imported on use
+from . import cuda  # nr.cuda.is_available(); pycuda is imported only on GPU use
 from .types import (
     DType,
     DTypeError,
@@ -43,7 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DType", "DTypeError", "Device", "data", "Generator", "ShapeError", "Tensor", "autograd", "bool",
-    "bool_", "device", "double", "enable_grad", "float", "float16", "float32", "float64",
+    "bool_", "cuda", "device", "double", "enable_grad", "float", "float16", "float32", "float64",
     "functions", "get_default_dtype", "half", "int", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "load", "long", "manual_seed", "nn", "no_grad", "onnx", "ops", "optim",
     "promote_types", "save", "CheckpointError",

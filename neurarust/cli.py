@@ -14,8 +14,10 @@ def main(argv: list[str] | None = None) -> int:
                                  "options: neurarust train --help", add_help=False)
     verify = sub.add_parser("verify", help="prove a model shape-safe for every size allowed "
                                            "by the assumptions (z3)")
-    verify.add_argument("target", help="path/model.py:Name (a Module class, instance, factory "
-                                       "or function)")
+    verify.add_argument("target", nargs="?", help="path/model.py:Name (a Module class, "
+                                                   "instance, factory or function)")
+    verify.add_argument("--kernels", action="store_true",
+                        help="prove every CUDA kernel's memory accesses in bounds (no target)")
     verify.add_argument("--input", action="append", default=[], metavar="SPEC",
                         help='an input, e.g. "x: f32[B,1,28,28]" (repeat, in forward order)')
     verify.add_argument("--assume", action="append", default=[], metavar="COND",
@@ -37,16 +39,32 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("-o", "--output", required=True, metavar="PATH",
                         help="the .onnx file to write (atomically)")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument("--verify", "--certify", action="store_true", dest="certify",
+                        help="verify the traced graph and embed a certificate (written only "
+                             "when everything is proven)")
+    export.add_argument("--assume", action="append", default=[], metavar="COND",
+                        help='with --verify: an assumption on dims, e.g. "1 <= B <= 4096"')
+    export.add_argument("--range", action="append", default=[], metavar="RANGE",
+                        help='with --verify: an input range, e.g. "x in [0, 1]"')
     args, rest = parser.parse_known_args(argv)
     if args.command == "verify":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        if args.kernels:
+            return _verify_kernels()
+        if args.target is None:
+            parser.error("verify needs a TARGET (or --kernels)")
+        if args.vnnlib is None and args.target.endswith(".onnx"):
+            return _verify_certificate(args.target)
         if args.vnnlib is not None or args.target.endswith(".onnx"):
             return _verify_vnnlib(args.target, args.vnnlib, args.timeout)
         return _verify(args.target, args.input, args.assume, args.range)
     if args.command == "export":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        if args.certify or args.assume or args.range:
+            return _export_certified(args.target, args.input, args.output, args.opset,
+                                     args.assume, args.range)
         return _export(args.target, args.input, args.output, args.opset)
     if args.command == "demo":
         from .demo import main as demo
@@ -102,6 +120,55 @@ def _parse_inputs(inputs: list[str]) -> dict[str, str]:
     return specs
 
 
+def _export_certified(target: str, inputs: list[str], output: str, opset: int,
+                      assumptions: list[str], ranges: list[str]) -> int:
+    """``neurarust export --verify``: trace once, prove, export and embed the certificate;
+    exit 0 written, 1 not proven or not exportable (nothing written), 2 usage error."""
+    from .onnx import OnnxExportError
+    from .trace import TraceError, trace
+    from .types.errors import DTypeError, ShapeError
+    from .verify.certificate import CertificateError, export_certified
+    from .verify.numeric import parse_range
+
+    try:
+        specs = _parse_inputs(inputs)
+        bounds = {name: (lo, hi) for name, lo, hi in map(parse_range, ranges)}
+        model = _load_target(target)
+        if not callable(model):
+            raise ValueError(f"{target} is not a model or function")
+        graph = trace(model, specs)
+        proto, cert = export_certified(graph, output, assumptions, bounds, opset=opset)
+    except (OnnxExportError, ShapeError, DTypeError, CertificateError) as err:
+        print(f"neurarust export: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, TraceError, ImportError) as err:
+        print(f"neurarust export: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {output}: {len(proto.graph.node)} ONNX nodes, "
+          f"{len(proto.graph.initializer)} initializers, opset {opset}, certified "
+          f"({len(cert.shape_facts)} shape obligations proven"
+          + (", numeric safety proven" if cert.numeric else "") + f"; sha256 {cert.hash[:16]}...)")
+    return 0
+
+
+def _verify_certificate(path: str) -> int:
+    """``neurarust verify net.onnx``: re-check the embedded certificate; exit 0 it holds,
+    1 it fails (hash mismatch or a claim no longer proven), 2 no certificate / unreadable."""
+    import os
+
+    from .verify.certificate import CertificateError, verify_file
+
+    try:
+        if not os.path.isfile(path):
+            raise CertificateError(f"no such file: {path}")
+        result = verify_file(path)
+    except (CertificateError, ImportError) as err:
+        print(f"neurarust verify: {path}: {err}", file=sys.stderr)
+        return 2
+    print(result)
+    return result.exit_code
+
+
 def _export(target: str, inputs: list[str], output: str, opset: int) -> int:
     """``neurarust export``: trace once and write ONNX; exit 0 written, 1 not exportable
     (unmapped ops, shape or dtype errors), 2 usage error."""
@@ -124,6 +191,18 @@ def _export(target: str, inputs: list[str], output: str, opset: int) -> int:
     print(f"wrote {output}: {len(proto.graph.node)} ONNX nodes, "
           f"{len(proto.graph.initializer)} initializers, opset {opset}")
     return 0
+
+
+def _verify_kernels() -> int:
+    """``neurarust verify --kernels``: exit 0 when every kernel is proven in bounds, else 1."""
+    from .verify.kernels import verify_kernels
+
+    reports = verify_kernels()
+    for report in reports:
+        print(report)
+    ok = all(r.proven for r in reports)
+    print(f"{sum(r.proven for r in reports)}/{len(reports)} kernels proven")
+    return 0 if ok else 1
 
 
 def _verify(target: str, inputs: list[str], assumptions: list[str],
