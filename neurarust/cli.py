@@ -255,7 +255,8 @@ def _verify_vnnlib(target: str, prop_path: str | None, timeout: float) -> int:
         print("neurarust verify: error: --vnnlib needs an ONNX network (net.onnx --vnnlib "
               "prop.vnnlib)", file=sys.stderr)
         return 2
-    # TODO: certificate re-checking of net.onnx (issue 7) is not wired here yet.
+    # An embedded certificate is re-checked by `neurarust verify net.onnx` without --vnnlib;
+    # this path answers the property alone.
     try:
         for path in (target, prop_path):
             if not os.path.isfile(path):
