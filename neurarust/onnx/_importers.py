@@ -735,3 +735,301 @@ def _eye_like(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]
     dtype = onnx_to_dtype(int(a["dtype"])) if "dtype" in a else x.dtype
     eye = np.eye(int(x.shape[0]), int(x.shape[1]), int(a.get("k", 0)))
     return [fn.tensor(eye.astype(dtype.np_dtype))]
+
+
+# -- composed from existing ops: hyperbolic/trig, norms, rearrangements ---------------------------
+def _half(x: Tensor) -> Tensor:
+    return fn.mul(x, 0.5)
+
+
+IMPORTERS["Sinh"] = _one(lambda x: _half(fn.sub(fn.exp(x), fn.exp(fn.neg(x)))))
+IMPORTERS["Cosh"] = _one(lambda x: _half(fn.add(fn.exp(x), fn.exp(fn.neg(x)))))
+IMPORTERS["Tan"] = _one(lambda x: fn.div(fn.sin(x), fn.cos(x)))
+# asinh(x) = sign(x) log(|x| + sqrt(x^2 + 1)) (odd, and stable for large negative x)
+IMPORTERS["Asinh"] = _one(lambda x: fn.mul(fn.sign(x), fn.log(fn.add(
+    fn.abs(x), fn.sqrt(fn.add(fn.mul(x, x), 1.0))))))
+IMPORTERS["Acosh"] = _one(lambda x: fn.log(fn.add(x, fn.sqrt(fn.sub(fn.mul(x, x), 1.0)))))
+IMPORTERS["Atanh"] = _one(lambda x: _half(fn.log(fn.div(fn.add(x, 1.0), fn.sub(1.0, x)))))
+
+
+@_reg("RMSNormalization")
+def _rms_norm(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x = xs[0]
+    axis = int(a.get("axis", -1)) % x.ndim
+    dims = tuple(range(axis, x.ndim))
+    inv = fn.rsqrt(fn.add(fn.mean(fn.mul(x, x), dims, True), float(a.get("epsilon", 1e-5))))
+    y = fn.mul(x, inv)
+    if len(xs) > 1 and xs[1] is not None:
+        y = fn.mul(y, xs[1])
+    return [y]
+
+
+@_reg("Hardmax")
+def _hardmax(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x = xs[0]
+    if ctx.opset < 13:
+        axis = int(a.get("axis", 1)) % max(x.ndim, 1)
+        flat = fn.reshape(x, [int(np.prod(x.shape[:axis], dtype=np.int64)), -1])
+        return [fn.reshape(_hardmax(ImportContext(13), [flat], {"axis": 1})[0], x.shape)]
+    axis = int(a.get("axis", -1)) % x.ndim
+    idx = fn.argmax(x, axis, True)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    pos = fn.reshape(fn.arange(0, int(x.shape[axis]), 1, dtype=idx.dtype), shape)
+    return [fn.cast(fn.eq(pos, idx), dtype=x.dtype)]
+
+
+@_reg("DepthToSpace")
+def _depth_to_space(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x = xs[0]
+    bs = int(a["blocksize"])
+    b, c, h, w = (int(v) for v in x.shape)
+    mode = a.get("mode", b"DCR")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode == "DCR":
+        t = fn.permute(fn.reshape(x, [b, bs, bs, c // (bs * bs), h, w]), [0, 3, 4, 1, 5, 2])
+    else:
+        t = fn.permute(fn.reshape(x, [b, c // (bs * bs), bs, bs, h, w]), [0, 1, 4, 2, 5, 3])
+    return [fn.reshape(t, [b, c // (bs * bs), h * bs, w * bs])]
+
+
+@_reg("SpaceToDepth")
+def _space_to_depth(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x = xs[0]
+    bs = int(a["blocksize"])
+    b, c, h, w = (int(v) for v in x.shape)
+    mode = a.get("mode", b"DCR")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    perm = [0, 3, 5, 1, 2, 4] if mode == "DCR" else [0, 1, 3, 5, 2, 4]
+    t = fn.permute(fn.reshape(x, [b, c, h // bs, bs, w // bs, bs]), perm)
+    return [fn.reshape(t, [b, c * bs * bs, h // bs, w // bs])]
+
+
+def _index_values(t: Tensor, size: Any) -> np.ndarray:  # type: ignore[type-arg]
+    """An index input as int64 numpy, negative entries wrapped by ``size`` (broadcast)."""
+    raw = np.asarray(t.detach().numpy()).astype(np.int64)
+    return np.where(raw < 0, raw + np.asarray(size, dtype=np.int64), raw)
+
+
+def _nd_index(x: Tensor, idx: Tensor, batch: int) -> tuple[list[Tensor], tuple[int, ...]]:
+    """Per-dim index tensors of a GatherND/ScatterND ``indices`` (with ``batch`` leading
+    batch dims, which index themselves), all broadcasting to ``indices.shape[:-1]``."""
+    raw = np.asarray(idx.detach().numpy()).astype(np.int64)
+    k = raw.shape[-1]
+    lead = raw.shape[:-1]
+    sizes = np.asarray([int(v) for v in x.shape[batch:batch + k]], dtype=np.int64)
+    raw = np.where(raw < 0, raw + sizes, raw)
+    out: list[Tensor] = []
+    for d in range(batch):
+        shape = [1] * len(lead)
+        shape[d] = lead[d]
+        out.append(fn.tensor(np.arange(lead[d], dtype=np.int64).reshape(shape)))
+    out += [fn.tensor(np.ascontiguousarray(raw[..., i])) for i in range(k)]
+    return out, lead
+
+
+@_reg("GatherND")
+def _gather_nd(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x, idx = xs
+    index, lead = _nd_index(x, idx, int(a.get("batch_dims", 0)))
+    if not lead:
+        return [fn.getitem(x, tuple(int(i.item()) for i in index))]
+    return [fn.getitem(x, tuple(index))]
+
+
+def _reduction(a: dict[str, Any], op: str) -> str:
+    red = a.get("reduction", b"none")
+    red = red.decode() if isinstance(red, bytes) else str(red)
+    if red not in ("none", "add"):
+        raise OnnxUnsupported(f"{op} reduction={red!r} is not supported (only 'none' and 'add')")
+    return red
+
+
+@_reg("ScatterND")
+def _scatter_nd(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x, idx, upd = xs
+    red = _reduction(a, "ScatterND")
+    index, _ = _nd_index(x, idx, 0)
+    return [fn.index_put(x, index, upd, accumulate=red == "add")]
+
+
+@_reg("ScatterElements", "Scatter")
+def _scatter_elements(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x, idx, upd = xs
+    red = _reduction(a, "ScatterElements")
+    axis = int(a.get("axis", 0)) % x.ndim
+    index = fn.tensor(_index_values(idx, int(x.shape[axis])))
+    if red == "add":
+        return [fn.scatter_add(x, axis, index, upd)]
+    return [fn.scatter(x, axis, index, upd)]
+
+
+@_reg("BitShift")
+def _bitshift(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x, y = xs
+    direction = a["direction"]
+    direction = direction.decode() if isinstance(direction, bytes) else str(direction)
+    factor = fn.pow(fn.full_like(y, 2), y)
+    if direction == "LEFT":
+        return [fn.cast(fn.mul(x, factor), dtype=x.dtype)]
+    return [fn.cast(fn.div(x, factor, rounding_mode="floor"), dtype=x.dtype)]
+
+
+@_reg("TopK")
+def _topk(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """k rounds of (arg)max/min, each masking out the winner: ties go to the lower index as
+    ONNX asks, and every step is a registered op (values differentiate through gather)."""
+    x = xs[0]
+    k = int(ctx.scalar(xs[1])) if ctx.opset >= 10 else int(a["k"])
+    axis = int(a.get("axis", -1)) % x.ndim
+    largest = bool(a.get("largest", 1))
+    if x.dtype.is_floating_point:
+        fill: Any = float("-inf") if largest else float("inf")
+    else:
+        info = np.iinfo(x.dtype.np_dtype)
+        fill = int(info.min) if largest else int(info.max)
+    work, vals, idxs = x, [], []
+    for _ in range(k):
+        i = (fn.argmax if largest else fn.argmin)(work, axis, True)
+        vals.append(fn.gather(x, axis, i))
+        idxs.append(i)
+        work = fn.scatter(work, axis, i, fill)
+    if not idxs:
+        shape = list(x.shape)
+        shape[axis] = 0
+        return [fn.zeros(shape, dtype=x.dtype), fn.zeros(shape, dtype=_int64())]
+    return [fn.cat(vals, dim=axis), fn.cast(fn.cat(idxs, dim=axis), dtype=_int64())]
+
+
+def _int64() -> DType:
+    from ..types.dtype import int64
+    return int64
+
+
+@_reg("ConvTranspose")
+def _conv_transpose(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """A transposed conv with no padding, then the ONNX pads (any, asymmetric too) cropped
+    off and ``output_padding``/``output_shape`` zeros added, then the bias."""
+    x, w = xs[0], xs[1]
+    b = xs[2] if len(xs) > 2 else None
+    n = x.ndim - 2
+    if n not in (1, 2):
+        raise OnnxUnsupported(f"ConvTranspose over {n} spatial dims is not supported (1 or 2)")
+    kernel = [int(v) for v in a.get("kernel_shape", w.shape[2:])]
+    s = [int(v) for v in a.get("strides", [1] * n)]
+    d = [int(v) for v in a.get("dilations", [1] * n)]
+    op = [int(v) for v in a.get("output_padding", [0] * n)]
+    groups = int(a.get("group", 1))
+    full = [(int(x.shape[2 + i]) - 1) * s[i] + (kernel[i] - 1) * d[i] + 1 for i in range(n)]
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if "output_shape" in a or auto in ("SAME_UPPER", "SAME_LOWER"):
+        want = ([int(v) for v in a["output_shape"]][-n:] if "output_shape" in a
+                else [int(x.shape[2 + i]) * s[i] for i in range(n)])
+        total = [full[i] + op[i] - want[i] for i in range(n)]
+        if auto == "SAME_UPPER":
+            begin = [t // 2 for t in total]
+        else:
+            begin = [t - t // 2 for t in total]
+        pads = begin + [t - bg for t, bg in zip(total, begin)]
+    elif auto == "VALID":
+        pads = [0] * (2 * n)
+    else:
+        pads = [int(v) for v in a.get("pads", [0] * (2 * n))]
+    f = fn.conv_transpose1d if n == 1 else fn.conv_transpose2d
+    y = f(x, w, None, stride=tuple(s), padding=0, output_padding=0, groups=groups,
+          dilation=tuple(d))
+    for i in range(n):
+        ax = 2 + i
+        lo, hi = pads[i], pads[i + n] - op[i]
+        if lo < 0:
+            raise OnnxUnsupported("ConvTranspose with negative pads is not supported")
+        index: list[Any] = [slice(None)] * y.ndim
+        index[ax] = slice(lo, full[i] - max(hi, 0))
+        y = fn.getitem(y, tuple(index))
+        if hi < 0:
+            shape = list(y.shape)
+            shape[ax] = -hi
+            y = fn.cat([y, fn.zeros(shape, dtype=y.dtype)], dim=ax)
+    if b is not None:
+        y = fn.add(y, fn.reshape(b, [-1] + [1] * n))
+    return [y]
+
+
+@_reg("Attention")
+def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """Scaled dot-product attention as ONNX's reference computes it: optional past key/value
+    concatenated, grouped heads repeated, softcap, float/bool mask, causal (bottom-right)
+    mask; fully masked rows give 0. Masks from static sizes are constants."""
+    xs = list(xs) + [None] * (7 - len(xs))
+    q, k, v, mask, past_k, past_v, nonpad = xs[:7]
+    if int(a.get("left_window_size", -1)) >= 0 or int(a.get("right_window_size", -1)) >= 0:
+        raise OnnxUnsupported("Attention sliding windows are not supported")
+    three = q.ndim == 3
+    b = int(q.shape[0])
+    if three:
+        hq, hkv = int(a["q_num_heads"]), int(a["kv_num_heads"])
+
+        def heads(t: Tensor, h: int) -> Tensor:
+            return fn.permute(fn.reshape(t, [b, int(t.shape[1]), h, -1]), [0, 2, 1, 3])
+        q, k, v = heads(q, hq), heads(k, hkv), heads(v, hkv)
+    scale = a.get("scale")
+    scale = 1.0 / float(np.sqrt(int(q.shape[3]))) if scale is None else float(scale)
+    if past_k is not None:
+        k = fn.cat([past_k, k], dim=2)
+    if past_v is not None:
+        v = fn.cat([past_v, v], dim=2)
+    present_k, present_v = k, v
+    sq, skv = int(q.shape[2]), int(k.shape[2])
+    neg = float("-inf")
+    bias: Tensor | None = None
+    if mask is not None:
+        pad = skv - int(mask.shape[-1])
+        if pad > 0:
+            shape = list(mask.shape)
+            shape[-1] = pad
+            fill = fn.full(shape, False if mask.dtype is _bool() else neg, dtype=mask.dtype)
+            mask = fn.cat([mask, fill], dim=-1)
+        if mask.dtype is _bool():
+            mask = fn.where(mask, fn.zeros([], dtype=q.dtype), fn.full([], neg, dtype=q.dtype))
+        bias = mask
+    if a.get("is_causal", 0):
+        offset: Any = int(past_k.shape[2]) if past_k is not None else 0
+        if past_k is None and nonpad is not None:  # per-batch frontier: (B, 1, 1, 1)
+            offset = np.asarray(nonpad.detach().numpy()).reshape(-1, 1, 1, 1) - sq
+        allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + offset
+        causal = fn.tensor(np.where(allowed, 0.0, -np.inf).astype(q.dtype.np_dtype))
+        bias = causal if bias is None else fn.add(bias, causal)
+    if nonpad is not None:
+        lens = np.asarray(nonpad.detach().numpy()).reshape(-1, 1)
+        keep = np.arange(skv)[None, :] < lens
+        padm = np.where(keep, 0.0, -np.inf).astype(q.dtype.np_dtype).reshape(b, 1, 1, skv)
+        bias = fn.tensor(padm) if bias is None else fn.add(bias, fn.tensor(padm))
+    hq_, hk_ = int(q.shape[1]), int(k.shape[1])
+    if hq_ != hk_ and hq_ % hk_ == 0:
+        rep = hq_ // hk_
+
+        def repeat(t: Tensor) -> Tensor:
+            e = fn.expand(fn.unsqueeze(t, 2), [-1, -1, rep, -1, -1])
+            return fn.reshape(e, [b, hq_, int(t.shape[2]), int(t.shape[3])])
+        k, v = repeat(k), repeat(v)
+    qk = fn.mul(fn.matmul(q, fn.transpose(k, -2, -1)), scale)
+    softcap = a.get("softcap")
+    if softcap is not None and float(softcap) > 0:
+        qk = fn.mul(fn.tanh(fn.div(qk, float(softcap))), float(softcap))
+    scores = qk if bias is None else fn.add(qk, bias)
+    mode = int(a.get("qk_matmul_output_mode", 0))
+    qk_out = scores if mode == 2 else qk
+    if bias is not None:
+        dead = fn.isinf(fn.amax(bias, -1, True))
+        dead = fn.logical_and(dead, fn.lt(fn.amax(bias, -1, True), 0))
+        zero = fn.zeros([], dtype=scores.dtype)
+        probs = fn.where(dead, zero, F.softmax(fn.where(dead, zero, scores), dim=-1))
+    else:
+        probs = F.softmax(scores, dim=-1)
+    if mode == 3:
+        qk_out = probs
+    y = fn.matmul(probs, v)
+    if three:
+        y = fn.reshape(fn.permute(y, [0, 2, 1, 3]), [b, sq, -1])
+    return [y, present_k, present_v, qk_out]

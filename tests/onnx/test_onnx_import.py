@@ -165,3 +165,31 @@ def test_conformance_slice() -> None:
     passed, total = res.total()
     assert total >= 20
     assert passed / total >= 0.8, dict(res.ours)
+
+
+def test_composed_importers_conformance() -> None:
+    """Importers composed from existing ops (Attention, ConvTranspose, TopK, GatherND,
+    Scatter*, RMSNormalization, Hardmax, DepthToSpace/SpaceToDepth, hyperbolic ops)."""
+    from neurarust.onnx import conformance
+
+    ops = ["Attention", "ConvTranspose", "TopK", "GatherND", "ScatterND", "ScatterElements",
+           "RMSNormalization", "Hardmax", "DepthToSpace", "SpaceToDepth", "Sinh", "Cosh",
+           "Tan", "Asinh", "Acosh", "Atanh", "BitShift"]
+    res = conformance.run(ops=ops, with_ort=False)
+    minimum = {"Attention": 74, "ConvTranspose": 10, "TopK": 6, "GatherND": 3,
+               "RMSNormalization": 19, "Hardmax": 7, "DepthToSpace": 2, "SpaceToDepth": 4,
+               "Sinh": 2, "Cosh": 2, "Tan": 2, "Asinh": 2, "Acosh": 2, "Atanh": 2,
+               "BitShift": 18, "ScatterND": 2, "ScatterElements": 4}
+    got = {op: res.ours[op]["pass"] for op in ops}
+    assert all(got[op] >= n for op, n in minimum.items()), got
+
+
+def test_scatter_reduction_max_reported_unsupported() -> None:
+    h = onnx.helper
+    m = _model([h.make_node("ScatterElements", ["x", "i", "u"], ["y"], reduction="max")],
+               [_vi("x", [3]), onnx.helper.make_tensor_value_info("i", onnx.TensorProto.INT64,
+                                                                   [1]), _vi("u", [1])],
+               [_vi("y", [3])], opset=18)
+    net = nr.onnx.load(m)
+    with pytest.raises(Exception, match="reduction='max' is not supported"):
+        net(np.ones(3, np.float32), np.zeros(1, np.int64), np.ones(1, np.float32))
