@@ -105,7 +105,7 @@ def _confirm(run: Runner, case: Case, cands: Array) -> BabResult | None:
 
 
 def _case(net: AffineReLUNet, run: Runner, case: Case, deadline: float, batch: int,
-          ) -> tuple[BabResult | None, int]:
+          alpha_steps: int = 6) -> tuple[BabResult | None, int]:
     stack_lo = [case.lo.astype(np.float64)]
     stack_hi = [case.hi.astype(np.float64)]
     count = 0
@@ -118,7 +118,7 @@ def _case(net: AffineReLUNet, run: Runner, case: Case, deadline: float, batch: i
         hi = np.array(stack_hi[-take:])
         del stack_lo[-take:], stack_hi[-take:]
         count += take
-        lb, coef, corner = lower_bound_with_corner(net, lo, hi, c)
+        lb, coef, corner = lower_bound_with_corner(net, lo, hi, c, d, alpha_steps)
         safe = np.any(lb > d, axis=1)
         open_ = ~safe
         if not np.any(open_):

@@ -296,36 +296,79 @@ def _eps(net: AffineReLUNet, k: int, amag: Array) -> Array:
     return np.asarray(np.nextafter(e * (1 + _SLACK), np.inf), dtype=np.float64)
 
 
+def _relax(l: Array, u: Array) -> tuple[Array, Array, Array]:
+    """Per neuron: the adaptive lower slope (1 where ``u > -l`` else 0 for unstable ReLUs),
+    the chord's slope and intercept (upper relaxation ``slope z + inter``)."""
+    active = l >= 0
+    unstable = (l < 0) & (u > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(unstable, u / (u - l), active.astype(np.float64))
+    low_slope = np.where(unstable, (u > -l).astype(np.float64), active.astype(np.float64))
+    inter = np.where(unstable, -slope * l, 0.0)
+    return low_slope, slope, inter
+
+
+def _bmv(a: Array, v: Array) -> Array:
+    """``sum_n a[b, m, n] v[b, n]`` (v per box) or ``v[n]`` (shared)."""
+    if v.ndim == 1:
+        return np.asarray(np.einsum("bmn,n->bm", a, v), dtype=np.float64)
+    return np.asarray(np.einsum("bmn,bn->bm", a, v), dtype=np.float64)
+
+
 def _backward(net: AffineReLUNet, a0: Array, j: int, lo: Array, hi: Array,
-              pre: list[tuple[Array, Array]], eps: list[Array]) -> Array:
-    """Lower bound of ``A z_j`` over the boxes, ``a0`` (B, m, n_j) or (m, n_j)."""
+              pre: list[tuple[Array, Array]], eps: list[Array],
+              alpha: list[Array] | None = None, grad: list[Array] | None = None) -> Array:
+    """Lower bound of ``A z_j`` over the boxes, ``a0`` (B, m, n_j) or (m, n_j).
+
+    ``alpha[k]`` (B, m, n_k), when given, is the lower slope of the unstable ReLUs after
+    layer k in place of the adaptive one; it is clipped to [0, 1], where every slope gives a
+    sound bound. With ``grad`` (a list) the bound's gradient with respect to each
+    ``alpha[k]`` is stored in it (ignoring the tiny float-slack term), for optimising them."""
     bsz = lo.shape[0]
     a = np.broadcast_to(a0, (bsz, *a0.shape[-2:])) if a0.ndim == 2 else a0
+    m = a.shape[1]
     const = np.zeros(a.shape[:2])
     mag = np.zeros(a.shape[:2])
+    coef: dict[int, Array] = {}   # coefficients on z_k
+    tcoef: dict[int, Array] = {}  # coefficients on relu(z_k)
+    used: dict[int, tuple[Array, Array, Array, npt.NDArray[np.bool_]]] = {}
     for k in range(j, -1, -1):
-        const = const + np.einsum("bmn,n->bm", a, net.biases[k]) - np.einsum(
-            "bmn,bn->bm", np.abs(a), eps[k])
-        mag = mag + np.einsum("bmn,n->bm", np.abs(a), np.abs(net.biases[k])) + \
-            np.einsum("bmn,bn->bm", np.abs(a), eps[k])
-        a = a @ net.weights[k]
+        coef[k] = a
+        aa = np.abs(a)
+        e = _bmv(aa, eps[k])
+        const = const + _bmv(a, net.biases[k]) - e
+        mag = mag + _bmv(aa, np.abs(net.biases[k])) + e
+        w = net.weights[k]
+        a = (a.reshape(-1, w.shape[0]) @ w).reshape(bsz, m, w.shape[1])
         if k == 0:
             break
-        l, u = pre[k - 1]
-        active = l >= 0
-        unstable = (l < 0) & (u > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(unstable, u / (u - l), active.astype(np.float64))
-        low_slope = np.where(unstable, (u > -l).astype(np.float64), active.astype(np.float64))
-        inter = np.where(unstable, -slope * l, 0.0)  # upper relaxation: slope z + inter
+        tcoef[k - 1] = a
+        low_slope, slope, inter = _relax(*pre[k - 1])
+        unst = (inter > 0)[:, None, :]
+        ls = low_slope[:, None, :]
+        if alpha is not None:
+            ls = np.where(unst, np.clip(alpha[k - 1], 0.0, 1.0), ls)
+        used[k - 1] = (ls, slope[:, None, :], inter, unst)
         pos, neg = np.maximum(a, 0.0), np.minimum(a, 0.0)
-        const = const + np.einsum("bmn,bn->bm", neg, inter)
-        mag = mag + np.einsum("bmn,bn->bm", np.abs(neg), inter)
-        a = pos * low_slope[:, None, :] + neg * slope[:, None, :]
+        e = _bmv(neg, inter)
+        const = const + e
+        mag = mag - e
+        a = pos * ls + neg * slope[:, None, :]
     pos, neg = np.maximum(a, 0.0), np.minimum(a, 0.0)
-    xlow = np.einsum("bmn,bn->bm", pos, lo) + np.einsum("bmn,bn->bm", neg, hi)
-    mag = mag + np.einsum("bmn,bn->bm", np.abs(a), _mag(lo, hi))
+    xlow = _bmv(pos, lo) + _bmv(neg, hi)
+    mag = mag + _bmv(np.abs(a), _mag(lo, hi))
     out = xlow + const
+    if grad is not None:
+        grad.clear()
+        gt = np.where(a > 0, lo[:, None, :], hi[:, None, :])  # d bound / d coefficients on x
+        for k in range(0, j):
+            w = net.weights[k]
+            ga = (gt.reshape(-1, w.shape[1]) @ w.T).reshape(bsz, m, w.shape[0]) \
+                + net.biases[k] - np.sign(coef[k]) * eps[k][:, None, :]
+            ls, slope3, inter, unst = used[k]
+            t = tcoef[k]
+            grad.append(np.where(unst, np.maximum(t, 0.0) * ga, 0.0))
+            gt = np.where(t > 0, ls * ga, slope3 * ga + inter[:, None, :])
     return np.asarray(out - mag * _SLACK, dtype=np.float64)
 
 
@@ -344,11 +387,16 @@ def _intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, crown: bool = Tru
         zmag = amag @ np.abs(w).T + np.abs(b) + eps[k]
         l_ibp, u_ibp = zc - zr - zmag * _SLACK, zc + zr + zmag * _SLACK
         if crown and k > 0:
-            n = w.shape[0]
-            eye = np.concatenate([np.eye(n), -np.eye(n)])
-            lb = _backward(net, eye, k, lo, hi, pre, eps)
-            l_c, u_c = lb[:, :n], -lb[:, n:]
-            l_ibp, u_ibp = np.maximum(l_ibp, l_c), np.minimum(u_ibp, u_c)
+            # only neurons unstable under the interval bounds need the backward pass: a
+            # stable ReLU is relaxed exactly whatever its bounds
+            rows = np.flatnonzero(np.any((l_ibp < 0) & (u_ibp > 0), axis=0))
+            if rows.size:
+                n, r_ = w.shape[0], rows.size
+                eye = np.eye(n)[rows]
+                lb = _backward(net, np.concatenate([eye, -eye]), k, lo, hi, pre, eps)
+                l_ibp, u_ibp = l_ibp.copy(), u_ibp.copy()
+                l_ibp[:, rows] = np.maximum(l_ibp[:, rows], lb[:, :r_])
+                u_ibp[:, rows] = np.minimum(u_ibp[:, rows], -lb[:, r_:])
         pre.append((l_ibp, u_ibp))
         alo, ahi = np.maximum(l_ibp, 0.0), np.maximum(u_ibp, 0.0)
         amag = ahi
@@ -384,16 +432,44 @@ def crown_bounds(net: AffineReLUNet, lo: Any, hi: Any, c: Any | None = None,
 
 
 def lower_bound_with_corner(net: AffineReLUNet, lo: Array, hi: Array, c: Array,
+                            d: Array | None = None, alpha_steps: int = 0,
                             ) -> tuple[Array, Array, Array]:
     """Lower bounds of ``C y`` (B, m), the input-space linear coefficients of the bound
     (B, m, n_in) (to choose a split dimension) and the corner minimising each bound
-    (B, m, n_in) (a counterexample candidate)."""
+    (B, m, n_in) (a counterexample candidate).
+
+    With ``alpha_steps`` the lower slopes of the unstable ReLUs are optimised (alpha-CROWN
+    on the final bound, intermediate bounds kept) by that many projected sign-gradient
+    steps, for the boxes where no row's bound exceeds ``d`` yet; every step's slopes lie in
+    [0, 1], so every bound is sound and the best one per row is kept."""
     pre, eps = _intermediate(net, lo, hi)
     j = len(net.weights) - 1
     coef = _coefficients(net, c, j, lo, pre)
     lb = _backward(net, c, j, lo, hi, pre, eps)
     corner = np.where(coef > 0, lo[:, None, :], hi[:, None, :])
+    if alpha_steps > 0 and j > 0:
+        open_ = np.ones(lo.shape[0], bool) if d is None else ~np.any(lb > d, axis=1)
+        idx = np.flatnonzero(open_)
+        if idx.size:
+            lb[idx] = _optimise_alpha(net, c, j, lo[idx], hi[idx],
+                                      [(p[0][idx], p[1][idx]) for p in pre],
+                                      [e[idx] for e in eps], lb[idx], alpha_steps)
     return lb, coef, corner
+
+
+def _optimise_alpha(net: AffineReLUNet, c: Array, j: int, lo: Array, hi: Array,
+                    pre: list[tuple[Array, Array]], eps: list[Array], best: Array,
+                    steps: int) -> Array:
+    bsz, m = lo.shape[0], c.shape[0]
+    alpha = [np.broadcast_to(_relax(*p)[0][:, None, :], (bsz, m, p[0].shape[1])).copy()
+             for p in pre]
+    lr = 0.5
+    for _ in range(steps):
+        grad: list[Array] = []
+        best = np.maximum(best, _backward(net, c, j, lo, hi, pre, eps, alpha, grad))
+        alpha = [np.clip(al + lr * np.sign(g), 0.0, 1.0) for al, g in zip(alpha, grad)]
+        lr *= 0.7
+    return np.maximum(best, _backward(net, c, j, lo, hi, pre, eps, alpha))
 
 
 def _coefficients(net: AffineReLUNet, c: Array, j: int, lo: Array,
@@ -403,12 +479,7 @@ def _coefficients(net: AffineReLUNet, c: Array, j: int, lo: Array,
         a = a @ net.weights[k]
         if k == 0:
             break
-        l, u = pre[k - 1]
-        active = l >= 0
-        unstable = (l < 0) & (u > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(unstable, u / (u - l), active.astype(np.float64))
-        low_slope = np.where(unstable, (u > -l).astype(np.float64), active.astype(np.float64))
+        low_slope, slope, _ = _relax(*pre[k - 1])
         pos, neg = np.maximum(a, 0.0), np.minimum(a, 0.0)
         a = pos * low_slope[:, None, :] + neg * slope[:, None, :]
     return np.asarray(a, dtype=np.float64)

@@ -74,3 +74,46 @@ def test_graphs_outside_the_affine_relu_fragment_are_rejected_with_the_op() -> N
     g = nr.trace(lambda x: (x * x).relu(), {"x": "f32[1, 3]"})
     with pytest.raises(UnsupportedGraph, match="mul"):
         extract(g)
+
+
+def test_alpha_gradient_matches_finite_differences() -> None:
+    from neurarust.verify import linear_bounds as lbm
+
+    m = _net(3, [4, 8, 8, 3])
+    net = extract(nr.trace(m, {"x": "f32[1, 4]"}))
+    rng = np.random.default_rng(0)
+    lo = rng.normal(size=(3, 4))
+    hi = lo + 1.0
+    pre, eps = lbm._intermediate(net, lo, hi)
+    c = rng.normal(size=(2, 3))
+    alpha = [rng.uniform(size=(3, 2, 8)) for _ in range(2)]
+    grad: list[np.ndarray] = []
+    f0 = lbm._backward(net, c, 2, lo, hi, pre, eps, alpha, grad)
+    h = 1e-6
+    for k in range(2):
+        num = np.zeros_like(alpha[k])
+        for idx in np.ndindex(alpha[k].shape):
+            a2 = [x.copy() for x in alpha]
+            a2[k][idx] += h
+            num[idx] = (lbm._backward(net, c, 2, lo, hi, pre, eps, a2) - f0)[idx[0], idx[1]] / h
+        assert np.allclose(num, grad[k], atol=1e-7)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), width=st.sampled_from([0.1, 1.0, 3.0]))
+def test_optimised_slopes_are_sound_and_no_looser(seed: int, width: float) -> None:
+    from neurarust.verify.linear_bounds import lower_bound_with_corner
+
+    rng = np.random.default_rng(seed)
+    m = _net(seed, [4, 16, 16, 3])
+    net = extract(nr.trace(m, {"x": "f32[1, 4]"}))
+    lo = rng.normal(size=(2, 4))
+    hi = lo + width
+    c = rng.normal(size=(2, 3))
+    lb0, _, _ = lower_bound_with_corner(net, lo, hi, c)
+    lb1, _, _ = lower_bound_with_corner(net, lo, hi, c, alpha_steps=8)
+    assert np.all(lb1 >= lb0)
+    for b in range(2):
+        xs = rng.uniform(lo[b], hi[b], size=(300, 4)).astype(np.float32)
+        xs = xs[np.all((xs >= lo[b]) & (xs <= hi[b]), axis=1)]
+        assert np.all(_run(m, xs) @ c.T >= lb1[b])
