@@ -22,7 +22,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mypy.errorcodes import ErrorCode
 from mypy.nodes import (
@@ -31,6 +31,7 @@ from mypy.nodes import (
     Decorator,
     EllipsisExpr,
     Expression,
+    FakeInfo,
     FuncDef,
     IndexExpr,
     IntExpr,
@@ -46,6 +47,7 @@ from mypy.nodes import (
 )
 from mypy.plugin import (
     AnalyzeTypeContext,
+    ClassDefContext,
     FunctionContext,
     MethodContext,
     Plugin,
@@ -68,19 +70,25 @@ from mypy.types import (
 from neurarust.ops import get as get_op
 from neurarust.types.annotations import (
     DTYPE_GROUPS,
+    AssumingAlgebra,
     DimItem,
     ShapeMismatch,
     bind_shapes,
+    decide_under,
     instantiate,
     parse_dims,
+    parse_facts,
 )
+from neurarust.types.cond import Cond
 from neurarust.types.dim import Dim
 from neurarust.types.dtype import ALL_DTYPES, get_default_dtype, result_type_of_scalar
 from neurarust.types.errors import DTypeError, RuleViolation, UndecidedShape
-from neurarust.types.symbolic import SymbolicAlgebra
 
 NR_SHAPE = ErrorCode("nr-shape", "Tensor shape mismatch (neurarust)", "neurarust")
 NR_DTYPE = ErrorCode("nr-dtype", "Tensor dtype mismatch (neurarust)", "neurarust")
+NR_UNDECIDED = ErrorCode("nr-undecided", "Shape condition left to neurarust verify (note)",
+                         "neurarust")
+DIMS_DECORATOR = "neurarust.types.annotations.dims"
 
 TENSOR = "neurarust.tensor.Tensor"
 MODULE_CALL = "neurarust.nn.module.Module.__call__"
@@ -246,6 +254,56 @@ def expr_name(expr: Expression | None, fallback: str) -> str:
     return fallback
 
 
+# -- class-wide dims and facts: @nr.types.dims("D H", assume="D % H == 0") -------------------
+def class_dims_hook(ctx: ClassDefContext) -> None:
+    """Remember a class's ``@dims(...)`` in its TypeInfo's metadata (kept in mypy's cache)."""
+    reason = ctx.reason
+    names, assume = "", []
+    if isinstance(reason, CallExpr):
+        for kind_name, arg in zip(reason.arg_names, reason.args):
+            texts = [arg] if isinstance(arg, StrExpr) else list(arg.items) if isinstance(
+                arg, (ListExpr, TupleExpr)) else []
+            if not texts or not all(isinstance(t, StrExpr) for t in texts):
+                ctx.api.fail("dims(...) takes literal strings", reason, code=NR_SHAPE)
+                return
+            values = [t.value for t in texts if isinstance(t, StrExpr)]
+            if kind_name in (None, "names"):
+                names = " ".join(values)
+            elif kind_name == "assume":
+                assume = values
+    try:
+        parse_facts(assume)
+    except ValueError as err:
+        ctx.api.fail(str(err), reason, code=NR_SHAPE)
+        return
+    ctx.cls.info.metadata["neurarust"] = {"dims": names.split(), "assume": assume}
+
+
+def class_meta(info: TypeInfo | None) -> tuple[list[str], list[str]]:
+    """The dims and assumption strings declared on ``info`` and its bases."""
+    names: list[str] = []
+    assume: list[str] = []
+    for base in info.mro if info is not None else []:
+        meta = base.metadata.get("neurarust")
+        if meta:
+            names += [n for n in meta.get("dims", []) if n not in names]
+            assume += meta.get("assume", [])
+    return names, assume
+
+
+def scope_facts(api: Any) -> tuple[Cond, ...]:
+    """The facts of the class whose method is being checked (none outside a class)."""
+    try:
+        info = api.scope.enclosing_class()
+    except AttributeError:
+        return ()
+    _, assume = class_meta(info)
+    try:
+        return parse_facts(assume) if assume else ()
+    except ValueError:
+        return ()
+
+
 # -- applying a registry rule ------------------------------------------------------------------
 _RETURN_CONTEXTS: dict[tuple[int, int, int], Type] = {}
 
@@ -257,6 +315,7 @@ class Call:
                  check_return: bool = True) -> None:
         self.api, self.context, self.default = api, context, default
         self.check_return = check_return
+        self.facts = scope_facts(api)
 
     def inner(self) -> Call:
         """The same call for an intermediate value (not checked against a return type)."""
@@ -267,6 +326,31 @@ class Call:
 
     def dtype_error(self, message: str) -> None:
         self.api.fail(message, self.context, code=NR_DTYPE)
+
+    def undecided(self, label: str, conditions: Sequence[Any]) -> None:
+        """A note per condition the algebra could not settle: the verifier's job. Conditions
+        that hold once every size is at least 1 (``0 < T``, ``C != 0``) are not worth one."""
+        parts = [p for c in conditions for p in (
+            cast(Any, c).parts if isinstance(c, Cond) and getattr(c, "kind", None) == "and" else [c])]
+        for cond in parts:
+            if isinstance(cond, Cond):
+                nonempty = [Dim.sym(n).ge(1) for n in sorted(cond.free_symbols())]
+                if decide_under(cond, (*self.facts, *nonempty)) is True:
+                    continue
+            message = f"{label}: undecided: {cond} (left to neurarust verify)"
+            errors = getattr(getattr(self.api, "msg", None), "errors", None)
+            saved = getattr(errors, "_watchers", None)
+            if isinstance(self.context, OpExpr) and isinstance(saved, list):
+                # mypy checks an operator under an error watcher and takes any message, a
+                # note too, as a failure (then retries the reflected operator and gives Any):
+                # a note is not a failure, so it goes past the watchers.
+                errors._watchers = []  # type: ignore[union-attr]
+                try:
+                    self.api.note(message, self.context, code=NR_UNDECIDED)
+                finally:
+                    errors._watchers = saved  # type: ignore[union-attr]
+            else:
+                self.api.note(message, self.context, code=NR_UNDECIDED)
 
     def result(self, dtype: str, shape: Shape | None, base: Type | None = None) -> Type:
         info = TInfo(dtype, dims_of(shape) if shape is not None else UNKNOWN_DIMS)
@@ -292,11 +376,12 @@ class Call:
         _RETURN_CONTEXTS[key] = context
         want = read(context)
         if want is not None:
-            check_against(self, "return value", info, want)
+            check_against(self, "return value", info, want, note=True)
 
 
 def check_against(call: Call, label: str, got: TInfo, want: TInfo,
-                  bindings: dict[str, Any] | None = None) -> dict[str, Any] | None:
+                  bindings: dict[str, Any] | None = None,
+                  note: bool = False) -> dict[str, Any] | None:
     """Check ``got`` against the declared ``want``; report and return None on a mismatch."""
     allowed = want.dtypes
     if allowed is not None and got.concrete_dtype is not None and got.dtype not in allowed:
@@ -311,11 +396,16 @@ def check_against(call: Call, label: str, got: TInfo, want: TInfo,
             if item.kind == "dim" and item.dim is not None:
                 for name in item.dim.free_symbols():
                     bindings[name], bindings["@" + name] = Dim.sym(name), "the signature"
+    undecided: list[str] = []
     try:
-        return bind_shapes([(label, want.dims, shape)], symbolic=True, bindings=bindings)
+        out = bind_shapes([(label, want.dims, shape)], symbolic=True, bindings=bindings,
+                          facts=call.facts, undecided=undecided)
     except ShapeMismatch as err:
         call.shape_error(err.message)
         return None
+    if note:
+        call.undecided(label, undecided)
+    return out
 
 
 def show(shape: Shape) -> str:
@@ -335,7 +425,7 @@ def apply_rule(call: Call, op_name: str, operands: Sequence[tuple[TInfo | None, 
         return plain(call.default)
     if any(s is None for s in shapes) or not tensors:
         return call.result(dtype, None)
-    algebra = SymbolicAlgebra()
+    algebra = AssumingAlgebra(call.facts)
     try:
         out = op.shape(algebra, *shapes, **attrs)
     except RuleViolation as err:
@@ -347,6 +437,7 @@ def apply_rule(call: Call, op_name: str, operands: Sequence[tuple[TInfo | None, 
         return plain(call.default)
     except (UndecidedShape, NotImplementedError, TypeError, ValueError):
         return call.result(dtype, None)
+    call.undecided(label, [o.condition for o in algebra.pending])
     return call.result(dtype, tuple(out))
 
 
@@ -738,7 +829,7 @@ def layer_norm(call: Call, x: TInfo, x_name: str, normalized_shape: Any, label: 
     if shape is None:
         return call.result(x.dtype, None)
     k = len(norm)
-    algebra = SymbolicAlgebra()
+    algebra = AssumingAlgebra(call.facts)
     try:
         if k == 0 or len(shape) < k:
             raise RuleViolation("the input's last dims must equal normalized_shape")
@@ -1087,8 +1178,20 @@ def bind_call(ctx: FunctionContext | MethodContext, sig: CallableType, actuals: 
                              f"{want.dtype}")
             return plain(default)
         entries.append((name, want.dims, got.shape))
+    owner = sig.definition.info if isinstance(sig.definition, FuncDef) else None
+    owner = None if owner is None or isinstance(owner, FakeInfo) else owner
+    names, assume = class_meta(owner)
+    facts = tuple(call.facts) + (parse_facts(assume) if assume else ())
+    bindings: dict[str, Any] = {}
     try:
-        bound = bind_shapes(entries, symbolic=True)
+        here = cast(Any, ctx.api).scope.enclosing_class()
+    except AttributeError:
+        here = None
+    if names and here is not None and owner is not None and here.has_base(owner.fullname):
+        for n in names:  # inside the class, its dims are the caller's own symbols
+            bindings[n], bindings["@" + n] = Dim.sym(n), f"class {owner.name}"
+    try:
+        bound = bind_shapes(entries, symbolic=True, bindings=bindings, facts=facts)
     except ShapeMismatch as err:
         call.shape_error(f"{where}: argument {err.message}")
         return plain(default)
@@ -1181,6 +1284,12 @@ class NeurarustPlugin(Plugin):
         module): a changed plugin invalidates them."""
         return _SOURCE_HASH
 
+    def get_class_decorator_hook(self, fullname: str,
+                                 ) -> Callable[[ClassDefContext], None] | None:
+        if fullname == DIMS_DECORATOR:
+            return class_dims_hook
+        return None
+
     def get_type_analyze_hook(self, fullname: str) -> Callable[[AnalyzeTypeContext], Type] | None:
         if fullname in ANNOTATED:
             return analyze_annotation
@@ -1234,4 +1343,4 @@ def _method(ctx: MethodContext, name: str) -> Type:
     return tensor_op(ctx, name, ctx.type, self_expr, 0)
 
 
-__all__ = ["NR_DTYPE", "NR_SHAPE", "NeurarustPlugin", "ProperType"]
+__all__ = ["NR_DTYPE", "NR_SHAPE", "NR_UNDECIDED", "NeurarustPlugin", "ProperType"]

@@ -37,6 +37,7 @@ from .annotations import (
     TensorSpec,
     UInt8,
     check,
+    dims,
 )
 
 # Z3Algebra lives in neurarust.types.z3_algebra and is imported on demand (it loads z3).
@@ -49,5 +50,5 @@ __all__ = [
     "set_default_dtype", "uint8",
     # annotations: Float32[Tensor, "B 784"] and the @check decorator
     "Bool", "Float", "Float16", "Float32", "Float64", "Int", "Int8", "Int16", "Int32", "Int64",
-    "Integer", "Shaped", "TensorSpec", "UInt8", "check",
+    "Integer", "Shaped", "TensorSpec", "UInt8", "check", "dims",
 ]

@@ -23,18 +23,22 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import types as _pytypes
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union
 
-from .dim import Dim
+from .algebra import CONCRETE
+from .cond import Cond, _Compare
+from .dim import Dim, _Apply
 from .errors import DTypeError, ShapeError
+from .symbolic import SymbolicAlgebra
 
 __all__ = [
-    "DTYPE_GROUPS", "DimItem", "ShapeMismatch", "TensorSpec", "bind_shapes", "check",
-    "parse_dims", "Bool", "Float", "Float16", "Float32", "Float64", "Int", "Int8", "Int16",
+    "DTYPE_GROUPS", "AssumingAlgebra", "ClassDims", "DimItem", "ShapeMismatch", "TensorSpec",
+    "bind_shapes", "check", "decide_under", "dims", "parse_dims", "parse_facts", "Bool", "Float", "Float16", "Float32", "Float64", "Int", "Int8", "Int16",
     "Int32", "Int64", "Integer", "Shaped", "UInt8",
 ]
 
@@ -178,6 +182,91 @@ else:
                            "UInt8"))
 
 
+# -- facts: what a class (or a caller) states about its dims ----------------------------------
+_COMPARISON = re.compile(r"^\s*(.+?)\s*(==|!=|>=|<=|<|>)\s*(.+?)\s*$")
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_facts(text: str) -> tuple[Cond, ...]:
+    out: list[Cond] = []
+    for part in re.split(r",|\band\b", text):
+        if not part.strip():
+            continue
+        m = _COMPARISON.match(part)
+        if m is None:
+            raise ValueError(f"bad assumption {part.strip()!r} in {text!r}: expected a "
+                             "comparison such as 'D % H == 0' or 'T >= 1'")
+        lhs, op, rhs = m.groups()
+        try:
+            out.append(Cond.compare(op, Dim.parse(lhs), Dim.parse(rhs)))
+        except ValueError as err:
+            raise ValueError(f"bad assumption {part.strip()!r} in {text!r}: {err}") from None
+    return tuple(out)
+
+
+def parse_facts(assume: str | Sequence[str]) -> tuple[Cond, ...]:
+    """``"D % H == 0, T >= 1"`` (or a list of such strings; ``and`` also separates) as Conds."""
+    texts = [assume] if isinstance(assume, str) else list(assume)
+    return tuple(c for t in texts for c in _parse_facts(t))
+
+
+def _divides(fact: Cond) -> tuple[str, Dim] | None:
+    """``(name, b)`` when ``fact`` is ``name % b == 0`` for a named dim ``name``."""
+    if not isinstance(fact, _Compare) or fact.op != "==":
+        return None
+    for side, other in ((fact.lhs, fact.rhs), (fact.rhs, fact.lhs)):
+        if other != Dim.of(0) or len(side._terms) != 1:
+            continue
+        ((mono, coef),) = side._terms.items()
+        if coef != 1 or len(mono) != 1 or mono[0][1] != 1:
+            continue
+        atom = mono[0][0]
+        if isinstance(atom, _Apply) and atom.fn == "mod":
+            a, b = atom.args
+            names = a.free_symbols()
+            if len(names) == 1 and a == Dim.sym(next(iter(names))):
+                return next(iter(names)), b
+    return None
+
+
+def decide_under(cond: Cond, facts: Sequence[Cond]) -> bool | None:
+    """``cond.decide(facts)``, plus divisibility: a fact ``D % H == 0`` is used by writing
+    ``D`` as ``H*q`` (``q`` a fresh size, ``H >= 1``), so ``H*(D//H) == D`` holds.
+
+    Sound: ``D % H == 0`` with sizes ``D >= 0`` and ``H != 0`` means exactly ``D == H*q`` for
+    some size ``q``; a verdict over every ``H >= 1, q >= 0`` is a verdict over every ``D, H``
+    the fact allows.
+    """
+    verdict = cond.decide(facts) if facts else cond.decide()
+    if verdict is not None or not facts:
+        return verdict
+    steps: list[tuple[str, Dim]] = []
+    for fact in facts:
+        found = _divides(fact)
+        if found is not None and all(found[0] != n for n, _ in steps):
+            steps.append(found)
+    if not steps:
+        return None
+    extra: list[Cond] = []
+    rewritten = list(facts)
+    for name, b in steps:
+        mapping = {name: b * Dim.sym(f"{name}_over_{abs(hash(b._key)) % 10**6}")}
+        cond = cond.substitute(mapping)
+        rewritten = [f.substitute(mapping) for f in rewritten]
+        extra = [e.substitute(mapping) for e in extra] + [b.ge(1)]
+    return cond.decide([*rewritten, *extra])
+
+
+class AssumingAlgebra(SymbolicAlgebra):
+    """:class:`SymbolicAlgebra` whose decisions also use divisibility facts
+    (:func:`decide_under`): with ``D % H == 0`` known, ``H*(D//H) == D`` holds."""
+
+    name = "symbolic+facts"
+
+    def _decide(self, cond: Cond) -> bool | None:
+        return decide_under(cond, self.facts)
+
+
 # -- matching shapes against specs -------------------------------------------------------------
 class ShapeMismatch(Exception):
     """A shape does not match its spec; ``message`` says where and why."""
@@ -218,19 +307,32 @@ def bind_shapes(
     *,
     symbolic: bool = False,
     bindings: dict[str, Any] | None = None,
+    facts: Sequence[Cond] = (),
+    undecided: list[str] | None = None,
 ) -> dict[str, Any]:
     """Match each ``(argument name, dims, actual shape)`` and bind names across all of them.
 
     Names used alone (``B``) bind on first use, in argument order; expressions (``T*C``) are
     checked once every name in them is bound. With ``symbolic`` the actual sizes are Dims or
     ints and a comparison that structure cannot decide passes (the verifier's job), so only a
-    provably wrong shape raises. A ``None`` shape (unknown) is skipped. Raises
+    provably wrong shape raises; ``facts`` are used when deciding (:func:`decide_under`) and
+    each undecided comparison is appended to ``undecided`` (as ``"D == 64"``) when given.
+    A ``None`` shape (unknown) is skipped. Raises
     :class:`ShapeMismatch` naming the argument, both shapes and the conflicting binding.
     Returns the bindings (name -> size, ``*name`` -> tuple of sizes, and ``"@name"`` -> the
     argument that bound it).
     """
+    def symbolic_equal(a: Any, b: Any) -> bool | None:
+        if isinstance(a, int) and isinstance(b, int):
+            return a == b
+        cond = Dim.of(a).eq(Dim.of(b))
+        verdict = decide_under(cond, facts)
+        if verdict is None and undecided is not None and str(cond) not in undecided:
+            undecided.append(str(cond))
+        return verdict
+
     equal: Callable[[Any, Any], bool | None] = (
-        _static_equal if symbolic else (lambda a, b: a == b))
+        symbolic_equal if symbolic else (lambda a, b: a == b))
     evaluate = _static_eval if symbolic else _int_eval
     bound: dict[str, Any] = {} if bindings is None else bindings
     aligned: list[tuple[str, tuple[DimItem, ...], list[tuple[DimItem, Any]]]] = []
@@ -339,6 +441,40 @@ def _specs_in(hint: Any) -> tuple[TensorSpec | None, bool]:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+
+@dataclass(frozen=True)
+class ClassDims:
+    """What :func:`dims` declared for a class: its instance-wide dim names and its facts."""
+
+    names: tuple[str, ...]
+    facts: tuple[Cond, ...]
+
+
+_INSTANCE_KEY = "_nr_types_dims"
+
+
+def _instance_bindings(obj: Any) -> dict[str, Any] | None:
+    """The per-instance bindings of a class's dims (kept in the instance's ``__dict__``,
+    bypassing ``__setattr__`` so ``nn.Module`` does not see them); None without a dict."""
+    store = getattr(obj, "__dict__", None)
+    if not isinstance(store, dict):
+        return None
+    found = store.get(_INSTANCE_KEY)
+    if found is None:
+        found = store[_INSTANCE_KEY] = {}
+    return typing.cast("dict[str, Any]", found)
+
+
+def _check_facts(where: str, facts: Sequence[Cond], bound: Mapping[str, Any]) -> None:
+    for fact in facts:
+        names = sorted(fact.free_symbols())
+        if not all(isinstance(bound.get(n), int) for n in names):
+            continue
+        if not fact.interpret(CONCRETE, lambda n: bound[n]):
+            via = ", ".join(f"{n}={bound[n]} from {bound['@' + n]}" for n in names)
+            raise ShapeError(f"{where}: assumption {fact} does not hold ({via})")
 
 
 def check(fn: F) -> F:
@@ -348,6 +484,7 @@ def check(fn: F) -> F:
     in ``mask`` must be the same size. Raises :class:`ShapeError` naming the function, the
     argument, the expected and actual shapes and the binding that conflicts
     (``B was 32 from x, got 16 in mask``), and :class:`DTypeError` for a wrong dtype.
+    Methods of a class decorated with :func:`dims` also share that class's dims.
 
     Example:
         >>> import neurarust as nr
@@ -358,9 +495,53 @@ def check(fn: F) -> F:
         >>> f(nr.zeros(2, 3)).shape
         (2,)
     """
+    return _checked(fn, None)
+
+
+def dims(names: str = "", *, assume: str | Sequence[str] = ()) -> Callable[[C], C]:
+    """Declare dims shared by every method of a class, and facts about them.
+
+    ``@dims("D H", assume="D % H == 0")`` on a class (an ``nn.Module`` or any class) means:
+    ``D`` and ``H`` name the same sizes in every shape annotation of the class's methods, for
+    one instance (the first checked call binds them, later calls of any method must agree:
+    ``D was 64 from x in Attention.forward, got 32 in x``), and ``D % H == 0`` holds (checked
+    at run time once both are bound; used by the mypy plugin, so ``H*(D//H)`` equals ``D``).
+    Other names (``B``, ``T``) stay per call. Every method with shaped annotations is checked
+    as :func:`check` does (no need to decorate them too); static and class methods are left
+    as they are. ``assume`` holds comparisons separated by ``,`` or ``and`` (or a list).
+    """
+    declared = tuple(names.split())
+    for name in declared:
+        if not name.isidentifier():
+            raise ValueError(f"dims: bad dim name {name!r} in {names!r}")
+    spec = ClassDims(declared, parse_facts(assume))
+
+    def decorate(cls: C) -> C:
+        cls.__nr_dims__ = spec  # type: ignore[attr-defined]
+        for attr, value in list(vars(cls).items()):
+            if not inspect.isfunction(value):
+                continue
+            original = getattr(value, "__nr_checked__", value)
+            if getattr(value, "__nr_checked__", None) is not None or _has_specs(original):
+                setattr(cls, attr, _checked(original, spec))
+        return cls
+
+    return decorate
+
+
+def _has_specs(fn: Callable[..., Any]) -> bool:
+    try:
+        raw = typing.get_type_hints(fn, include_extras=True)
+    except (NameError, TypeError, AttributeError):  # forward references that do not resolve yet: check lazily anyway
+        return bool(getattr(fn, "__annotations__", None))
+    return any(_specs_in(h)[0] is not None for h in raw.values())
+
+
+def _checked(fn: F, class_dims: ClassDims | None) -> F:
     sig = inspect.signature(fn)
     hints: dict[str, tuple[TensorSpec, bool]] | None = None
     where = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
+    facts = class_dims.facts if class_dims is not None else ()
 
     def load() -> dict[str, tuple[TensorSpec, bool]]:
         raw = typing.get_type_hints(fn, include_extras=True)
@@ -389,6 +570,10 @@ def check(fn: F) -> F:
         if hints is None:
             hints = load()
         call = sig.bind(*args, **kwargs)
+        shared = _instance_bindings(args[0]) if class_dims is not None and args else None
+        start: dict[str, Any] = {}
+        if shared is not None:
+            start = dict(shared)
         entries = []
         for name, value in call.arguments.items():
             if name in hints and name != "return":
@@ -396,9 +581,10 @@ def check(fn: F) -> F:
                 if check_value(name, value, spec, allows_none):
                     entries.append((name, spec.dims, tuple(value.shape)))
         try:
-            bound = bind_shapes(entries)
+            bound = bind_shapes(entries, bindings=start)
         except ShapeMismatch as err:
             raise ShapeError(f"{where}: {err.message}") from None
+        _check_facts(where, facts, bound)
         out = fn(*args, **kwargs)
         if "return" in hints:
             spec, allows_none = hints["return"]
@@ -408,6 +594,13 @@ def check(fn: F) -> F:
                                 bindings=bound)
                 except ShapeMismatch as err:
                     raise ShapeError(f"{where}: {err.message}") from None
+                _check_facts(where, facts, bound)
+        if shared is not None and class_dims is not None:
+            for name in class_dims.names:
+                if name in bound and name not in shared:
+                    shared[name] = bound[name]
+                    shared["@" + name] = f"{bound['@' + name]} in {where}"
         return out
 
+    wrapper.__nr_checked__ = fn  # type: ignore[attr-defined]
     return typing.cast(F, wrapper)

@@ -91,3 +91,68 @@ def test_check_dtype() -> None:
     ids(nr.zeros(3).long())
     with pytest.raises(DTypeError, match="expected Int64"):
         ids(nr.zeros(3))
+
+
+# -- class-wide dims and facts: @dims ----------------------------------------------------------
+from neurarust.types import dims  # noqa: E402
+from neurarust.types.annotations import (  # noqa: E402
+    AssumingAlgebra,
+    decide_under,
+    parse_facts,
+)
+
+
+@dims("D H", assume="D % H == 0")
+class Heads(nr.nn.Module):
+    def split(self, x: Float32[Tensor, "B T D"], h: Float32[Tensor, "H"]
+              ) -> Float32[Tensor, "B T H D//H"]:
+        return x.reshape(x.shape[0], x.shape[1], h.shape[0], -1)
+
+    def merge(self, x: Float32[Tensor, "B T H D//H"]) -> Float32[Tensor, "B T D"]:
+        return x.reshape(x.shape[0], x.shape[1], -1)
+
+    @check
+    def bad(self, x: Float32[Tensor, "B D"]) -> Float32[Tensor, "B D"]:
+        return x[:, :1]
+
+
+def test_dims_binds_across_methods_of_one_instance() -> None:
+    heads = Heads()
+    y = heads.split(nr.zeros(2, 3, 8), nr.zeros(4))
+    assert y.shape == (2, 3, 4, 2) and heads.merge(y).shape == (2, 3, 8)
+    heads.split(nr.zeros(5, 1, 8), nr.zeros(4))  # B and T are per call
+    with pytest.raises(ShapeError, match=r"x has shape \[2, 3, 6\], expected \[B, T, D\] "
+                                         r"\(D was 8 from x in Heads.split, got 6 in x\)"):
+        heads.split(nr.zeros(2, 3, 6), nr.zeros(3))
+    with pytest.raises(ShapeError, match=r"D//H is 2 with D=8 from x in Heads.split, "
+                                         r"H=4 from h in Heads.split, got 3"):
+        heads.merge(nr.zeros(2, 3, 4, 3))
+    Heads().split(nr.zeros(2, 3, 6), nr.zeros(3))  # another instance binds its own
+
+
+def test_dims_checks_the_assumption_and_wraps_checked_methods() -> None:
+    with pytest.raises(ShapeError, match=r"Heads.split: assumption D % H == 0 does not hold "
+                                         r"\(D=10 from x, H=3 from h\)"):
+        Heads().split(nr.zeros(2, 3, 10), nr.zeros(3))
+    with pytest.raises(ShapeError, match=r"return value has shape \[2, 1\], expected \[B, D\]"):
+        Heads().bad(nr.zeros(2, 4))
+    assert Heads.__nr_dims__.names == ("D", "H")  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="bad assumption 'D %% 2'"):
+        dims("D", assume="D %% 2")
+
+
+def test_divisibility_facts_decide_floor_division() -> None:
+    D, H = Dim.sym("D"), Dim.sym("H")
+    facts = parse_facts("D % H == 0, T >= 1")
+    assert [str(f) for f in facts] == ["D % H == 0", "T >= 1"]
+    assert decide_under((H * (D // H)).eq(D), facts) is True
+    assert decide_under((H * (D // H)).eq(D), ()) is None
+    assert decide_under((H * (D // H)).eq(D + 1), facts) is False
+    assert parse_facts(["D % H == 0 and H >= 2"])[1] == H.ge(2)
+    # A reshape [B, T, D] -> [B, T, H, D//H] -> [B, T, D] settles only with the fact.
+    B, T = Dim.sym("B"), Dim.sym("T")
+    op = nr.ops.get("reshape")
+    for algebra, pending in ((AssumingAlgebra(facts), 0), (AssumingAlgebra(), 1)):
+        split = op.shape(algebra, (B, T, D), shape=(B, T, H, D // H))
+        back = op.shape(algebra, tuple(split), shape=(B, T, D))
+        assert tuple(back) == (B, T, D) and len(algebra.pending) == 2 * pending

@@ -10,7 +10,7 @@ def broadcast(x: Float32[Tensor, "B 1 5"], y: Float32[Tensor, "3 1"]) -> None:
 
 
 def symbolic(a: Float32[Tensor, "N"], b: Float32[Tensor, "M"]) -> None:
-    a + b  # undecided (N == M or N == 1 or M == 1): left to the verifier, no error
+    a + b  # undecided (N == M or N == 1 or M == 1): left to the verifier, no error  # N: add: undecided: N == M or N == 1 or M == 1 (left to neurarust verify)
     a / a
 
 

@@ -38,7 +38,7 @@ def one_name(x: Float[Tensor, "B"], y: Shaped[Tensor, "*batch 3"], z: Int64[Tens
 
 def broadcasts(a: Float32[Tensor, "N"], b: Float32[Tensor, "M"],
                c: Float32[Tensor, "N 1"]) -> Float32[Tensor, "N M"]:
-    a + b
+    a + b  # N: add: undecided: N == M or N == 1 or M == 1 (left to neurarust verify)
     return c * b
 
 

@@ -33,11 +33,11 @@ class CNN(nn.Module):
         reveal_type(self.conv1(x))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 32, 28, 28]']]"
         reveal_type(self.conv2(self.conv1(x)))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 64, 13, 13]']]"
         reveal_type(self.dil(x))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 4, 24, 24]']]"
-        reveal_type(self.grouped(h))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 64, H-2, W-2]']]"
+        reveal_type(self.grouped(h))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 64, H-2, W-2]']]"  # N: self.grouped: undecided: H - 3 >= 0 (left to neurarust verify)  # N: self.grouped: undecided: W - 3 >= 0 (left to neurarust verify)
         reveal_type(self.same(x))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 8, 28, 28]']]"
         reveal_type(self.var(x))  # N: Revealed type is "neurarust.tensor.Tensor"
         reveal_type(self.pool(x))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 1, 14, 14]']]"
-        reveal_type(self.pool(h))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 32, (H-2)//2+1, (W-2)//2+1]']]"
+        reveal_type(self.pool(h))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 32, (H-2)//2+1, (W-2)//2+1]']]"  # N: self.pool: undecided: H - 2 >= 0 (left to neurarust verify)  # N: self.pool: undecided: W - 2 >= 0 (left to neurarust verify)
         reveal_type(self.pool3(x))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 1, 15, 15]']]"
         reveal_type(self.avg(x))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 1, 28, 28]']]"
         reveal_type(self.flat(x))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 784]']]"
@@ -50,7 +50,7 @@ class CNN(nn.Module):
         reveal_type(self.opaque(x))  # N: Revealed type is "neurarust.tensor.Tensor"
         self.conv2(x)  # E: self.conv2: input channels must match the weight: x is [B, 1, 28, 28], self.conv2.weight is [64, 32, 3, 3], self.conv2.bias is [64] (expected in_channels == weight.shape[1] * groups, got 1 != 32 * 1; hint: weight is (out_channels, in_channels / groups, *kernel_size))  [nr-shape]
         self.grouped(x)  # E: self.grouped: input channels must match the weight: x is [B, 1, 28, 28], self.grouped.weight is [64, 8, 3, 3], self.grouped.bias is [64] (expected in_channels == weight.shape[1] * groups, got 1 != 8 * 4; hint: weight is (out_channels, in_channels / groups, *kernel_size))  [nr-shape]
-        self.conv1(e)
+        self.conv1(e)  # N: self.conv1: undecided: B == 1 (left to neurarust verify)
         self.pool(e[0])  # E: self.pool: expected a 3-d (unbatched) or 4-d (batched) input: input is [T, 64] (got a 2-d input of shape [T, 64]; layout is (N, C, H, W) or without N)  [nr-shape]
         self.norm(x)  # E: self.norm: the input's last dims must equal normalized_shape: x is [B, 1, 28, 28], normalized_shape is [64]  [nr-shape]
         self.norm2(e)  # E: self.norm2: the input's last dims must equal normalized_shape: e is [B, T, 64], normalized_shape is [28, 28]  [nr-shape]

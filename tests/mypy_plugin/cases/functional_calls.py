@@ -28,7 +28,7 @@ def losses(logits: Float32[Tensor, "B 10"], y: Int64[Tensor, "B"], y3: Int64[Ten
     reveal_type(F.cross_entropy(logits, probs))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[...]']]"
     reveal_type(F.nll_loss(F.log_softmax(logits, 1), y))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[]']]"
     F.cross_entropy(logits, yt)  # E: cross_entropy: the target must be the input's shape without the class dim: logits is [B, 10], yt is [B, T] (expected a 1-d target of shape [B], got [B, T])  [nr-shape]
-    F.cross_entropy(logits[0:3], y3)
+    F.cross_entropy(logits[0:3], y3)  # N: cross_entropy: undecided: 3 == min(3, B) (left to neurarust verify)
     F.cross_entropy(logits, y, reduction="avg")  # E: cross_entropy: 'avg' is not a valid value for reduction: logits is [B, 10], y is [B] (expected one of ('none', 'mean', 'sum'))  [nr-shape]
 
 

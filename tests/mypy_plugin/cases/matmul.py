@@ -19,7 +19,7 @@ def bad(x: Float32[Tensor, "B 784"], w: Float32[Tensor, "128 10"]) -> None:
 
 
 def unknown_inner(x: Float32[Tensor, "B K"], w: Float32[Tensor, "J 10"]) -> None:
-    reveal_type(x @ w)  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 10]']]"
+    reveal_type(x @ w)  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 10]']]"  # N: matmul: undecided: K == J (left to neurarust verify)
 
 
 def mixed_dtypes(x: Float32[Tensor, "B 4"], w: Int64[Tensor, "4 2"]) -> None:

@@ -26,5 +26,5 @@ def errors(x: Float32[Tensor, "B 12"], m: Float32[Tensor, "3 4"]) -> None:
 
 
 def undecided(x: Float32[Tensor, "B T"], n: int) -> None:
-    x.reshape(-1, 128)  # needs B*T % 128 == 0: the verifier's job, not an error
+    x.reshape(-1, 128)  # needs B*T % 128 == 0: the verifier's job, not an error  # N: reshape: undecided: B*T % 128 == 0 (left to neurarust verify)
     reveal_type(x.reshape(n, -1))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[...]']]"
