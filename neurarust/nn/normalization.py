@@ -159,6 +159,25 @@ def _shape_tuple(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(s) for s in normalized_shape)
 
 
+
+def _register_affine(module: Module, shape: tuple[int, ...], affine: bool, bias: bool,
+                     device: DeviceArg, dtype: DType | None) -> None:
+    """Register a normalization layer's ``weight`` and ``bias`` of ``shape`` (None when not
+    learned), uninitialised: ``_reset_affine`` sets them to ones and zeros."""
+    weight = Parameter(_fn.empty(*shape, device=device, dtype=dtype)) if affine else None
+    module.register_parameter("weight", weight)
+    shift = Parameter(_fn.empty(*shape, device=device, dtype=dtype)) if affine and bias else None
+    module.register_parameter("bias", shift)
+
+
+def _reset_affine(module: Module) -> None:
+    """PyTorch's initialisation of a normalization's affine part: weight 1, bias 0."""
+    weight, bias = getattr(module, "weight"), getattr(module, "bias")
+    if weight is not None:
+        init.ones_(weight)
+    if bias is not None:
+        init.zeros_(bias)
+
 class LayerNorm(Module):
     """Layer normalization (Ba et al., 2016): each sample is normalised over its last
     ``len(normalized_shape)`` dims (biased variance), then scaled and shifted elementwise.
@@ -184,23 +203,11 @@ class LayerNorm(Module):
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_fn.empty(*self.normalized_shape, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(_fn.empty(*self.normalized_shape, device=device,
-                                                dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -239,22 +246,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(_fn.empty(num_channels, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(_fn.empty(num_channels, device=device, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_channels,), affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
