@@ -886,6 +886,11 @@ class _Extremum(Binary):
         raise NotImplementedError
 
     def backward(self, g: Any, a: Any, b: Any, *, out: Any) -> tuple[Any, ...]:
+        # A Python-number side becomes a constant tensor, so the comparisons read the same.
+        if not _is_tensor(a):
+            a = b.new_zeros(b.shape) + a
+        if not _is_tensor(b):
+            b = a.new_zeros(a.shape) + b
         half = (g / 2).where(a.eq(b), g)
         return masked_zero(half, self._loses(a, b)), masked_zero(half, self._loses(b, a))
 

@@ -411,3 +411,15 @@ def test_second_derivatives() -> None:
     assert gradgrad(lambda a: a.log() + a.sqrt() + a.rsqrt() + a.reciprocal() + a.sin(), [x])
     assert gradgrad(lambda a, b: nr.maximum(a, b) * nr.where(a > 0.5, a, b) / b, [x, y])
     assert gradgrad(lambda a, b: nr.clamp(a, max=1.0) * a.abs() * b.relu(), [x, y])
+
+
+def test_maximum_minimum_gradient_with_a_python_number() -> None:
+    """The gradient of maximum/minimum against a scalar follows PyTorch (half at ties)."""
+    for fn in (nr.maximum, nr.minimum):
+        x = nr.tensor([0.0, 0.5, 1.0], dtype=nr.float64, requires_grad=True)
+        fn(x, 0.5).sum().backward()
+        expected = [0.0, 0.5, 1.0] if fn is nr.maximum else [1.0, 0.5, 0.0]
+        np.testing.assert_allclose(x.grad.numpy(), expected)
+        y = nr.tensor([0.0, 0.5, 1.0], dtype=nr.float64, requires_grad=True)
+        fn(0.5, y).sum().backward()
+        np.testing.assert_allclose(y.grad.numpy(), expected)
