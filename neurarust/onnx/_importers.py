@@ -64,6 +64,11 @@ def onnx_to_dtype(elem_type: int) -> DType:
         raise OnnxUnsupported(f"ONNX element type {elem_type} has no neurarust dtype") from None
 
 
+def _text(v: Any) -> str:
+    """A string attribute (protobuf gives bytes) as str."""
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
 def _reg(*names: str) -> Callable[[Importer], Importer]:
     def deco(f: Importer) -> Importer:
         for n in names:

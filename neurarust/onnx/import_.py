@@ -25,6 +25,7 @@ from ..functions import from_numpy, tensor
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor
+from . import _import_resize, _import_rnn  # noqa: F401  (they register their importers)
 from ._importers import IMPORTERS, ImportContext, OnnxUnsupported
 from .builder import require_onnx
 
