@@ -1,0 +1,105 @@
+"""Whether a (mutated) model fails at run time: build it and call it, eagerly, on a concrete
+input consistent with its annotations.
+
+The neurarust version runs on neurarust, the PyTorch version on PyTorch; neither checker's
+opinion enters. A model "would fail" when building it or calling it raises, or when it runs
+but returns a shape other than the one its return annotation promises for that input;
+otherwise the mutant is "benign" (a static error on it is a false error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final, Literal
+
+import numpy as np
+
+CORPUS: Final = Path(__file__).resolve().parent
+Framework = Literal["nr", "torch"]
+# The bindings of the annotations' dims for the concrete run: distinct sizes, so that a
+# mutation swapping two dims (B for T) changes the shapes and shows.
+B: Final = 2
+T: Final = 5
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A corpus model: its class, the inputs its annotations describe, bound to ``B``/``T``,
+    and the output shape its return annotation promises for them."""
+
+    name: str  # file stem in nr_models/ and torch_models/
+    cls: str
+    inputs: tuple[tuple[tuple[int, ...], Literal["float32", "tokens"]], ...]
+    output: tuple[int, ...]
+
+    def source(self, framework: Framework) -> str:
+        folder = "nr_models" if framework == "nr" else "torch_models"
+        return (CORPUS / folder / f"{self.name}.py").read_text()
+
+
+MODELS: Final = (
+    ModelSpec("mlp", "MLP", (((B, 1, 28, 28), "float32"),), (B, 10)),
+    ModelSpec("cnn", "CNN", (((B, 1, 28, 28), "float32"),), (B, 10)),
+    ModelSpec("resnet_block", "BasicBlock", (((B, 16, 16, 16), "float32"),), (B, 32, 8, 8)),
+    ModelSpec("transformer_block", "EncoderBlock", (((B, T, 64), "float32"),), (B, T, 64)),
+    ModelSpec("lstm_tagger", "Tagger", (((B, T), "tokens"),), (B, T, 9)),
+)
+VOCABULARY_USED: Final = 50  # token ids drawn below this, well inside every vocabulary
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running a model did: ``fails`` with the error, ``wrong-shape``, or ``benign``."""
+
+    verdict: Literal["fails", "wrong-shape", "benign"]
+    detail: str
+
+    @property
+    def would_fail(self) -> bool:
+        return self.verdict != "benign"
+
+
+def _inputs(spec: ModelSpec) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, VOCABULARY_USED, size=shape, dtype=np.int64) if kind == "tokens"
+            else rng.standard_normal(shape).astype(np.float32) for shape, kind in spec.inputs]
+
+
+def _load(source: str, name: str) -> ModuleType:
+    module = ModuleType(name)
+    module.__file__ = f"<{name}>"
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our corpus)
+    return module
+
+
+def _call(framework: Framework, model: Any, arrays: list[np.ndarray]) -> tuple[int, ...]:
+    if framework == "nr":
+        import neurarust as nr
+
+        out = model(*[nr.from_numpy(a) for a in arrays])
+    else:
+        import torch
+
+        with torch.no_grad():
+            out = model(*[torch.from_numpy(a) for a in arrays])
+    return tuple(int(n) for n in out.shape)
+
+
+def run(spec: ModelSpec, source: str, framework: Framework) -> Outcome:
+    """Build ``spec.cls`` from ``source`` and call it on the spec's inputs."""
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            module = _load(source, f"corpus_{framework}_{spec.name}")
+            shape = _call(framework, getattr(module, spec.cls)(), _inputs(spec))
+    except Exception as error:  # noqa: BLE001 (any run-time failure is the verdict)
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return Outcome("fails", f"{type(error).__name__}: {first}"[:300])
+    if shape != spec.output:
+        return Outcome("wrong-shape", f"returned {list(shape)}, annotated {list(spec.output)}")
+    return Outcome("benign", f"returned {list(shape)}")

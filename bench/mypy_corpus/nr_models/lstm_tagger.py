@@ -1,0 +1,18 @@
+"""Sequence tagger: token embedding (vocabulary 1000, width 32), a batch-first LSTM with 48
+hidden units, and a linear layer to 9 tag scores per token."""
+from __future__ import annotations
+
+from neurarust import Tensor, nn
+from neurarust.types import Float32, Int64
+
+
+class Tagger(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(1000, 32)
+        self.lstm = nn.LSTM(32, 48, batch_first=True)
+        self.tags = nn.Linear(48, 9)
+
+    def forward(self, tokens: Int64[Tensor, "B T"]) -> Float32[Tensor, "B T 9"]:
+        out, _ = self.lstm(self.embed(tokens))
+        return nn.functional.log_softmax(self.tags(out), dim=-1)
