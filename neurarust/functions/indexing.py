@@ -20,6 +20,7 @@ from ..ops.indexing import FULL, IndexItem, Slice
 from ..tensor import Tensor
 from ..types import dtype as dt
 from ..types.algebra import CONCRETE
+from ..types.dim import Dim
 from ..types.errors import RuleViolation, ShapeError
 from ..types.format import format_value
 from ._call import apply, inplace
@@ -149,9 +150,17 @@ def _slice(item: slice) -> Slice:
     if step < 0:
         raise ValueError(f"getitem: step must be greater than zero, got {step}\n"
                          "  hint: use x.flip(dim) to reverse a dim")
-    start = None if item.start is None else operator.index(item.start)
-    stop = None if item.stop is None else operator.index(item.stop)
-    return Slice(start, stop, step)
+    return Slice(_bound(item.start), _bound(item.stop), step)
+
+
+def _bound(value: Any) -> Any:
+    """A slice bound as an int, or as a plain symbolic Dim while tracing (``table[:T]``:
+    the rule clamps it to the dim's size, as for an int)."""
+    if value is None:
+        return None
+    if isinstance(value, Dim) and not value.is_constant:
+        return Dim.__add__(value, 0)  # a plain Dim: rules compare structurally
+    return operator.index(value)
 
 
 def _check_mask(x: Tensor, mask: Tensor, in_dim: int) -> None:

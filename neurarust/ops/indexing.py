@@ -32,6 +32,7 @@ from typing import Any
 
 from ..types import dtype as dt
 from ..types.algebra import DimAlgebra, Shape
+from ..types.dim import Dim
 from ..types.dtype import DType
 from ..types.errors import RuleViolation
 from .registry import OpDef, register
@@ -56,7 +57,7 @@ class Slice:
     print compactly in messages (``index=(0, 1:5:2)``).
     """
 
-    start: int | None = None
+    start: int | None = None  # while tracing, also a symbolic Dim (``x[:, :T]``)
     stop: int | None = None
     step: int = 1
 
@@ -82,16 +83,20 @@ def _slice_len(dims: Dims, n: Any, s: Slice) -> Any:
         raise RuleViolation("slice step must be greater than zero", detail=f"got step {s.step}")
     if s.start is None and s.stop is None:
         return n if s.step == 1 else dims.floordiv(n + (s.step - 1), s.step)
-    if s.start is None:
-        start: Any = 0
-    else:
-        start = dims.min(s.start, n) if s.start >= 0 else dims.max(n + s.start, 0)
-    if s.stop is None:
-        stop: Any = n
-    else:
-        stop = dims.min(s.stop, n) if s.stop >= 0 else dims.max(n + s.stop, 0)
+    start: Any = 0 if s.start is None else _position(dims, n, s.start)
+    stop: Any = n if s.stop is None else _position(dims, n, s.stop)
     span = dims.max(stop - start, 0)
     return span if s.step == 1 else dims.floordiv(span + (s.step - 1), s.step)
+
+
+def _position(dims: Dims, n: Any, bound: Any) -> Any:
+    """Where a slice bound falls in a dim of size ``n``, clamped to ``[0, n]``. A symbolic
+    bound (``table[:T]`` while tracing) must be >= 0: it is then clamped like an int."""
+    if isinstance(bound, Dim) and not bound.is_constant:
+        dims.require(dims.ge(bound, 0), "a symbolic slice bound must be >= 0",
+                     hint="negative bounds count from the end only when they are ints")
+        return dims.min(bound, n)
+    return dims.min(bound, n) if bound >= 0 else dims.max(n + bound, 0)
 
 
 def basic_shape(dims: Dims, a: Shape, index: Sequence[IndexItem]) -> Shape:
@@ -191,30 +196,89 @@ def _take(g: Any, index: tuple[IndexItem, ...], indices: Sequence[Any],
 
 
 # -- x[...] ------------------------------------------------------------------------------------
+def _onnx_basic_index(g: OnnxBuilder, a: OnnxValue, index: tuple[IndexItem, ...]) -> OnnxValue:
+    """Basic indexing as ONNX: Slice over the kept ranges (bounds may be symbolic dims),
+    Gather for each int, Unsqueeze for None."""
+    out = a
+    axis = 0
+    for item in index:
+        if item is None:
+            out = g.node("Unsqueeze", out, g.ints([axis]), dtype=a.dtype)
+            axis += 1
+        elif isinstance(item, Slice):
+            start = 0 if item.start is None else item.start
+            stop = 2**63 - 1 if item.stop is None else item.stop
+            if (start, stop, item.step) != (0, 2**63 - 1, 1):
+                out = g.node("Slice", out, g.shape_of([start]), g.shape_of([stop]),
+                             g.ints([axis]), g.ints([item.step]), dtype=a.dtype)
+            axis += 1
+        else:
+            out = g.node("Gather", out, g.const(item, dt.int64), axis=axis, dtype=a.dtype)
+    return out if out is not a else g.node("Identity", a)
+
+
+def _basic_rank(rank: int, index: Sequence[IndexItem]) -> int:
+    """The rank of ``a[index]`` for a basic index: ints drop a dim, None adds one."""
+    return rank - sum(1 for i in index if isinstance(i, int)) + sum(1 for i in index
+                                                                     if i is None)
+
+
+def _onnx_gather_layout(g: OnnxBuilder, base: OnnxValue, rank: int,
+                        indices: Sequence[OnnxValue], indexed_dims: Sequence[int]
+                        ) -> tuple[OnnxValue, OnnxValue, list[int]]:
+    """``base`` with its indexed dims moved first, the index tensors broadcast, made
+    non-negative and stacked on a last axis (GatherND / ScatterND's ``[*B, k]`` indices),
+    and the permutation used."""
+    idx = [g.cast(i, dt.int64) for i in indices]
+    if len(idx) > 1:  # broadcast together: add the zeros of their sum
+        total = idx[0]
+        for i in idx[1:]:
+            total = g.node("Add", total, i, dtype=dt.int64)
+        zeros = g.node("Mul", total, g.const(0, dt.int64), dtype=dt.int64)
+        idx = [g.node("Add", i, zeros, dtype=dt.int64) for i in idx]
+    shape = g.node("Shape", base, dtype=dt.int64)
+    fixed = []
+    for i, d in zip(idx, indexed_dims):
+        size = g.node("Gather", shape, g.const(d, dt.int64), axis=0, dtype=dt.int64)
+        negative = g.node("Less", i, g.const(0, dt.int64), dtype=dt.bool_)
+        fixed.append(g.node("Where", negative, g.node("Add", i, size, dtype=dt.int64), i,
+                            dtype=dt.int64))
+    stacked = g.node("Concat", *[g.unsqueeze(i, [-1]) for i in fixed], axis=-1,
+                     dtype=dt.int64)
+    perm = list(indexed_dims) + [d for d in range(rank) if d not in indexed_dims]
+    data = base if perm == list(range(rank)) else g.node("Transpose", base, dtype=base.dtype,
+                                                          perm=perm)
+    return data, stacked, perm
+
+
+def _onnx_result_perm(indices: Sequence[OnnxValue], indexed_dims: Sequence[int],
+                      rank: int) -> list[int]:
+    """The Transpose from GatherND's ``[*B, *rest]`` to PyTorch's layout, where B takes the
+    place of adjacent indexed dims (and stays first otherwise)."""
+    b = max(i.rank or 0 for i in indices)
+    first, last = indexed_dims[0], indexed_dims[-1]
+    n_rest = rank - len(indexed_dims)
+    if last - first + 1 != len(indexed_dims) or first == 0:
+        return list(range(b + n_rest))
+    return list(range(b, b + first)) + list(range(b)) + list(range(b + first, b + n_rest))
+
+
+def _inverse(perm: Sequence[int]) -> list[int]:
+    out = [0] * len(perm)
+    for i, p in enumerate(perm):
+        out[p] = i
+    return out
+
+
 @register
 class GetItem(OpDef):
     """Basic indexing, a view: ``x[0, 1:5:2, None]``."""
 
     name = "getitem"
+    range_rule = "getitem"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, index: tuple[IndexItem, ...]) -> OnnxValue:
-        # Basic indexing: Slice over the kept ranges, Gather for each int, Unsqueeze for None.
-        out = a
-        axis = 0
-        for item in index:
-            if item is None:
-                out = g.node("Unsqueeze", out, g.ints([axis]))
-                axis += 1
-            elif isinstance(item, Slice):
-                start = 0 if item.start is None else item.start
-                stop = 2**63 - 1 if item.stop is None else item.stop
-                if (start, stop, item.step) != (0, 2**63 - 1, 1):
-                    out = g.node("Slice", out, g.ints([start]), g.ints([stop]), g.ints([axis]),
-                                 g.ints([item.step]))
-                axis += 1
-            else:
-                out = g.node("Gather", out, g.const(item, dt.int64), axis=axis)
-        return out
+        return _onnx_basic_index(g, a, index)
 
     onnx_import = ("Slice", "Gather")
     is_view = True
@@ -240,6 +304,17 @@ class Index(OpDef):
     indices accumulate."""
 
     name = "index"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *indices: OnnxValue,
+                index: tuple[IndexItem, ...], indexed_dims: tuple[int, ...]) -> OnnxValue:
+        base = _onnx_basic_index(g, a, index) if index else a
+        if not indices:
+            return base
+        rank = _basic_rank(a.rank or 0, index)
+        data, stacked, _ = _onnx_gather_layout(g, base, rank, indices, indexed_dims)
+        out = g.node("GatherND", data, stacked)
+        return g.transpose(out, _onnx_result_perm(indices, indexed_dims, rank))
+    range_rule = "index"
     nondiff_inputs = tuple(range(1, MAX_INDEX_TENSORS + 1))
     input_names = ("input",) + tuple(f"indices[{i}]" for i in range(MAX_INDEX_TENSORS))
 
@@ -268,6 +343,26 @@ class IndexPut(OpDef):
     shape. Backs ``x[...] = v`` and the gradients of ``getitem`` and ``index``."""
 
     name = "index_put"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, values: OnnxValue | None,
+                *indices: OnnxValue, index: tuple[IndexItem, ...], indexed_dims: tuple[int, ...],
+                accumulate: bool) -> OnnxValue:
+        # ScatterND into ``a`` with the indexed dims moved first; the values broadcast to
+        # the indexed region in PyTorch's layout, then move to GatherND's.
+        if any(item != FULL for item in index) or not indices:
+            raise NotImplementedError("index_put (x[...] = v) through a basic index (ints, "
+                                      "slices, None) has no ONNX mapping yet; only x[i, j] = v")
+        rank = a.rank or 0
+        vals = g.cast(values, a.dtype) if values is not None else g.scalar(0, a)
+        data, stacked, perm = _onnx_gather_layout(g, a, rank, indices, indexed_dims)
+        region = g.node("GatherND", data, stacked)
+        to_torch = _onnx_result_perm(indices, indexed_dims, rank)
+        target = g.node("Shape", g.transpose(region, to_torch), dtype=dt.int64)
+        updates = g.transpose(g.node("Expand", vals, target), _inverse(to_torch))
+        out = g.node("ScatterND", data, stacked, updates,
+                     reduction="add" if accumulate else None)
+        return g.transpose(out, _inverse(perm))
+    range_rule = "index_put"
     nondiff_inputs = tuple(range(2, MAX_INDEX_TENSORS + 2))
     input_names = ("input", "values") + tuple(f"indices[{i}]" for i in range(MAX_INDEX_TENSORS))
 
@@ -307,6 +402,21 @@ class NonzeroStatic(OpDef):
     ``fill_value`` (or cut) to ``size`` rows, as ``torch.nonzero_static``."""
 
     name = "nonzero_static"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, size: Any,
+                fill_value: int = -1) -> OnnxValue:
+        # NonZero gives (ndim, count); rows past ``size`` are cut, missing ones filled
+        import numpy as np
+
+        if not isinstance(size, int):
+            raise NotImplementedError(f"nonzero_static with the symbolic size {size}")
+        rank = a.rank or 0
+        coords = g.node("Transpose", g.node("NonZero", a, dtype=dt.int64), perm=[1, 0],
+                        dtype=dt.int64)
+        fill = g.const(np.full((size, rank), fill_value), dt.int64)
+        both = g.node("Concat", coords, fill, axis=0, dtype=dt.int64)
+        return g.node("Slice", both, g.ints([0]), g.ints([size]), g.ints([0]), dtype=dt.int64)
+    range_rule = "nonzero_static"
     differentiable = False
     input_names = ("input",)
 
@@ -329,6 +439,7 @@ class MaskedFill(OpDef):
     """
 
     name = "masked_fill"
+    range_rule = "masked_fill"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, mask: OnnxValue, *value_tensor: OnnxValue, value: Any = None) -> OnnxValue:
         fill = g.cast(value_tensor[0], a.dtype) if value_tensor else g.scalar(value, a)
@@ -393,6 +504,7 @@ class Gather(_DimIndexed):
     """``out[i][j][k] = input[index[i][j][k]][j][k]`` (for dim 0); out has index's shape."""
 
     name = "gather"
+    range_rule = "gather"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, index: OnnxValue, *, dim: int) -> OnnxValue:
         return g.node("GatherElements", a, g.cast(index, dt.int64), axis=dim)
@@ -421,6 +533,21 @@ def _pad_to(x: Any, shape: Sequence[int]) -> Any:
     corner = tuple(Slice(0, s) for s in x.shape)
     zeros = x.new_zeros(shape)
     return zeros._apply("index_put", x, index=corner, indexed_dims=(), accumulate=False)
+
+
+def _onnx_scatter(g: OnnxBuilder, a: OnnxValue, index: OnnxValue, src: OnnxValue | None,
+                  dim: int, value: Any, reduction: str | None) -> OnnxValue:
+    """ScatterElements; its updates have the index's shape, so ``src`` (which may be larger,
+    as PyTorch allows) is cut to it, and a ``value`` is expanded to it."""
+    idx = g.cast(index, dt.int64)
+    shape = g.node("Shape", idx, dtype=dt.int64)
+    if src is None:
+        updates = g.node("Expand", g.scalar(value, a), shape)
+    else:
+        rank = a.rank or 0
+        updates = g.node("Slice", src, g.ints([0] * rank), shape, g.ints(list(range(rank))))
+    return g.node("ScatterElements", a, idx, updates, axis=g.axes([dim], a.rank or 0)[0],
+                  reduction=reduction)
 
 
 class _Scatter(_DimIndexed):
@@ -453,6 +580,11 @@ class Scatter(_Scatter):
 
     name = "scatter"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, index: OnnxValue,
+                src: OnnxValue | None = None, *, dim: int, value: Any = None) -> OnnxValue:
+        return _onnx_scatter(g, a, index, src, dim, value, None)
+    range_rule = "scatter"
+
     def backward(self, g: Any, a: Any, index: Any, src: Any = None, *, out: Any, dim: int,
                  value: Any = None) -> tuple[Any, ...]:
         grad_a = g._apply("scatter", index, dim=dim, value=0)
@@ -468,6 +600,11 @@ class ScatterAdd(_Scatter):
 
     name = "scatter_add"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, index: OnnxValue, src: OnnxValue, *,
+                dim: int) -> OnnxValue:
+        return _onnx_scatter(g, a, index, src, dim, None, "add")
+    range_rule = "scatter_add"
+
     def backward(self, g: Any, a: Any, index: Any, src: Any, *, out: Any,
                  dim: int) -> tuple[Any, ...]:
         return g, None, _pad_to(g._apply("gather", index, dim=dim), src.shape)
@@ -478,6 +615,7 @@ class IndexSelect(_DimIndexed):
     """The entries ``index`` (a vector) of ``input`` along ``dim``; repeats allowed."""
 
     name = "index_select"
+    range_rule = "index_select"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, index: OnnxValue, *, dim: int) -> OnnxValue:
         return g.node("Gather", a, g.cast(index, dt.int64), axis=dim)

@@ -5,9 +5,12 @@ expression), which is right for hashing but would silently pick a branch in mode
 as ``if x.shape[0] == 4:``. A TracedDim answers comparisons (``== != < <= > >=``, ``bool``)
 by *deciding* the condition from the trace's facts (named dims >= 1, structure): a decided
 condition is a Python bool, so ``if x.shape[-1] != 784:`` works when the last dim is 784; an
-undecided one raises :class:`~neurarust.trace.TraceError` naming the source line and the
-condition. Arithmetic on TracedDims gives TracedDims. Framework internals (``functions``,
-``ops``, ``types``, the tracer) keep structural equality, so a rule is never affected.
+undecided one goes to the tracer's path oracle when it has one (``nr.verify`` explores both
+sides, see :mod:`.paths`), else raises :class:`~neurarust.trace.TraceError` naming the source
+line and the condition. Where an int is needed (``range(T)``) the oracle may follow each
+feasible value in turn. Arithmetic on TracedDims gives TracedDims. Framework internals
+(``functions``, ``ops``, ``types``, the tracer) keep structural equality, so a rule is never
+affected.
 """
 
 from __future__ import annotations
@@ -69,17 +72,19 @@ class TracedDim(Dim):
         if op in ("==", "!=") and _internal_caller():
             same = _d(self) == Dim.of(rhs)
             return same if op == "==" else not same
+        caller = sys._getframe(2)
+        if tracer is not None and tracer.oracle is not None:
+            return tracer.branch(cond, caller)
         from .tracer import TraceError, _frame_str, user_frame
 
-        caller = sys._getframe(2)
         here = _frame_str(caller.f_code.co_filename, caller.f_lineno)
         user = user_frame(caller)
         raise TraceError(
             f"Python control flow on a symbolic size at {here}"
             + (f" (called from {user})" if user != here else "") + ":\n"
             f"  the condition {cond} is not decided by the sizes\n"
-            "  tracing follows only decided branches (exploring both sides under a path "
-            "condition is not implemented yet)\n"
+            "  a graph from nr.trace has one path; nr.verify.verify and `neurarust verify` "
+            "explore both sides, each under its path condition\n"
             "  hint: make the dims involved concrete, or leave the check to an op's shape "
             "rule (dims.require), which becomes a proof obligation")
 
@@ -106,6 +111,20 @@ class TracedDim(Dim):
 
     def __hash__(self) -> int:
         return Dim.__hash__(self)
+
+    def __index__(self) -> int:
+        d = _d(self)
+        if d.is_constant:
+            return d.as_int()
+        from .. import _dispatch
+
+        tracer = _dispatch._tracer
+        if tracer is not None and tracer.oracle is not None:
+            return int(tracer.integer(d, sys._getframe(1)))
+        return Dim.__index__(d)  # the TypeError naming the dim
+
+    def __int__(self) -> int:
+        return self.__index__()
 
     # arithmetic keeps the traced type
     def __add__(self, other: Any) -> Any:

@@ -14,8 +14,15 @@ module global, so eager mode pays nothing on its fast paths). For each op the tr
 3. appends a node (op, inputs, attrs, output shape/dtype, source line, module scope) and
    returns a new SymbolicTensor.
 
-Python control flow on a symbolic size that the dims do not decide (``if x.shape[0] > 512``)
-is an error naming the line and the condition. Exploring both branches is future work.
+Python control flow on a symbolic size that the dims do not decide (``if x.shape[0] > 512``,
+``range(T)``) goes to the tracer's :class:`~.paths.PathOracle` when one is given (``nr.verify``
+explores every feasible path, one trace per path); without one it is an error naming the line
+and the condition, since a graph has a single path.
+
+``config`` traces a factory (``make(D, H)``) whose arguments are symbolic dims: the module is
+built while tracing, so its constructor's checks on sizes (``embed_dim % num_heads``) are
+decision points too, and an exception the constructor raises is a :class:`ConstructionError`
+naming the user's line.
 """
 
 from __future__ import annotations
@@ -38,10 +45,12 @@ from ..types.errors import DTypeError, RuleViolation, ShapeError, UndecidedShape
 from ..types.format import format_shape
 from ..types.symbolic import SymbolicAlgebra
 from ..ir.graph import Constant, Graph, Input, Node, NodeInput, Value
-from .dims import plain
+from ..types.cond import Cond
+from .dims import plain, traced
+from .paths import PathOracle
 from .tensor import SymbolicTensor
 
-__all__ = ["TraceError", "Tracer", "parse_spec", "trace", "user_frame"]
+__all__ = ["ConstructionError", "TraceError", "Tracer", "parse_spec", "trace", "user_frame"]
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _USER_DIRS = (os.path.join(_PKG_DIR, "examples") + os.sep,)
@@ -53,6 +62,17 @@ _BY_SHORT.update({d.name: d for d in ALL_DTYPES})
 class TraceError(Exception):
     """Tracing cannot go on: control flow on an undecided size, a read of tensor values, an
     unsupported output. The message names the user's source line."""
+
+
+class ConstructionError(Exception):
+    """Building the model (a factory or class traced with ``config``) raised: the message is
+    the constructor's own, ``source`` the user's line that built the failing part, and
+    ``error`` the original exception."""
+
+    def __init__(self, error: BaseException, source: str) -> None:
+        super().__init__(f"{type(error).__name__}: {error}\n  at {source}")
+        self.error = error
+        self.source = source
 
 
 # -- input specs ------------------------------------------------------------------------------
@@ -115,10 +135,12 @@ def user_frame(frame: FrameType | None = None) -> str:
 class Tracer:
     """Records op calls on SymbolicTensors into :attr:`graph`; see the module docstring."""
 
-    def __init__(self, graph: Graph, facts: list[Any], modules: Mapping[int, str]) -> None:
+    def __init__(self, graph: Graph, facts: list[Any], modules: Mapping[int, str],
+                 oracle: PathOracle | None = None) -> None:
         self.graph = graph
         self.algebra = SymbolicAlgebra(facts)
         self.modules = dict(modules)
+        self.oracle = oracle
         self.constants: dict[int, str] = {}  # id(real tensor) -> constant name
         self.pending_constants: dict[str, tuple[Tensor, str]] = {}
         self._keep: list[Any] = []  # keeps ids in self.constants valid while tracing
@@ -162,6 +184,34 @@ class Tracer:
                 kind="tensor")
         return name
 
+    # -- path decisions ---------------------------------------------------------------------------
+    def branch(self, cond: Cond, frame: FrameType) -> bool:
+        """Python control flow on ``cond``, which the facts leave open: the oracle picks the
+        side, and it becomes a fact for the rest of this path."""
+        assert self.oracle is not None
+        options = [cond, ~cond]
+        i = self.oracle.choose(options, "branch", frame)
+        self.algebra.facts = (*self.algebra.facts, options[i])
+        return i == 0
+
+    def integer(self, d: Dim, frame: FrameType) -> int:
+        """The symbolic size ``d`` where an int is needed (``range(T)``, a created tensor's
+        size): the path takes one feasible value; a TypeError when there are too many."""
+        assert self.oracle is not None
+        known: dict[str, Dim] = {}
+        for fact in self.algebra.facts:
+            known.update(fact.implied_values())
+        fixed = d.substitute(known) if known else d
+        if fixed.is_constant:  # already decided on this path (3*D == 192 fixes D)
+            return fixed.as_int()
+        values = self.oracle.values(d)
+        if isinstance(values, str):
+            raise TypeError(f"dim {d} is symbolic; it has no integer value ({values})")
+        options = [d.eq(k) for k in values]
+        i = self.oracle.choose(options, "value", frame)
+        self.algebra.facts = (*self.algebra.facts, options[i])
+        return values[i]
+
     # -- ops ------------------------------------------------------------------------------------
     def site(self) -> tuple[str, str]:
         """(user source line, innermost module scope) of the op being traced."""
@@ -182,7 +232,7 @@ class Tracer:
     def dispatch(self, op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
         """Record ``op`` when an input is symbolic and return its SymbolicTensor; None to let
         eager mode run an op on real tensors only."""
-        if not any(type(x) is SymbolicTensor for x in inputs):
+        if not any(type(x) is SymbolicTensor for x in inputs) and not _symbolic_attrs(attrs):
             return None
         source, scope = site = self.site()
         self.last_site = site
@@ -262,10 +312,22 @@ class Tracer:
         return target
 
 
+def _symbolic_attrs(attrs: Mapping[str, Any]) -> bool:
+    """True when an attr holds a named size (``zeros(B, H)`` is ``expand`` of a constant by
+    ``(B, H)``), so the op is recorded although no input is symbolic."""
+    def symbolic(v: Any) -> bool:
+        if isinstance(v, Dim):
+            return not v.is_constant
+        return isinstance(v, (tuple, list)) and any(symbolic(x) for x in v)
+
+    return any(symbolic(v) for v in attrs.values())
+
+
 # -- nr.trace -------------------------------------------------------------------------------------
 def trace(model: Callable[..., Any], inputs: Mapping[str, str | tuple[DType, tuple[Any, ...]]],
           *, name: str | None = None, min_size: int = 1, train: bool = False,
-          check: bool = True) -> Graph:
+          check: bool = True, oracle: PathOracle | None = None,
+          config: Mapping[str, str] | None = None) -> Graph:
     """Run ``model`` (an ``nn.Module`` or a function) on symbolic tensors; return its graph.
 
     Args:
@@ -279,12 +341,17 @@ def trace(model: Callable[..., Any], inputs: Mapping[str, str | tuple[DType, tup
         train: trace in training mode; by default the module is put in eval mode for the
             trace (dropout off, batch norm on running statistics) and restored afterwards.
         check: run :meth:`Graph.check` on the result.
+        oracle: decides Python control flow that the sizes leave open (see :mod:`.paths`);
+            ``nr.verify`` passes one per explored path. Default: such a point is an error.
+        config: trace a factory: ``model`` is called as ``model(**{k: Dim(v)})`` (e.g.
+            ``{"D": "D", "H": "H"}``) while tracing, and the module it returns is traced.
 
     Raises:
         ShapeError / DTypeError: an op's rule is provably violated (message names the op,
             the shapes and the source line).
         TraceError: undecided Python control flow on sizes, reading tensor values, or an
             output that is not a tensor.
+        ConstructionError: with ``config``, building the model raised.
 
     Example:
         >>> g = nr.trace(nr.nn.Linear(784, 10), {"x": "f32[B, 784]"})
@@ -306,11 +373,15 @@ def trace(model: Callable[..., Any], inputs: Mapping[str, str | tuple[DType, tup
         graph.inputs.append(Input(arg, shape, dtype))
         for d in shape:
             symbols += [s for s in sorted(d.free_symbols()) if s not in symbols]
+    settings = {k: Dim.parse(v) for k, v in (config or {}).items()}
+    for d in settings.values():
+        symbols += [s for s in sorted(d.free_symbols()) if s not in symbols]
     facts = [Dim.sym(s).ge(min_size) for s in symbols]
-    modules: dict[int, str] = {}
+    tracer = Tracer(graph, facts, {}, oracle)
+    if config is not None:
+        model = _build(model, settings, tracer)
     if isinstance(model, Module):
-        modules = {id(m): n for n, m in model.named_modules()}
-    tracer = Tracer(graph, facts, modules)
+        tracer.modules = {id(m): n for n, m in model.named_modules()}
     args = [SymbolicTensor._make(tracer, v.name, v.shape, v.dtype) for v in graph.inputs]
 
     restore: list[tuple[dict[str, Any], str, Any]] = []
@@ -352,8 +423,39 @@ def trace(model: Callable[..., Any], inputs: Mapping[str, str | tuple[DType, tup
             m.training = mode
     graph.outputs = _outputs(result, tracer)
     if check:
-        graph.check()
+        # On a path with decisions, shapes are simplified under the path's facts (min(T, 512)
+        # is 512 where T > 512), which a fact-free re-derivation cannot reproduce.
+        graph.check(rules=oracle is None or not oracle.decisions)
     return graph
+
+
+def _build(factory: Callable[..., Any], settings: Mapping[str, Dim], tracer: Tracer) -> Any:
+    """``factory(**settings)`` with the tracer active, so size checks in constructors are
+    decision points; what it raises becomes a ConstructionError (or a TraceError for control
+    flow the path cannot follow)."""
+    _dispatch._tracer = tracer
+    try:
+        return factory(**{k: traced(d) for k, d in settings.items()})
+    except TraceError:
+        raise
+    except TypeError as err:
+        control = _control_flow_error(err)
+        if control is not None:
+            raise control from None
+        raise ConstructionError(err, _raise_site(err)) from err
+    except Exception as err:
+        raise ConstructionError(err, _raise_site(err)) from err
+    finally:
+        _dispatch._tracer = None
+
+
+def _raise_site(err: BaseException) -> str:
+    """The innermost user (non-framework) line in ``err``'s traceback."""
+    frames = traceback.extract_tb(err.__traceback__)
+    user = [f for f in frames if not _is_framework(f.filename)]
+    if not user:
+        return "<unknown>"
+    return _frame_str(user[-1].filename, user[-1].lineno or 0)
 
 
 def _located(err: Exception, tracer: Tracer) -> Exception:
@@ -387,25 +489,28 @@ def _control_flow_error(err: TypeError) -> TraceError | None:
     if as_int:
         return TraceError(
             f"a symbolic size is used where an int is needed at {loc}{called}:\n    {code}\n"
-            f"  {message}\n  (loops over a symbolic count and tensors created with a symbolic "
-            "size are not traced yet)")
+            f"  {message}\n  (nr.verify follows such a size value by value only when the "
+            "assumptions leave it a few values; otherwise this path is not verified)")
     return TraceError(
         f"Python control flow on a symbolic size at {loc}{called}:\n    {code}\n"
         f"  {message.split(';')[0]}\n"
-        "  the sizes do not decide this condition; tracing follows only decided branches "
-        "(exploring both sides under a path condition is not implemented yet)\n"
+        "  the sizes do not decide this condition inside the framework, where a rule must ask "
+        "its algebra instead (dims.select / dims.require)\n"
         "  hint: use a concrete size for the dims involved, or move the check into an op's "
         "shape rule (dims.require)")
 
 
 def _outputs(result: Any, tracer: Tracer) -> list[str]:
-    items: list[Any]
-    if isinstance(result, dict):
-        items = list(result.values())
-    elif isinstance(result, (tuple, list)):
-        items = list(result)
-    else:
-        items = [result]
+    items: list[Any] = []
+    stack = [result]
+    while stack:  # nested tuples flattened in order: LSTM's (output, (h_n, c_n))
+        x = stack.pop()
+        if isinstance(x, dict):
+            stack.extend(reversed(list(x.values())))
+        elif isinstance(x, (tuple, list)):
+            stack.extend(reversed(x))
+        else:
+            items.append(x)
     names = []
     for x in items:
         if type(x) is SymbolicTensor:

@@ -130,12 +130,18 @@ def _dim(node: ast.expr, text: str) -> Dim:
 
 
 def verify_shapes(graph: Graph, assumptions: Sequence[str] = (), *,
-                  timeout_ms: int | None = 10_000) -> ShapeReport:
-    """Prove every obligation of ``graph`` under ``assumptions``; see the module docstring."""
+                  timeout_ms: int | None = 10_000, path: Sequence[Cond] = ()) -> ShapeReport:
+    """Prove every obligation of ``graph`` under ``assumptions``; see the module docstring.
+
+    ``path``: the conditions of the path the graph was traced on (``nr.verify`` explores
+    shape-dependent branches, one graph per path); they hold wherever the graph applies, so
+    proofs use them and counterexamples satisfy them.
+    """
     z = Z3Algebra(min_size=graph.min_size)
     for name in graph.symbols():
         z.dim(name)
     facts = [parse_assumption(a, z) for a in assumptions]
+    facts += [z.from_cond(c) for c in path]
     values = graph.values()
     results = []
     for node, ob in graph.obligations():

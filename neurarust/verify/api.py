@@ -1,0 +1,134 @@
+"""``nr.verify.verify``: explore a model's paths, prove each one's obligations, and report.
+
+One call does what ``neurarust verify path/model.py:Name`` does: :func:`~.paths.explore`
+traces every feasible path through the model's shape-dependent control flow, then each path's
+graph goes to :func:`~.shape.verify_shapes` under the assumptions plus the path condition (and
+to :func:`~.numeric.verify_ranges` when ranges are given). A path whose trace raised a model
+error (a constructor's check, a requirement false for every size on the path) is refuted with
+a counterexample drawn from the assumptions and the path condition, so running the model at
+those sizes raises the same error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import z3
+
+from ..trace.tracer import ConstructionError, TraceError, _raise_site
+from ..types.errors import DTypeError, ShapeError
+from .numeric import parse_range, verify_ranges
+from .paths import Exploration, TracedPath, explore
+from .report import PathFailure, PathReport, Report, where_in
+from .shape import verify_shapes
+
+__all__ = ["verify"]
+
+
+def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequence[str] = (),
+           ranges: Mapping[str, Any] | Sequence[str] | None = None, *,
+           config: Mapping[str, str] | None = None, min_size: int = 1, max_paths: int = 64,
+           max_values: int = 16, timeout: float | None = None) -> Report:
+    """Verify shape safety (and, with ``ranges``, numeric safety) of ``model``.
+
+    Args:
+        model: a Module or a function of tensors; with ``config``, a factory (or Module
+            class) called with symbolic dims, e.g. ``make(D, H)`` with
+            ``config={"D": "D", "H": "H"}``, so its constructor's checks are verified too.
+        inputs: name -> spec, in forward order: ``{"x": "f32[B, 1, 28, 28]"}``.
+        assume: assumptions on dims: ``["1 <= B <= 4096", "T % 8 == 0"]``.
+        ranges: input ranges, ``{"x": (0.0, 1.0)}`` or ``["x in [0, 1]"]``.
+        max_paths: explore at most this many paths (then the verdict is unknown).
+        max_values: follow a size needed as an int (``range(T)``) value by value when it
+            has at most this many values under the assumptions.
+        timeout: seconds for the whole verification (z3 queries get the time left).
+
+    Returns:
+        A :class:`~.report.Report`: ``status`` / ``exit_code`` overall, one PathReport
+        per path.
+
+    Raises:
+        ValueError: an input spec, assumption or range cannot be parsed.
+
+    Example:
+        >>> nr.verify.verify(nr.nn.Linear(4, 2), {"x": "f32[B, 4]"}).status
+        'proven'
+    """
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    bounds = _ranges(ranges)
+    explored = explore(model, inputs, assume, config=config, min_size=min_size,
+                       max_paths=max_paths, max_values=max_values,
+                       timeout_ms=_ms(deadline), deadline=deadline)
+    paths = [_check_path(i + 1, p, explored, list(assume), bounds, deadline)
+             for i, p in enumerate(explored.paths)]
+    name = getattr(model, "__name__", None) or type(model).__name__
+    return Report(str(name), dict(inputs), list(assume), min_size, paths,
+                  explored.limit.message if explored.limit else None, bounds,
+                  time.monotonic() - start)
+
+
+def _ms(deadline: float | None) -> int:
+    """Per-query z3 time: 10 s, or what is left before the deadline (at least 1 ms)."""
+    if deadline is None:
+        return 10_000
+    return max(1, min(10_000, int((deadline - time.monotonic()) * 1000)))
+
+
+def _ranges(ranges: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+    if ranges is None:
+        return {}
+    if isinstance(ranges, Mapping):
+        return dict(ranges)
+    return {name: (lo, hi) for name, lo, hi in map(parse_range, ranges)}
+
+
+def _check_path(index: int, path: TracedPath, explored: Exploration, assume: list[str],
+                bounds: dict[str, Any], deadline: float | None) -> PathReport:
+    report = PathReport(index, path.decisions, seconds=path.seconds)
+    start = time.perf_counter()
+    if path.graph is None:
+        assert path.error is not None
+        report.failure = _failure(path, explored)
+    else:
+        report.shape = verify_shapes(path.graph, assume, timeout_ms=_ms(deadline),
+                                     path=path.conditions)
+        if bounds:
+            report.numeric = verify_ranges(path.graph, bounds)
+    report.seconds += time.perf_counter() - start
+    return report
+
+
+def _failure(path: TracedPath, explored: Exploration) -> PathFailure:
+    err = path.error
+    assert err is not None
+    message = str(err)
+    if isinstance(err, TraceError):
+        return PathFailure("trace", "unknown", message, where_in(message))
+    if isinstance(err, ConstructionError):
+        kind, source = "construction", err.source
+    elif isinstance(err, ShapeError):
+        kind, source = "shape", where_in(message)
+    elif isinstance(err, DTypeError):
+        kind, source = "dtype", where_in(message)
+    else:
+        kind, source = "error", _raise_site(err)
+        message = f"{type(err).__name__}: {message}"
+    cex = _witness(path, explored)
+    status = "refuted" if cex is not None else "unknown"
+    return PathFailure(kind, status, message, source, cex)
+
+
+def _witness(path: TracedPath, explored: Exploration) -> dict[str, int] | None:
+    """Sizes satisfying the assumptions and the path condition (None if z3 finds none)."""
+    z = explored.z3
+    solver = z3.Solver()
+    solver.set("timeout", 10_000)
+    solver.add(*z.assumptions, *explored.facts, *(z.from_cond(c) for c in path.conditions))
+    solver.add(*z.assumptions)  # from_cond may have made new dims (with their >= min_size)
+    if solver.check() != z3.sat:
+        return None
+    model = solver.model()
+    return {n: model.eval(v, model_completion=True).as_long() for n, v in z.symbols.items()}

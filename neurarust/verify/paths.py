@@ -1,0 +1,215 @@
+"""Path exploration: every feasible way through a model's shape-dependent Python control flow.
+
+``explore(model, inputs, assume)`` traces the model once per path. Each run follows a prefix of
+decisions (the choice made at each fork so far), and at each new point the tracer cannot
+decide (``if x.shape[1] > 512:``, ``min(T, 512)``, a constructor's ``embed_dim % num_heads``)
+it asks this module's z3 oracle which sides are feasible under the assumptions and the path
+so far: one feasible side is simply taken; several fork the path (the first is taken, the
+others are queued as new prefixes). Where a size is needed as an int (``range(T)``, the size
+of a created tensor) the path takes each feasible value in turn when there are at most
+``max_values`` of them; otherwise the path stops there and is reported unknown with the line,
+never proven.
+
+Runs are deterministic given their decisions (the model's control flow may depend on sizes
+only), so a prefix replays its path exactly. The number of paths is bounded by ``max_paths``;
+past it, exploration stops and the report says so (unknown).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import z3
+
+from ..ir.graph import Graph
+from ..trace.paths import Decision, PathOracle, frame_site
+from ..trace.tracer import ConstructionError, TraceError, parse_spec, trace
+from ..types.cond import Cond
+from ..types.dim import Dim
+from ..types.errors import DTypeError, ShapeError
+from ..types.z3_algebra import Z3Algebra
+from .shape import parse_assumption
+
+__all__ = ["Exploration", "PathLimit", "TracedPath", "explore"]
+
+REFUTING: tuple[type[BaseException], ...] = (
+    ShapeError, DTypeError, ConstructionError, ValueError, IndexError, AssertionError)
+"""Exceptions a traced path raises that refute the model on that path (the same code raises
+at every size the path admits); anything else (a TraceError) leaves the path unknown."""
+
+
+@dataclass
+class TracedPath:
+    """One explored path: its decisions, and its graph or the exception that ended it."""
+
+    decisions: list[Decision]
+    graph: Graph | None
+    error: BaseException | None = None
+    seconds: float = 0.0
+
+    @property
+    def conditions(self) -> list[Cond]:
+        return [d.condition for d in self.decisions]
+
+
+@dataclass(frozen=True)
+class PathLimit:
+    """Why exploration stopped before every path was traced."""
+
+    message: str
+
+
+@dataclass
+class Exploration:
+    """Every path traced, plus the z3 context they were explored in."""
+
+    paths: list[TracedPath]
+    z3: Z3Algebra
+    facts: list[Any]  # z3 Bool terms of the assumptions
+    limit: PathLimit | None = None
+
+
+class _Infeasible(Exception):
+    """The path so far has no model (z3 said 'unknown' earlier and a side was kept)."""
+
+
+class _Z3Oracle(PathOracle):
+    """Decides with z3 under the assumptions and the path so far; see the module docstring."""
+
+    def __init__(self, z: Z3Algebra, facts: Sequence[z3.BoolRef], prefix: Sequence[int],
+                 queue: list[list[int]], *, max_values: int, timeout_ms: int | None) -> None:
+        super().__init__()
+        self.z = z
+        self.prefix = list(prefix)
+        self.queue = queue
+        self.max_values = max_values
+        self.taken: list[int] = []
+        self.solver = z3.Solver()
+        if timeout_ms is not None:
+            self.solver.set("timeout", timeout_ms)
+        self.solver.add(*facts)
+        self._known = 0  # how many of z.assumptions (dims >= min_size) the solver has
+
+    def _sync(self) -> None:
+        new = self.z.assumptions[self._known:]
+        if new:
+            self.solver.add(*new)
+            self._known = len(self.z.assumptions)
+
+    def _feasible(self, term: z3.BoolRef) -> bool:
+        self._sync()
+        self.solver.push()
+        self.solver.add(term)
+        verdict = self.solver.check()
+        self.solver.pop()
+        return bool(verdict != z3.unsat)  # unknown: keep the side (explore rather than skip)
+
+    def choose(self, options: Sequence[Cond], kind: str, frame: FrameType) -> int:
+        terms = [self.z.from_cond(c) for c in options]
+        feasible = [i for i, t in enumerate(terms) if self._feasible(t)]
+        if not feasible:
+            raise _Infeasible
+        forked = len(feasible) > 1
+        if not forked:
+            i = feasible[0]
+        elif len(self.taken) < len(self.prefix):
+            i = self.prefix[len(self.taken)]
+            self.taken.append(i)
+        else:
+            i = feasible[0]
+            self.queue.extend([*self.taken, j] for j in feasible[1:])
+            self.taken.append(i)
+        self._sync()
+        self.solver.add(terms[i])
+        if forked or all(d.condition != options[i] for d in self.decisions):
+            here, code, user = frame_site(frame)
+            self.decisions.append(Decision(options[i], kind, here, code, user, forked))
+        return i
+
+    def values(self, d: Dim) -> list[int] | str:
+        term = self.z.from_dim(d)
+        self._sync()
+        found: list[int] = []
+        self.solver.push()
+        try:
+            while len(found) <= self.max_values:
+                verdict = self.solver.check()
+                if verdict == z3.unsat:
+                    break
+                if verdict != z3.sat:
+                    return ("z3 could not enumerate its values under the assumptions and this "
+                            "path; this path is not verified")
+                v = self.solver.model().eval(term, model_completion=True).as_long()
+                found.append(v)
+                self.solver.add(term != v)
+        finally:
+            self.solver.pop()
+        if len(found) > self.max_values:
+            shown = ", ".join(map(str, sorted(found)[:4]))
+            return (f"under the assumptions and this path it takes more than "
+                    f"{self.max_values} values (e.g. {shown}, ...), too many to follow one by "
+                    f"one, so this path is not verified; bound it with an assumption such as "
+                    f"'{d} <= {self.max_values}' to follow it value by value")
+        return sorted(found)
+
+
+def explore(model: Callable[..., Any], inputs: Mapping[str, str],
+            assume: Sequence[str] = (), *, config: Mapping[str, str] | None = None,
+            min_size: int = 1, max_paths: int = 64, max_values: int = 16,
+            timeout_ms: int | None = 10_000, deadline: float | None = None) -> Exploration:
+    """Trace ``model`` once per feasible path; see the module docstring.
+
+    Args:
+        model: a Module or function (or a factory, with ``config``; see ``nr.trace``).
+        inputs: name -> spec, as for ``nr.trace``.
+        assume: assumptions on dims (``"1 <= B <= 4096"``); they decide which sides of a
+            branch are feasible.
+        max_paths: stop after this many paths (the report says so; their verdict is unknown).
+        max_values: follow a size needed as an int value by value up to this many values.
+        timeout_ms: z3 time per feasibility query.
+        deadline: ``time.monotonic()`` past which no new path is started.
+
+    Raises:
+        ValueError: an input spec or an assumption cannot be parsed.
+    """
+    z = Z3Algebra(min_size=min_size)
+    for spec in inputs.values():
+        for d in parse_spec(spec)[1]:
+            for name in sorted(d.free_symbols()):
+                z.dim(name)
+    for value in (config or {}).values():
+        for name in sorted(Dim.parse(value).free_symbols()):
+            z.dim(name)
+    facts = [parse_assumption(a, z) for a in assume]
+    queue: list[list[int]] = [[]]
+    paths: list[TracedPath] = []
+    limit: PathLimit | None = None
+    while queue:
+        if len(paths) >= max_paths:
+            limit = PathLimit(
+                f"more than {max_paths} paths through shape-dependent control flow; "
+                f"{len(queue)} more are not verified (raise max_paths / --max-paths, or add "
+                "assumptions that decide some branches)")
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            limit = PathLimit(f"timed out after {len(paths)} paths; {len(queue)} more are not "
+                              "verified")
+            break
+        prefix = queue.pop(0)
+        oracle = _Z3Oracle(z, facts, prefix, queue, max_values=max_values,
+                           timeout_ms=timeout_ms)
+        start = time.perf_counter()
+        try:
+            graph = trace(model, inputs, oracle=oracle, config=config, min_size=min_size)
+            paths.append(TracedPath(oracle.decisions, graph, None,
+                                    time.perf_counter() - start))
+        except _Infeasible:
+            continue
+        except (TraceError, ShapeError, DTypeError, ConstructionError, ValueError, IndexError,
+                AssertionError) as err:
+            paths.append(TracedPath(oracle.decisions, None, err, time.perf_counter() - start))
+    return Exploration(paths, z, facts, limit)
