@@ -156,10 +156,10 @@ def _float32() -> Any:
     return float32
 
 
-def _floats(t: Tensor | None) -> list[float]:
+def _floats(t: Any) -> list[float]:
     if t is None:
         return []
-    return [float(v) for v in np.asarray(t.detach().numpy()).reshape(-1)]
+    return [float(v) for v in ImportContext.array(t).reshape(-1)]
 
 
 @_reg("Resize", "Upsample")

@@ -18,6 +18,7 @@ import numpy as np
 from .. import functions as fn
 from ..nn import functional as F
 from ..tensor import Tensor
+from ..trace.dims import plain
 from ._importers import ImportContext, OnnxUnsupported, _reg, _text
 
 __all__: list[str] = []
@@ -86,12 +87,12 @@ def _run(ctx: ImportContext, xs: list[Any], a: dict[str, Any], kind: str) -> lis
         raise OnnxUnsupported(f"{kind} direction={direction!r}")
     gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]
     hidden = int(a.get("hidden_size", int(w.shape[1]) // gates))
-    steps, batch = int(x.shape[0]), int(x.shape[1])
+    steps, batch = int(x.shape[0]), plain(x.shape[1])  # the batch may be a traced size
     defaults = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"],
                 "LSTM": ["Sigmoid", "Tanh", "Tanh"]}[kind]
     acts = _activations(a, defaults, len(dirs))
     clip = a.get("clip")
-    lens_np = None if lens is None else np.asarray(lens.detach().numpy()).astype(np.int64)
+    lens_np = None if lens is None else ctx.array(lens).astype(np.int64)
     if lens_np is not None and bool((lens_np >= steps).all()):
         lens_np = None  # every sequence is full length: no masking needed
     ys, hs, cs = [], [], []

@@ -22,6 +22,7 @@ import numpy as np
 from .. import functions as fn
 from ..nn import functional as F
 from ..tensor import Tensor
+from ..types.dim import Dim
 from ..types.dtype import DType, from_numpy_dtype
 
 __all__ = ["IMPORTERS", "ImportContext", "OnnxUnsupported", "Importer"]
@@ -38,15 +39,34 @@ class ImportContext:
     opset: int
 
     @staticmethod
-    def ints(t: Tensor | None) -> list[int]:
-        """The values of a small integer input (a shape, axes, starts) as Python ints."""
+    def ints(t: Any) -> list[Any]:
+        """The values of a small integer input (a shape, axes, starts) as Python ints, or
+        symbolic Dims where a traced size flows in (see :mod:`._host`)."""
         if t is None:
             return []
-        return [int(v) for v in np.asarray(t.detach().numpy()).reshape(-1)]
+        from ._host import HostValue
+
+        if isinstance(t, HostValue):
+            return [v if isinstance(v, Dim) else int(v) for v in t.values.reshape(-1)]
+        return [int(v) for v in ImportContext.array(t).reshape(-1)]
 
     @staticmethod
-    def scalar(t: Tensor) -> Any:
-        return np.asarray(t.detach().numpy()).reshape(-1)[0].item()
+    def array(t: Any) -> np.ndarray:  # type: ignore[type-arg]
+        """The concrete values of an input read on the host (indices, lengths, a roi)."""
+        from ._host import HostValue
+
+        if isinstance(t, HostValue):
+            return t.concrete()
+        from ..trace.tensor import SymbolicTensor
+
+        if isinstance(t, SymbolicTensor):
+            raise OnnxUnsupported("needs the values of a traced (data-dependent) tensor as "
+                                  f"sizes or indices ({t!r})")
+        return np.asarray(t.detach().numpy())
+
+    @staticmethod
+    def scalar(t: Any) -> Any:
+        return ImportContext.array(t).reshape(-1)[0].item()
 
 
 Importer = Callable[[ImportContext, list[Any], dict[str, Any]], list[Any]]
@@ -464,7 +484,7 @@ def _gather(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     x, idx = xs
     axis = int(a.get("axis", 0)) % x.ndim
     n = int(x.shape[axis])
-    raw = np.asarray(idx.detach().numpy()).astype(np.int64)
+    raw = ctx.array(idx).astype(np.int64)
     norm = np.where(raw < 0, raw + n, raw)
     flat = fn.index_select(x, axis, fn.tensor(norm.reshape(-1)))
     shape = list(x.shape[:axis]) + list(raw.shape) + list(x.shape[axis + 1:])
@@ -475,7 +495,7 @@ def _gather(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
 def _gather_elements(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     x, idx = xs
     axis = int(a.get("axis", 0)) % x.ndim
-    raw = np.asarray(idx.detach().numpy()).astype(np.int64)
+    raw = ctx.array(idx).astype(np.int64)
     raw = np.where(raw < 0, raw + int(x.shape[axis]), raw)
     return [fn.gather(x, axis, fn.tensor(raw))]
 
@@ -521,10 +541,14 @@ def _size(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
 @_reg("ConstantOfShape")
 def _const_of_shape(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     shape = ctx.ints(xs[0])
-    _check_size(shape, "ConstantOfShape")
     value = a.get("value")
     arr = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)
-    return [fn.full(shape, arr[0].item(), dtype=from_numpy_dtype(arr.dtype))]
+    dtype = from_numpy_dtype(arr.dtype)
+    if any(isinstance(v, Dim) for v in shape):  # traced: zeros over a symbolic size, recorded
+        z = fn.zeros(shape, dtype=dtype)
+        return [z if arr[0] == 0 else fn.add(z, arr[0].item())]
+    _check_size(shape, "ConstantOfShape")
+    return [fn.full(shape, arr[0].item(), dtype=dtype)]
 
 
 MAX_ELEMENTS = 1 << 28
@@ -810,16 +834,16 @@ def _space_to_depth(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> lis
     return [fn.reshape(t, [b, c * bs * bs, h // bs, w // bs])]
 
 
-def _index_values(t: Tensor, size: Any) -> np.ndarray:  # type: ignore[type-arg]
+def _index_values(t: Any, size: Any) -> np.ndarray:  # type: ignore[type-arg]
     """An index input as int64 numpy, negative entries wrapped by ``size`` (broadcast)."""
-    raw = np.asarray(t.detach().numpy()).astype(np.int64)
+    raw = ImportContext.array(t).astype(np.int64)
     return np.where(raw < 0, raw + np.asarray(size, dtype=np.int64), raw)
 
 
-def _nd_index(x: Tensor, idx: Tensor, batch: int) -> tuple[list[Tensor], tuple[int, ...]]:
+def _nd_index(x: Tensor, idx: Any, batch: int) -> tuple[list[Tensor], tuple[int, ...]]:
     """Per-dim index tensors of a GatherND/ScatterND ``indices`` (with ``batch`` leading
     batch dims, which index themselves), all broadcasting to ``indices.shape[:-1]``."""
-    raw = np.asarray(idx.detach().numpy()).astype(np.int64)
+    raw = ImportContext.array(idx).astype(np.int64)
     k = raw.shape[-1]
     lead = raw.shape[:-1]
     sizes = np.asarray([int(v) for v in x.shape[batch:batch + k]], dtype=np.int64)
@@ -1001,12 +1025,12 @@ def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any
     if a.get("is_causal", 0):
         offset: Any = int(past_k.shape[2]) if past_k is not None else 0
         if past_k is None and nonpad is not None:  # per-batch frontier: (B, 1, 1, 1)
-            offset = np.asarray(nonpad.detach().numpy()).reshape(-1, 1, 1, 1) - sq
+            offset = ctx.array(nonpad).reshape(-1, 1, 1, 1) - sq
         allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + offset
         causal = fn.tensor(np.where(allowed, 0.0, -np.inf).astype(q.dtype.np_dtype))
         bias = causal if bias is None else fn.add(bias, causal)
     if nonpad is not None:
-        lens = np.asarray(nonpad.detach().numpy()).reshape(-1, 1)
+        lens = ctx.array(nonpad).reshape(-1, 1)
         keep = np.arange(skv)[None, :] < lens
         padm = np.where(keep, 0.0, -np.inf).astype(q.dtype.np_dtype).reshape(b, 1, 1, skv)
         bias = fn.tensor(padm) if bias is None else fn.add(bias, fn.tensor(padm))

@@ -26,6 +26,7 @@ from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor
 from . import _import_resize, _import_rnn  # noqa: F401  (they register their importers)
+from ._host import HOST_FOLDS, SHAPE_OPERANDS, HostValue, host_of, materialize
 from ._importers import IMPORTERS, ImportContext, OnnxUnsupported
 from .builder import require_onnx
 
@@ -142,6 +143,7 @@ class OnnxModule(Module):
         graph = model.graph
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in _DOMAINS), 1)
         self.onnx_names: dict[str, str] = {}
+        self._host: dict[str, HostValue] = {}  # integer constants also known on the host
         taken: set[str] = set()
         for init in graph.initializer:
             arr = _array(onnx, init, "initializer")
@@ -191,6 +193,9 @@ class OnnxModule(Module):
             self.register_parameter(attr, Parameter(t))
         else:
             self.register_buffer(attr, t)
+            host = host_of(arr, None)
+            if host is not None:
+                self._host[name] = host
 
     def forward(self, *args: Any) -> Any:
         if len(args) != len(self.input_names):
@@ -198,7 +203,9 @@ class OnnxModule(Module):
                             f"({', '.join(self.input_names)}); got {len(args)}")
         env: dict[str, Any] = {"": None}
         for name, attr in self.onnx_names.items():
-            env[name] = getattr(self, attr)
+            value = getattr(self, attr)
+            host = self._host.get(name)
+            env[name] = value if host is None else HostValue(host.values, host.dtype, value)
         for name, a in zip(self.input_names, args):
             env[name] = a if isinstance(a, Tensor) else tensor(np.asarray(a))
         ctx = ImportContext(self.opset)
@@ -210,7 +217,12 @@ class OnnxModule(Module):
                                       "any earlier node (the graph is not topologically "
                                       "sorted or is malformed)") from None
             try:
-                results = IMPORTERS[op](ctx, xs, attrs)
+                fold = HOST_FOLDS.get(op)
+                results = None if fold is None else fold(xs, attrs, self.opset)
+                if results is None:
+                    keep = SHAPE_OPERANDS.get(op, ())
+                    xs = [x if i in keep else materialize(x, op) for i, x in enumerate(xs)]
+                    results = IMPORTERS[op](ctx, xs, attrs)
             except OnnxUnsupported as err:
                 raise OnnxImportError(f"{op} node {label!r}: {err}") from None
             except Exception as err:
@@ -223,7 +235,7 @@ class OnnxModule(Module):
                     raise OnnxImportError(f"{op} node {label!r}: output {i} ({o}) is not "
                                           "supported")
                 env[o] = results[i]
-        outs_ = [env[o] for o in self.output_names]
+        outs_ = [materialize(env[o], "the graph output") for o in self.output_names]
         return outs_[0] if len(outs_) == 1 else tuple(outs_)
 
     def extra_repr(self) -> str:
