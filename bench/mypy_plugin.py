@@ -16,6 +16,8 @@
    (notes, such as the plugin's ``[nr-undecided]``, are counted apart: they defer to
    ``neurarust verify``). False errors are errors on the originals and on benign mutants.
 3. A side-by-side table, per model and in total, and the mutants the plugin misses.
+4. Feature probes (``mypy_corpus/probes``): one construct per marked line, valid or not, in
+   both syntaxes, and what each checker says on that line (error, note, or nothing).
 
 Pyrefly (``pip install -e .[bench]``) runs with the PyTorch shape stubs found through
 ``python-interpreter-path`` in a ``pyrefly.toml`` written next to the mutants; without it the
@@ -249,6 +251,45 @@ def false_errors(cases: list[Case], verdicts: Verdicts, folder: str) -> list[str
     return out
 
 
+_PROBE: Final = re.compile(r"# probe: (?P<id>\S+) (?P<valid>valid|invalid): (?P<what>.*)$")
+
+
+def probe_lines(path: Path) -> dict[int, tuple[str, bool, str]]:
+    """Line -> (probe id, is valid code, what it shows) for each marked line."""
+    out = {}
+    for n, text in enumerate(path.read_text().splitlines(), 1):
+        m = _PROBE.search(text)
+        if m:
+            out[n] = (m["id"], m["valid"] == "valid", m["what"])
+    return out
+
+
+def probes(work: Path, exe: str | None) -> str:
+    folder = ground_truth.CORPUS / "probes"
+    said: dict[str, dict[str, str]] = defaultdict(dict)  # probe id -> tool -> verdict
+    nr_file, torch_file = folder / "nr_probes.py", folder / "torch_probes.py"
+    nr_lines, torch_lines = probe_lines(nr_file), probe_lines(torch_file)
+    for line in run_mypy([nr_file], mypy_config(work, True), work / "cache-probes").splitlines():
+        m = _MYPY_LINE.match(line)
+        if m and int(m["line"]) in nr_lines:
+            pid = nr_lines[int(m["line"])][0]
+            said[pid]["plugin"] = "error" if m["kind"] == "error" else \
+                said[pid].get("plugin", "note")
+    if exe is not None:
+        probe_copy = work / "probes"
+        probe_copy.mkdir()
+        shutil.copy(torch_file, probe_copy / torch_file.name)
+        for error in run_pyrefly(exe, probe_copy, [probe_copy / torch_file.name]):
+            if int(str(error["line"])) in torch_lines and error.get("severity") == "error":
+                said[torch_lines[int(str(error["line"]))][0]]["pyrefly"] = "error"
+    rows = [f"{'probe':<24} {'code':<8} {'plugin':<7} {'pyrefly':<13} what", "-" * 96]
+    for pid, valid, what in nr_lines.values():
+        peer = said[pid].get("pyrefly", "-") if exe is not None else "not installed"
+        rows.append(f"{pid:<24} {'valid' if valid else 'invalid':<8} "
+                    f"{said[pid].get('plugin', '-'):<7} {peer:<13} {what}")
+    return "\n".join(rows)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timing runs of each (median)")
@@ -303,11 +344,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             fes += false_errors(torch_cases, torch_v, "torch_models")
         print(f"\nFalse errors ({len(fes)}):")
         print("\n".join(fes) if fes else "  none")
+        probe_table = probes(work, exe)
+        print("\nFeature probes (an error on valid code is a false error; a note defers to "
+              "neurarust verify):")
+        print(probe_table)
         if args.missed is not None:
             args.missed.write_text(
                 f"# bench/mypy_plugin.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}:"
                 f" would-fail mutants with no plugin error ({len(misses)})\n"
-                + "\n".join(misses) + "\n\n# False errors\n" + "\n".join(fes) + "\n")
+                + "\n".join(misses) + "\n\n# False errors\n" + "\n".join(fes)
+                + "\n\n# Feature probes (bench/mypy_corpus/probes)\n" + probe_table + "\n")
     finally:
         if args.keep:
             print(f"\n(kept {work})")
