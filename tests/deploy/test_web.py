@@ -177,3 +177,16 @@ def test_browser_logits_match_neurarust(tmp_path: Path,
     assert result["labels"] == labels.tolist()
     # The page's own comparison with the logits export_demo.py stored, as it shows it.
     assert result["max_abs_diff_vs_neurarust"] <= 1e-5
+
+
+def test_page_reports_a_missing_model(tmp_path: Path,
+                                      demo_server: tuple[str, type[_DemoHandler]]) -> None:
+    """Without an exported model the page says so (and reports it) rather than hanging."""
+    chromium = _chromium()
+    _require_onnxruntime_web()
+    url, handler = demo_server  # tmp_path / "model" is never written
+    _open_page(chromium, f"{url}/index.html?report=/result", tmp_path / "profile",
+               tmp_path / "chromium.log", handler.done)
+    result = json.loads(handler.results[0])
+    assert result["status"] == "error"
+    assert "HTTP 404" in result["error"] and "export_demo.py" in result["error"], result
