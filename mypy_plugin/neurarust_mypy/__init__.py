@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from mypy.plugin import Plugin
 
+# Imported before ``plugin`` is defined: importing the ``.plugin`` submodule binds the
+# package attribute ``plugin`` to it, which would shadow the entry point below.
+from .plugin import NeurarustPlugin
+
 
 def plugin(version: str) -> type[Plugin]:
     """mypy's entry point."""
-    from .plugin import NeurarustPlugin
-
     return NeurarustPlugin

@@ -37,8 +37,10 @@ from mypy.nodes import (
     IntExpr,
     ListExpr,
     MemberExpr,
+    MypyFile,
     NameExpr,
     OpExpr,
+    ReturnStmt,
     SliceExpr,
     StrExpr,
     TupleExpr,
@@ -83,6 +85,9 @@ from neurarust.types.cond import Cond
 from neurarust.types.dim import Dim
 from neurarust.types.dtype import ALL_DTYPES, get_default_dtype, result_type_of_scalar
 from neurarust.types.errors import DTypeError, RuleViolation, UndecidedShape
+
+from . import deferred, flow
+from .simplify import simplify_shape
 
 NR_SHAPE = ErrorCode("nr-shape", "Tensor shape mismatch (neurarust)", "neurarust")
 NR_DTYPE = ErrorCode("nr-dtype", "Tensor dtype mismatch (neurarust)", "neurarust")
@@ -238,7 +243,7 @@ def literal_value(expr: Expression, api: Any) -> Any:
 
 
 def _dim_of(expr: Expression, index: Any, api: Any) -> Any:
-    info = read(api.get_expression_type(expr))
+    info = read(_expr_type(api, expr))
     shape = info.shape if info is not None else None
     if shape is None or not isinstance(index, int) or not -len(shape) <= index < len(shape):
         raise NotLiteral(expr)
@@ -305,21 +310,24 @@ def scope_facts(api: Any) -> tuple[Cond, ...]:
 
 
 # -- applying a registry rule ------------------------------------------------------------------
-_RETURN_CONTEXTS: dict[tuple[int, int, int], Type] = {}
-
-
 class Call:
-    """One op application the plugin evaluates: operands, their names, and where to report."""
+    """One op application the plugin evaluates: operands, their names, and where to report.
+
+    ``facts``: the class assumptions in force (default: those of the class being checked);
+    ``at_end``: the module has been checked already (deferred checks), so notes go out at once.
+    """
 
     def __init__(self, api: Any, context: Context, default: Type,
-                 check_return: bool = True) -> None:
+                 facts: tuple[Cond, ...] | None = None, at_end: bool = False) -> None:
         self.api, self.context, self.default = api, context, default
-        self.check_return = check_return
-        self.facts = scope_facts(api)
+        self.facts = scope_facts(api) if facts is None else facts
+        self.at_end = at_end
+        if not at_end:
+            deferred.remember(api)
 
     def inner(self) -> Call:
-        """The same call for an intermediate value (not checked against a return type)."""
-        return Call(self.api, self.context, self.default, check_return=False)
+        """The same call for an intermediate value."""
+        return self
 
     def shape_error(self, message: str) -> None:
         self.api.fail(message, self.context, code=NR_SHAPE)
@@ -338,45 +346,44 @@ class Call:
                 if decide_under(cond, (*self.facts, *nonempty)) is True:
                     continue
             message = f"{label}: undecided: {cond} (left to neurarust verify)"
-            errors = getattr(getattr(self.api, "msg", None), "errors", None)
-            saved = getattr(errors, "_watchers", None)
-            if isinstance(self.context, OpExpr) and isinstance(saved, list):
+            if isinstance(self.context, OpExpr) and not self.at_end:
                 # mypy checks an operator under an error watcher and takes any message, a
                 # note too, as a failure (then retries the reflected operator and gives Any):
-                # a note is not a failure, so it goes past the watchers.
-                errors._watchers = []  # type: ignore[union-attr]
-                try:
-                    self.api.note(message, self.context, code=NR_UNDECIDED)
-                finally:
-                    errors._watchers = saved  # type: ignore[union-attr]
+                # the note waits for the module's end, where nothing watches.
+                deferred.note_later(self.api, self.context, message, NR_UNDECIDED)
             else:
                 self.api.note(message, self.context, code=NR_UNDECIDED)
 
     def result(self, dtype: str, shape: Shape | None, base: Type | None = None) -> Type:
+        if shape is not None:
+            shape = simplify_shape(shape, self.facts)
         info = TInfo(dtype, dims_of(shape) if shape is not None else UNKNOWN_DIMS)
-        out = with_info(self.api, base if base is not None else self.default, info)
-        if self.check_return:
-            self.check_context(info)
-        return out
+        return with_info(self.api, base if base is not None else self.default, info)
 
-    def check_context(self, info: TInfo) -> None:
-        """A value returned from a function whose return type is shaped: check it."""
+
+def check_return(api: Any, defn: FuncDef, stmt: ReturnStmt, got_type: Type) -> None:
+    """A value returned from a function whose return type is shaped (run at module end)."""
+    want = _shaped(cast(CallableType, defn.type).ret_type)
+    if stmt.expr is None:
+        return
+    current = flow.reaching_type(api, defn, stmt.expr, got_type)
+    got = read(current) if current is not None else None
+    if want is None or got is None or stmt.expr is None:
+        return
+    facts: tuple[Cond, ...] = ()
+    info = defn.info if not isinstance(defn.info, FakeInfo) else None
+    _, assume = class_meta(info)
+    if assume:
         try:
-            context = self.api.type_context[-1]
-            returns = self.api.return_types
-        except (AttributeError, IndexError):
-            return
-        key = (id(self.context), self.context.line, self.context.column)
-        if context is None and returns and key in _RETURN_CONTEXTS:
-            # mypy re-checks a return value without its context when the first try reported
-            # errors, and keeps that second run's diagnostics: report there too.
-            context = _RETURN_CONTEXTS[key]
-        elif context is None or not returns or context is not returns[-1]:
-            return
-        _RETURN_CONTEXTS[key] = context
-        want = read(context)
-        if want is not None:
-            check_against(self, "return value", info, want, note=True)
+            facts = parse_facts(assume)
+        except ValueError:
+            facts = ()
+    call = Call(api, stmt.expr, got_type, facts=facts, at_end=True)
+    check_against(call, "return value", got, want, note=True)
+
+
+def _has_shaped_return(t: Any) -> bool:
+    return _shaped(t) is not None
 
 
 def check_against(call: Call, label: str, got: TInfo, want: TInfo,
@@ -678,7 +685,7 @@ def _expr_type(api: Any, expr: Expression) -> Type | None:
     t: Type | None = lookup(expr) if lookup is not None else None
     if t is None:
         t = api.get_expression_type(expr)
-    return t
+    return flow.reaching_type(api, flow.current_scope(api), expr, t) if t is not None else t
 
 
 def _tensor_list(ctx: FunctionContext, exprs: list[Expression], types: list[Type],
@@ -1261,11 +1268,46 @@ def analyze_annotation(ctx: AnalyzeTypeContext) -> Type:
 
 
 # -- the plugin ----------------------------------------------------------------------------------
+def _current(ctx: Any) -> Any:
+    """``ctx`` with the types of re-assigned names as they are where they are read (see
+    :mod:`.flow`): mypy keeps a variable's first type."""
+    api = ctx.api
+    scope = flow.current_scope(api)
+    context = ctx.context
+    # a reflected operator (``y.__radd__(x)`` for ``x + y``) gets a placeholder for ``x``
+    reflected = isinstance(context, OpExpr) and bool(ctx.args and ctx.args[0]) \
+        and ctx.args[0][0] is not context.right
+    rows, changed = [], False
+    for exprs, types in zip(ctx.args, ctx.arg_types):
+        row = []
+        for e, t in zip(exprs, types):
+            if reflected and isinstance(context, OpExpr):
+                e = context.left
+            found = flow.reaching_type(api, scope, e, t)
+            if found is not t:
+                changed = True
+                found = found if found is not None else plain(t)
+            row.append(found)
+        rows.append(row)
+    if changed:
+        ctx = ctx._replace(arg_types=rows)
+    if isinstance(ctx, MethodContext):
+        me = _self_expr(context, "__r" if reflected else "")
+        if me is not None:
+            found = flow.reaching_type(api, scope, me, ctx.type)
+            if found is not ctx.type:
+                ctx = ctx._replace(type=get_proper_type(found) if found is not None
+                                   else get_proper_type(plain(ctx.type)))
+    return ctx
+
+
 def _guard(hook: Callable[[Any], Type]) -> Callable[[Any], Type]:
     """A plugin must never crash mypy: on an internal error, fall back to mypy's own type."""
 
     def run(ctx: Any) -> Type:
         try:
+            if not isinstance(ctx, AnalyzeTypeContext):
+                ctx = _current(ctx)
             return hook(ctx)
         except Exception:
             if _DEBUG:
@@ -1274,6 +1316,15 @@ def _guard(hook: Callable[[Any], Type]) -> Callable[[Any], Type]:
             return plain(default) if default is not None else AnyType(TypeOfAny.from_error)
 
     return run
+
+
+CLASS_CHECKED = "builtins.object.__init_subclass__"  # mypy checks this call after each class
+
+
+def _seen_class(ctx: MethodContext) -> Type:
+    """A class body was checked: remember the module's checker for :mod:`deferred`."""
+    deferred.remember(ctx.api)
+    return ctx.default_return_type
 
 
 class NeurarustPlugin(Plugin):
@@ -1310,7 +1361,14 @@ class NeurarustPlugin(Plugin):
             return None
         return _guard(user_function)
 
+    def get_additional_indirect_deps(self, file: MypyFile) -> set[str]:
+        """Called once ``file`` is type-checked: run the checks that wait for that."""
+        deferred.finish(file, check_return, _has_shaped_return)
+        return set()
+
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
+        if fullname == CLASS_CHECKED:
+            return _seen_class
         if fullname == MODULE_CALL or fullname.endswith(".__call__") and self._is_module(
                 fullname[: -len(".__call__")]):
             return _guard(module_call)
@@ -1331,16 +1389,19 @@ class NeurarustPlugin(Plugin):
             "neurarust.nn.module.Module")
 
 
-def _method(ctx: MethodContext, name: str) -> Type:
-    self_expr: Expression | None = None
-    context = ctx.context
+def _self_expr(context: Context, name: str) -> Expression | None:
+    """The expression a method is called on: ``x`` in ``x.sum()``, ``x + y``, ``x[0]``."""
     if isinstance(context, CallExpr) and isinstance(context.callee, MemberExpr):
-        self_expr = context.callee.expr
-    elif isinstance(context, OpExpr):
-        self_expr = context.right if name.startswith("__r") else context.left
-    elif isinstance(context, IndexExpr):
-        self_expr = context.base
-    return tensor_op(ctx, name, ctx.type, self_expr, 0)
+        return context.callee.expr
+    if isinstance(context, OpExpr):
+        return context.right if name.startswith("__r") else context.left
+    if isinstance(context, IndexExpr):
+        return context.base
+    return None
+
+
+def _method(ctx: MethodContext, name: str) -> Type:
+    return tensor_op(ctx, name, ctx.type, _self_expr(ctx.context, name), 0)
 
 
 __all__ = ["NR_DTYPE", "NR_SHAPE", "NR_UNDECIDED", "NeurarustPlugin", "ProperType"]

@@ -42,7 +42,7 @@ def indexing(a: Float32[Tensor, "B 5"], x: Float32[Tensor, "B T 8"], idx: Int64[
     reveal_type(x[:, -1])  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, 8]']]"
     reveal_type(x[..., 2:])  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, T, 6]']]"
     reveal_type(x[None, :, 0, ::2])  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[1, B, 4]']]"
-    reveal_type(x[:, 1:100])  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, max(0,-min(1,T)+min(100,T)), 8]']]"
+    reveal_type(x[:, 1:100])  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[B, min(100,T)-1, 8]']]"
     reveal_type(a[idx])  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[...]']]"
     reveal_type(a[j])  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[...]']]"
     reveal_type(a[:, :j])  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[...]']]"
