@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import functions as fn
 from ..tensor import Tensor
-from ._importers import ImportContext, OnnxUnsupported, _reg, _text
+from ._importers import ImportContext, OnnxUnsupported, _check_size, _reg, _text
 
 __all__: list[str] = []
 
@@ -196,6 +196,14 @@ def _resize(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
         raise OnnxUnsupported("Resize with neither scales nor sizes")
     if len(factors) != len(axes):
         raise OnnxUnsupported(f"Resize: {len(factors)} scales/sizes for {len(axes)} axes")
+    if not all(math.isfinite(f) and f > 0 for f in factors):
+        raise OnnxUnsupported(f"Resize: scales must be finite and > 0, got {factors}")
+    out_shape = [int(v) for v in x.shape]
+    for ax, m in zip(axes, sizes):
+        out_shape[ax] = m
+    _check_size(out_shape, "Resize")
+    if axes:
+        _check_size([max(sizes), max(int(x.shape[ax]) for ax in axes)], "Resize (its matrix)")
     for i, ax in enumerate(axes):
         n = int(x.shape[ax])
         box = (roi[i], roi[i + len(axes)]) if len(roi) == 2 * len(axes) else None

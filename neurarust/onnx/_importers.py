@@ -465,6 +465,7 @@ def _split(ctx: ImportContext, xs: list[Any], a: dict[str, Any], ) -> list[Any]:
 def _expand(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     x = xs[0]
     shape = ctx.ints(xs[1])
+    _check_size([v if isinstance(v, Dim) or v >= 0 else 0 for v in shape], "Expand")
     rank = max(len(shape), x.ndim)
     full = [1] * (rank - len(shape)) + shape
     # ONNX Expand broadcasts both ways: a 1 keeps the input's dim (-1 in our expand)
@@ -476,7 +477,11 @@ def _expand(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
 
 @_reg("Tile")
 def _tile(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
-    return [fn.repeat(xs[0], ctx.ints(xs[1]))]
+    reps = ctx.ints(xs[1])
+    x = xs[0]
+    _check_size([int(d) * r for d, r in zip(x.shape, reps)] if len(reps) == x.ndim else reps,
+                "Tile")
+    return [fn.repeat(x, reps)]
 
 
 @_reg("Gather")
@@ -555,7 +560,11 @@ MAX_ELEMENTS = 1 << 28
 """The largest tensor a shape-computing node (ConstantOfShape, Range) may create."""
 
 
-def _check_size(shape: Sequence[int], op: str) -> None:
+def _check_size(shape: Sequence[Any], op: str) -> None:
+    """Refuse a result shape read from the file's data that is negative or too large (sizes
+    still symbolic while tracing are left to the shape rules)."""
+    if any(isinstance(v, Dim) for v in shape):
+        return
     total = 1
     for v in shape:
         if v < 0:
@@ -718,11 +727,12 @@ IMPORTERS["ArgMin"] = _arg_last(fn.argmin)
 
 @_reg("Pad")
 def _pad(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """Every mode as a gather of source indices per padded axis (negative pads crop):
+    ``constant`` then fills the positions that fall outside the input."""
     x = xs[0]
-    mode = a.get("mode", b"constant")
-    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
-    if mode != "constant":
-        raise OnnxUnsupported(f"Pad mode={mode!r} (only 'constant')")
+    mode = _text(a.get("mode", "constant"))
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise OnnxUnsupported(f"Pad mode={mode!r}")
     if ctx.opset >= 11:
         pads = ctx.ints(xs[1])
         value = ctx.scalar(xs[2]) if len(xs) > 2 and xs[2] is not None else 0
@@ -730,19 +740,33 @@ def _pad(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     else:
         pads, value, axes = list(a["pads"]), a.get("value", 0.0), list(range(x.ndim))
     n = len(axes)
+    if len(pads) != 2 * n:
+        raise OnnxUnsupported(f"Pad: {len(pads)} pads for {n} axes (expected {2 * n})")
+    out_shape = [int(v) for v in x.shape]
+    for i, ax in enumerate(axes):
+        out_shape[ax % x.ndim] += pads[i] + pads[i + n]
+    _check_size(out_shape, "Pad")
     for i, ax in enumerate(axes):
         ax %= x.ndim
-        before, after = pads[i], pads[i + n]
-        index: list[Any] = [slice(None)] * x.ndim
-        index[ax] = slice(max(-before, 0), int(x.shape[ax]) - max(-after, 0))
-        if before < 0 or after < 0:
-            x = fn.getitem(x, tuple(index))
-        parts = []
-        for amount in (before, after):
-            shape = list(x.shape)
-            shape[ax] = max(amount, 0)
-            parts.append(fn.full(shape, value, dtype=x.dtype))
-        x = fn.cat([parts[0], x, parts[1]], dim=ax)
+        size = int(x.shape[ax])
+        src = np.arange(out_shape[ax], dtype=np.int64) - pads[i]
+        inside = (src >= 0) & (src < size)
+        if inside.all() and len(src) == size:
+            continue
+        if size == 0:
+            raise OnnxUnsupported(f"Pad mode={mode!r} of an empty axis {ax}")
+        if mode == "reflect" and size > 1:
+            period = 2 * size - 2
+            src = src % period
+            src = np.where(src >= size, period - src, src)
+        elif mode == "wrap":
+            src = src % size
+        y = fn.index_select(x, ax, fn.tensor(np.clip(src, 0, size - 1)))
+        if mode == "constant" and not inside.all():
+            shape = [1] * x.ndim
+            shape[ax] = len(src)
+            y = fn.where(fn.tensor(inside.reshape(shape)), y, fn.full([], value, dtype=x.dtype))
+        x = y
     return [x]
 
 
@@ -911,6 +935,9 @@ def _topk(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     x = xs[0]
     k = int(ctx.scalar(xs[1])) if ctx.opset >= 10 else int(a["k"])
     axis = int(a.get("axis", -1)) % x.ndim
+    if not 0 <= k <= int(x.shape[axis]):
+        raise OnnxUnsupported(f"TopK: k={k} is outside [0, {int(x.shape[axis])}] (the size "
+                              f"of axis {axis} of {list(x.shape)})")
     largest = bool(a.get("largest", 1))
     if x.dtype.is_floating_point:
         fill: Any = float("-inf") if largest else float("inf")

@@ -96,14 +96,22 @@ class OnnxBuilder:
              **attrs: Any) -> OnnxValue:
         """Append ONNX node ``op_type`` (inputs: values, or None for an omitted optional
         input); returns its (first) output, typed ``dtype`` (default: the traced node's)."""
+        d = dtype if dtype is not None else self.out_dtype
+        first = self.node_outputs(op_type, *inputs, dtypes=[d] * outputs, **attrs)[0]
+        return OnnxValue(first.name, d, shape)
+
+    def node_outputs(self, op_type: str, *inputs: OnnxValue | None, dtypes: Sequence[DType],
+                     **attrs: Any) -> list[OnnxValue]:
+        """Append ONNX node ``op_type`` with one output per entry of ``dtypes`` (MaxPool's
+        indices, LSTM's states); returns them all."""
         onnx = require_onnx()
-        names = [self.fresh(op_type.lower()) for _ in range(outputs)]
+        names = [self.fresh(op_type.lower()) for _ in dtypes]
         ins = ["" if x is None else x.name for x in inputs]
         while ins and ins[-1] == "":
             ins.pop()
         clean = {k: _attr(v) for k, v in attrs.items() if v is not None}
         self.nodes.append(onnx.helper.make_node(op_type, ins, names, name=names[0], **clean))
-        return OnnxValue(names[0], dtype if dtype is not None else self.out_dtype, shape)
+        return [OnnxValue(n, d) for n, d in zip(names, dtypes)]
 
     # -- constants -------------------------------------------------------------------------------
     def const(self, value: Any, dtype: DType | None = None, hint: str = "c") -> OnnxValue:
@@ -156,6 +164,29 @@ class OnnxBuilder:
         return self.node(op_type, x, axes=axes, keepdims=keep)
 
     # -- shapes -----------------------------------------------------------------------------------
+    def unsqueeze(self, x: OnnxValue, axes: Sequence[int]) -> OnnxValue:
+        """``Unsqueeze`` at ``axes`` (of the result), typed like ``x``."""
+        return self.node("Unsqueeze", x, self.ints(axes), dtype=x.dtype)
+
+    def squeeze(self, x: OnnxValue, axes: Sequence[int]) -> OnnxValue:
+        """``Squeeze`` of the size-1 ``axes``, typed like ``x``."""
+        return self.node("Squeeze", x, self.ints(axes), dtype=x.dtype)
+
+    def transpose(self, x: OnnxValue, perm: Sequence[int]) -> OnnxValue:
+        """``Transpose`` by ``perm`` (no node for the identity), typed like ``x``."""
+        if list(perm) == list(range(len(perm))):
+            return x
+        shape = None if x.shape is None else tuple(x.shape[p] for p in perm)
+        return self.node("Transpose", x, dtype=x.dtype, shape=shape, perm=list(perm))
+
+    def batched(self, x: OnnxValue, spatial: int) -> tuple[OnnxValue, bool]:
+        """``x`` with a leading batch dim of 1 added when it is unbatched (``(C, *spatial)``,
+        which ONNX's Conv and pooling nodes do not accept), and whether one was added; undo
+        with ``g.squeeze(y, [0])``."""
+        if x.rank == spatial + 1:
+            return self.unsqueeze(x, [0]), True
+        return x, False
+
     def axes(self, axes: Sequence[int], rank: int) -> list[int]:
         """Axes normalised to ``0 <= a < rank``."""
         return [a + rank if a < 0 else a for a in axes]

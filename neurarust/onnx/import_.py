@@ -25,9 +25,11 @@ from ..functions import from_numpy, tensor
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor
+from ..trace.tracer import TraceError
+from ..types.errors import DTypeError, ShapeError
 from . import _import_resize, _import_rnn  # noqa: F401  (they register their importers)
 from ._host import HOST_FOLDS, SHAPE_OPERANDS, HostValue, host_of, materialize
-from ._importers import IMPORTERS, ImportContext, OnnxUnsupported
+from ._importers import IMPORTERS, MAX_ELEMENTS, ImportContext, OnnxUnsupported
 from .builder import require_onnx
 
 __all__ = ["OnnxImportError", "OnnxModule", "load", "supported_ops", "MAX_FILE_BYTES"]
@@ -84,6 +86,12 @@ def _array(onnx: Any, t: Any, what: str) -> np.ndarray:  # type: ignore[type-arg
     dims = list(t.dims)
     if any(d < 0 for d in dims):
         raise OnnxImportError(f"{what} {t.name!r} has negative dims {dims}")
+    count = 1
+    for d in dims:
+        count *= d
+    if count > MAX_FILE_BYTES:  # every supported element takes at least a byte of the file
+        raise OnnxImportError(f"{what} {t.name!r}: dims {dims} ({count} elements) cannot fit "
+                              f"in a model file (at most {MAX_FILE_BYTES} bytes)")
     try:
         arr = onnx.numpy_helper.to_array(t)
     except Exception as err:
@@ -131,6 +139,25 @@ def _ident(name: str, taken: set[str]) -> str:
         out = f"{base}_{i}"
     taken.add(out)
     return out
+
+
+def _attr_names(attrs: dict[str, Any]) -> list[str]:
+    return sorted(str(k) for k in attrs if not str(k).startswith("_"))
+
+
+_PASS_THROUGH = (ShapeError, DTypeError, TraceError, ArithmeticError, OnnxImportError)
+
+
+def _check_result(value: Any, op: str, label: str) -> None:
+    """Stop a node whose result is larger than the import limit (a mutated or hostile file
+    asking for absurd sizes) before the next node computes with it."""
+    numel = getattr(value, "numel", None)
+    if numel is None or isinstance(value, HostValue):
+        return
+    n = numel()
+    if isinstance(n, int) and n > MAX_ELEMENTS:
+        raise OnnxImportError(f"{op} node {label!r}: its result {list(value.shape)} has {n} "
+                              f"elements, more than the import limit {MAX_ELEMENTS}")
 
 
 class OnnxModule(Module):
@@ -184,6 +211,22 @@ class OnnxModule(Module):
                 lines.append(f"  {op} x{n}" + (f": {details[op]}" if op in details else ""))
             lines.append(f"  supported: {', '.join(supported_ops())}")
             raise OnnxImportError("\n".join(lines))
+        self._check_wiring()
+
+    def _check_wiring(self) -> None:
+        """Every node input comes from a graph input, an initializer or an earlier node, and
+        every graph output from one of them (else the file is corrupt or unsorted)."""
+        known = {"", *self.input_names, *self.onnx_names}
+        for op, ins, outs, _, label in self._nodes:
+            missing = [i for i in ins if i not in known]
+            if missing:
+                raise OnnxImportError(f"{op} node {label!r}: input(s) {missing} are not produced "
+                                      "by any earlier node (the graph is not topologically "
+                                      "sorted or is malformed)")
+            known.update(outs)
+        missing = [o for o in self.output_names if o not in known]
+        if missing:
+            raise OnnxImportError(f"graph output(s) {missing} are not produced by any node")
 
     def _add_const(self, name: str, arr: np.ndarray, taken: set[str]) -> None:  # type: ignore[type-arg]
         attr = _ident(name, taken)
@@ -225,15 +268,27 @@ class OnnxModule(Module):
                     results = IMPORTERS[op](ctx, xs, attrs)
             except OnnxUnsupported as err:
                 raise OnnxImportError(f"{op} node {label!r}: {err}") from None
-            except Exception as err:
+            except KeyError as err:  # an importer reads a required attribute
+                raise OnnxImportError(f"{op} node {label!r}: missing attribute {err} "
+                                      f"(has {_attr_names(attrs)})"
+                                      ) from None
+            except IndexError as err:
+                raise OnnxImportError(f"{op} node {label!r}: {len(xs)} input(s) and "
+                                      f"attributes {_attr_names(attrs)} "
+                                      f"do not fit the op ({err})") from None
+            except _PASS_THROUGH as err:  # the ops' own errors, already naming op and shapes
                 err.add_note(f"while running ONNX {op} node {label!r}")
                 raise
+            except Exception as err:  # an attribute or input of the wrong kind
+                raise OnnxImportError(f"{op} node {label!r} is malformed: "
+                                      f"{type(err).__name__}: {err}") from err
             for i, o in enumerate(outs):
                 if not o:
                     continue
                 if i >= len(results) or results[i] is None:
                     raise OnnxImportError(f"{op} node {label!r}: output {i} ({o}) is not "
                                           "supported")
+                _check_result(results[i], op, label)
                 env[o] = results[i]
         outs_ = [materialize(env[o], "the graph output") for o in self.output_names]
         return outs_[0] if len(outs_) == 1 else tuple(outs_)
