@@ -14,6 +14,6 @@ class MLP(nn.Module):
         self.fc3 = nn.Linear(128, 10)
 
     def forward(self, x: Float32[Tensor, "B 1 28 28"]) -> Float32[Tensor, "B 10"]:
-        h1 = nr.relu(self.fc1(x.flatten(1)))
-        h2 = nr.relu(self.fc2(h1))
-        return nn.functional.log_softmax(self.fc3(h2), dim=1)
+        h = nr.relu(self.fc1(x.flatten(1)))
+        h = nr.relu(self.fc2(h))  # re-assigned: [B, 256] -> [B, 128]
+        return nn.functional.log_softmax(self.fc3(h), dim=1)

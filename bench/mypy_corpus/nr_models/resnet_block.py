@@ -19,6 +19,6 @@ class BasicBlock(nn.Module):
         )
 
     def forward(self, x: Float32[Tensor, "B 16 16 16"]) -> Float32[Tensor, "B 32 8 8"]:
-        h1 = nr.relu(self.bn1(self.conv1(x)))
-        h2 = self.bn2(self.conv2(h1))
-        return nr.relu(h2 + self.shortcut(x))
+        out = nr.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return nr.relu(out + self.shortcut(x))

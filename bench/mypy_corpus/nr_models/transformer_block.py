@@ -16,8 +16,8 @@ class EncoderBlock(nn.Module):
         self.ff = nn.Sequential(nn.Linear(64, 256), nn.GELU(), nn.Linear(256, 64))
 
     def forward(self, x: Float32[Tensor, "B T 64"]) -> Float32[Tensor, "B T 64"]:
-        packed = self.qkv(self.norm1(x)).reshape(x.shape[0], x.shape[1], 3, 4, 16)
-        qkv = packed.permute(2, 0, 3, 1, 4)  # (3, B, heads, T, 16)
+        qkv = self.qkv(self.norm1(x)).reshape(x.shape[0], x.shape[1], 3, 4, 16)
+        qkv = qkv.permute(2, 0, 3, 1, 4)  # (3, B, heads, T, 16)
         q, k, v = qkv[0], qkv[1], qkv[2]
         scores = q @ k.transpose(-2, -1) / 4.0  # (B, heads, T, T)
         att = nn.functional.softmax(scores, dim=-1) @ v  # (B, heads, T, 16)

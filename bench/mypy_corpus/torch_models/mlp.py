@@ -18,6 +18,6 @@ class MLP(nn.Module):
 
     @shape_vars("B")
     def forward(self, x: Shaped[Tensor, "[B, 1, 28, 28]"]) -> Shaped[Tensor, "[B, 10]"]:
-        h1 = torch.relu(self.fc1(x.flatten(1)))
-        h2 = torch.relu(self.fc2(h1))
-        return nn.functional.log_softmax(self.fc3(h2), dim=1)
+        h = torch.relu(self.fc1(x.flatten(1)))
+        h = torch.relu(self.fc2(h))  # re-assigned: [B, 256] -> [B, 128]
+        return nn.functional.log_softmax(self.fc3(h), dim=1)

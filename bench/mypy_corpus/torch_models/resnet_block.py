@@ -23,6 +23,6 @@ class BasicBlock(nn.Module):
 
     @shape_vars("B")
     def forward(self, x: Shaped[Tensor, "[B, 16, 16, 16]"]) -> Shaped[Tensor, "[B, 32, 8, 8]"]:
-        h1 = torch.relu(self.bn1(self.conv1(x)))
-        h2 = self.bn2(self.conv2(h1))
-        return torch.relu(h2 + self.shortcut(x))
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))

@@ -20,8 +20,8 @@ class EncoderBlock(nn.Module):
 
     @shape_vars("B, T")
     def forward(self, x: Shaped[Tensor, "[B, T, 64]"]) -> Shaped[Tensor, "[B, T, 64]"]:
-        packed = self.qkv(self.norm1(x)).reshape(x.shape[0], x.shape[1], 3, 4, 16)
-        qkv = packed.permute(2, 0, 3, 1, 4)  # (3, B, heads, T, 16)
+        qkv = self.qkv(self.norm1(x)).reshape(x.shape[0], x.shape[1], 3, 4, 16)
+        qkv = qkv.permute(2, 0, 3, 1, 4)  # (3, B, heads, T, 16)
         q, k, v = qkv[0], qkv[1], qkv[2]
         scores = q @ k.transpose(-2, -1) / 4.0  # (B, heads, T, T)
         att = nn.functional.softmax(scores, dim=-1) @ v  # (B, heads, T, 16)
