@@ -247,7 +247,7 @@ def _verify_vnnlib(target: str, prop_path: str | None, timeout: float) -> int:
     counterexample is printed, checked by running the network), 2 usage error, 3 unknown."""
     import os
 
-    from .verify.bab import verify_property
+    from .verify.bab import onnxruntime_runner, verify_property
     from .verify.linear_bounds import UnsupportedGraph
     from .verify.vnnlib import VnnlibError, read_vnnlib
 
@@ -274,7 +274,9 @@ def _verify_vnnlib(target: str, prop_path: str | None, timeout: float) -> int:
         (inp,) = [i for i in proto.graph.input if i.name not in inits]
         shape = tuple(max(1, int(d.dim_value)) for d in inp.type.tensor_type.shape.dim)
         prop = read_vnnlib(prop_path)
-        result = verify_property(model, shape, prop, timeout=timeout)
+        ort_run = onnxruntime_runner(target, shape)  # violations are re-checked there too
+        result = verify_property(model, shape, prop, timeout=timeout,
+                                 also=() if ort_run is None else (ort_run,))
     except (ValueError, VnnlibError, UnsupportedGraph, ImportError) as err:
         print(f"neurarust verify: error: {err}", file=sys.stderr)
         return 2
