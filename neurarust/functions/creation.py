@@ -147,6 +147,9 @@ def arange(start: float, end: float | None = None, step: float = 1, *,
         start, end = 0, start
     if step == 0:
         raise ValueError("arange: step must be nonzero")
+    traced = _symbolic_arange(start, end, step, dtype)
+    if traced is not None:
+        return traced
     if dtype is None:
         all_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = dt.int64 if all_int else dt.get_default_dtype()
@@ -154,6 +157,27 @@ def arange(start: float, end: float | None = None, step: float = 1, *,
     index = np.arange(n, dtype=np.float64 if dtype.is_floating_point else np.int64)
     values = np.add(start, np.multiply(index, step))
     return _make(values.astype(dtype.np_dtype), dtype, device, requires_grad)
+
+
+def _symbolic_arange(start: Any, end: Any, step: Any, dtype: DType | None) -> Tensor | None:
+    """While tracing, ``arange`` over a symbolic size (``arange(T)``) is the registry's
+    ``arange`` op, so the graph knows its values; else None."""
+    from .. import _dispatch
+    from ..ops.registry import get
+    from ..trace.dims import plain
+    from ..types.dim import Dim
+
+    if _dispatch._tracer is None or not any(isinstance(plain(v), Dim)
+                                            for v in (start, end, step)):
+        return None
+    if isinstance(plain(start), Dim) or isinstance(plain(step), Dim):
+        raise TypeError("arange: while tracing, only `end` may be a symbolic size")
+    if not (start == 0 and step == 1):  # n values for end = start + n * step
+        raise TypeError("arange: while tracing, a symbolic size needs arange(end) or "
+                        "arange(0, end, 1)")
+    d = dt.int64 if dtype is None else dtype
+    first = _make(np.full((), start, d.np_dtype), d, None, False)
+    return _dispatch._call_general(get("arange"), (first,), {"end": plain(end), "step": 1})
 
 
 def linspace(start: float, end: float, steps: int, *, dtype: DType | None = None,

@@ -305,11 +305,7 @@ class Conv1d(Conv):
 
     name = "conv1d"
 
-    def ranges(self, x: Any, w: Any, b: Any = None, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.conv`."""
-        from ..types import interval as iv
-
-        return iv.conv(x, w, b, self.kernels["cpu"], (x.shape[0],), **attrs)
+    range_rule = "conv"
 
     def to_onnx(self, g: OnnxBuilder, x: OnnxValue, w: OnnxValue, b: OnnxValue | None = None, *, stride: Sequence[int], padding: Pads, dilation: Sequence[int], groups: int) -> OnnxValue:
         assert w.shape is not None
@@ -326,11 +322,7 @@ class Conv2d(Conv):
 
     name = "conv2d"
 
-    def ranges(self, x: Any, w: Any, b: Any = None, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.conv`."""
-        from ..types import interval as iv
-
-        return iv.conv(x, w, b, self.kernels["cpu"], (x.shape[0],), **attrs)
+    range_rule = "conv"
 
     def to_onnx(self, g: OnnxBuilder, x: OnnxValue, w: OnnxValue, b: OnnxValue | None = None, *, stride: Sequence[int], padding: Pads, dilation: Sequence[int], groups: int) -> OnnxValue:
         assert w.shape is not None
@@ -347,6 +339,7 @@ class ConvTranspose1d(ConvTranspose):
     """``torch.nn.functional.conv_transpose1d``: input (N, C, L), weight (C, O / groups, k)."""
 
     name = "conv_transpose1d"
+    range_rule = "conv"
     spatial = 1
 
 
@@ -356,6 +349,7 @@ class ConvTranspose2d(ConvTranspose):
     (C, O / groups, kh, kw)."""
 
     name = "conv_transpose2d"
+    range_rule = "conv"
     spatial = 2
 
 
@@ -586,11 +580,7 @@ class MaxPool1d(MaxPool):
 
     name = "max_pool1d"
 
-    def ranges(self, x: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.pool`."""
-        from ..types import interval as iv
-
-        return iv.pool(x, self.kernels["cpu"], (x.shape[0],), average=False, **attrs)
+    range_rule = "max_pool"
 
     def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> OnnxValue:
         return g.node("MaxPool", x, kernel_shape=list(kernel_size), strides=list(stride),
@@ -605,11 +595,7 @@ class MaxPool2d(MaxPool):
 
     name = "max_pool2d"
 
-    def ranges(self, x: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.pool`."""
-        from ..types import interval as iv
-
-        return iv.pool(x, self.kernels["cpu"], (x.shape[0],), average=False, **attrs)
+    range_rule = "max_pool"
 
     def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> OnnxValue:
         return g.node("MaxPool", x, kernel_shape=list(kernel_size), strides=list(stride),
@@ -624,6 +610,7 @@ class MaxPool1dIndices(MaxPoolIndices):
     """The indices ``max_pool1d(..., return_indices=True)`` returns."""
 
     name = "max_pool1d_indices"
+    range_rule = "pool_indices"
     spatial = 1
 
 
@@ -632,6 +619,7 @@ class MaxPool2dIndices(MaxPoolIndices):
     """The indices ``max_pool2d(..., return_indices=True)`` returns (flat over H*W)."""
 
     name = "max_pool2d_indices"
+    range_rule = "pool_indices"
     spatial = 2
 
 
@@ -657,11 +645,7 @@ class AvgPool1d(AvgPool):
 
     name = "avg_pool1d"
 
-    def ranges(self, x: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.pool`."""
-        from ..types import interval as iv
-
-        return iv.pool(x, self.kernels["cpu"], (x.shape[0],), average=True, **attrs)
+    range_rule = "avg_pool"
     spatial = 1
 
 
@@ -671,11 +655,7 @@ class AvgPool2d(AvgPool):
 
     name = "avg_pool2d"
 
-    def ranges(self, x: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.pool`."""
-        from ..types import interval as iv
-
-        return iv.pool(x, self.kernels["cpu"], (x.shape[0],), average=True, **attrs)
+    range_rule = "avg_pool"
 
     def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], ceil_mode: bool, count_include_pad: bool, divisor_override: int | None) -> OnnxValue:
         if divisor_override is not None:
@@ -767,6 +747,7 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool):
     """``torch.nn.functional.adaptive_avg_pool1d`` over (N, C, L) or (C, L)."""
 
     name = "adaptive_avg_pool1d"
+    range_rule = "avg_pool"
     spatial = 1
 
 
@@ -775,6 +756,7 @@ class AdaptiveAvgPool2d(AdaptiveAvgPool):
     """``torch.nn.functional.adaptive_avg_pool2d`` over (N, C, H, W) or (C, H, W)."""
 
     name = "adaptive_avg_pool2d"
+    range_rule = "avg_pool"
 
     def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, output_size: Sequence[int | None]) -> OnnxValue:
         if all(d == 1 for d in output_size):

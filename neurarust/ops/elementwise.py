@@ -168,11 +168,7 @@ class Add(Binary):
 
     name = "add"
 
-    def ranges(self, a: Any, b: Any, alpha: float = 1, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.add`."""
-        from ..types import interval as iv
-
-        return iv.add(a, b, alpha)
+    range_rule = "add"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, *, alpha: Any = 1) -> OnnxValue:
         if a.dtype.is_bool:
@@ -198,11 +194,7 @@ class Sub(Binary):
 
     name = "sub"
 
-    def ranges(self, a: Any, b: Any, alpha: float = 1, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.sub`."""
-        from ..types import interval as iv
-
-        return iv.sub(a, b, alpha)
+    range_rule = "sub"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, *, alpha: Any = 1) -> OnnxValue:
         return g.node("Sub", a, b if alpha == 1 else g.node("Mul", b, g.scalar(alpha, b)))
@@ -229,11 +221,7 @@ class Mul(Binary):
 
     name = "mul"
 
-    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.mul`."""
-        from ..types import interval as iv
-
-        return iv.mul(a, b)
+    range_rule = "mul"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("And" if a.dtype.is_bool else "Mul", a, b)
@@ -256,11 +244,7 @@ class Div(FloatBinary):
 
     name = "div"
 
-    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.div`."""
-        from ..types import interval as iv
-
-        return iv.div(a, b) if not attrs.get("rounding_mode") else None
+    range_rule = "div"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, *, rounding_mode: str | None = None) -> OnnxValue:
         if rounding_mode is None:
@@ -307,6 +291,7 @@ class Remainder(NoBoolBinary):
     Python's ``%`` and ``torch.remainder``."""
 
     name = "remainder"
+    range_rule = "remainder"
 
     def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
         return needs_grad[1], needs_grad[1]  # d/da = 1; d/db reads both
@@ -328,11 +313,7 @@ class Pow(NoBoolBinary):
 
     name = "pow"
 
-    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.pow_`."""
-        from ..types import interval as iv
-
-        return iv.pow_(a, b)
+    range_rule = "pow_"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Pow", a, b)
@@ -370,11 +351,7 @@ class Neg(NoBoolUnary):
 
     name = "neg"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.neg`."""
-        from ..types import interval as iv
-
-        return iv.neg(a)
+    range_rule = "neg"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Neg", a)
@@ -397,11 +374,7 @@ class Abs(NoBoolUnary):
 
     name = "abs"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.abs_`."""
-        from ..types import interval as iv
-
-        return iv.abs_(a)
+    range_rule = "abs_"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Abs", a)
@@ -417,6 +390,7 @@ class Sign(Unary):
     """-1, 0 or 1 by the sign of each element (0 for nan, as PyTorch on CPU); zero gradient."""
 
     name = "sign"
+    range_rule = "sign"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Sign", a)
@@ -435,11 +409,7 @@ class Exp(FloatUnary):
 
     name = "exp"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.exp`."""
-        from ..types import interval as iv
-
-        return iv.exp(a)
+    range_rule = "exp"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Exp", a)
@@ -457,6 +427,7 @@ class Exp2(FloatUnary):
     """``2 ** input``."""
 
     name = "exp2"
+    range_rule = "exp2"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Pow", g.scalar(2, a), a)
@@ -473,6 +444,7 @@ class Expm1(FloatUnary):
     """``exp(input) - 1``, accurate near 0."""
 
     name = "expm1"
+    range_rule = "expm1"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Sub", g.node("Exp", a), g.scalar(1, a))
@@ -490,11 +462,7 @@ class Log(FloatUnary):
 
     name = "log"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.log`."""
-        from ..types import interval as iv
-
-        return iv.log(a)
+    range_rule = "log"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Log", a)
@@ -510,6 +478,7 @@ class Log2(FloatUnary):
     """Base-2 logarithm."""
 
     name = "log2"
+    range_rule = "log2"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Div", g.node("Log", a), g.scalar(math.log(2), a))
@@ -524,6 +493,7 @@ class Log10(FloatUnary):
     """Base-10 logarithm."""
 
     name = "log10"
+    range_rule = "log10"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Div", g.node("Log", a), g.scalar(math.log(10), a))
@@ -539,11 +509,7 @@ class Log1p(FloatUnary):
 
     name = "log1p"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.log1p`."""
-        from ..types import interval as iv
-
-        return iv.log1p(a)
+    range_rule = "log1p"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Log", g.node("Add", a, g.scalar(1, a)))
@@ -559,11 +525,7 @@ class Sqrt(FloatUnary):
 
     name = "sqrt"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.sqrt`."""
-        from ..types import interval as iv
-
-        return iv.sqrt(a)
+    range_rule = "sqrt"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Sqrt", a)
@@ -582,11 +544,7 @@ class Rsqrt(FloatUnary):
 
     name = "rsqrt"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.rsqrt`."""
-        from ..types import interval as iv
-
-        return iv.rsqrt(a)
+    range_rule = "rsqrt"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Reciprocal", g.node("Sqrt", a))
@@ -603,6 +561,7 @@ class Reciprocal(FloatUnary):
     """``1 / input`` (integers give floats)."""
 
     name = "reciprocal"
+    range_rule = "reciprocal"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Reciprocal", a)
@@ -620,6 +579,7 @@ class Sin(FloatUnary):
     """Sine."""
 
     name = "sin"
+    range_rule = "sin"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Sin", a)
@@ -635,6 +595,7 @@ class Cos(FloatUnary):
     """Cosine."""
 
     name = "cos"
+    range_rule = "cos"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Cos", a)
@@ -651,11 +612,7 @@ class Tanh(FloatUnary):
 
     name = "tanh"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.tanh`."""
-        from ..types import interval as iv
-
-        return iv.tanh(a)
+    range_rule = "tanh"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Tanh", a)
@@ -674,11 +631,7 @@ class Sigmoid(FloatUnary):
 
     name = "sigmoid"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.sigmoid`."""
-        from ..types import interval as iv
-
-        return iv.sigmoid(a)
+    range_rule = "sigmoid"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Sigmoid", a)
@@ -697,11 +650,7 @@ class Relu(NoBoolUnary):
 
     name = "relu"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.relu`."""
-        from ..types import interval as iv
-
-        return iv.relu(a)
+    range_rule = "relu"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Relu", a)
@@ -721,6 +670,7 @@ class Floor(Rounding):
     """Largest integer <= input."""
 
     name = "floor"
+    range_rule = "floor"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Floor", a)
@@ -733,6 +683,7 @@ class Ceil(Rounding):
     """Smallest integer >= input."""
 
     name = "ceil"
+    range_rule = "ceil"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Ceil", a)
@@ -745,6 +696,7 @@ class Trunc(Rounding):
     """Round towards zero."""
 
     name = "trunc"
+    range_rule = "trunc"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         if not a.dtype.is_floating_point:
@@ -758,6 +710,7 @@ class Round(Rounding):
     """Round half to even, to ``decimals`` places (negative: to tens, hundreds, ...)."""
 
     name = "round"
+    range_rule = "round_"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, decimals: int = 0, **attrs: Any) -> OnnxValue:
         if not a.dtype.is_floating_point:
@@ -787,11 +740,7 @@ class Clamp(Unary):
 
     name = "clamp"
 
-    def ranges(self, a: Any, *, min: Any = None, max: Any = None, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.clamp`."""
-        from ..types import interval as iv
-
-        return iv.clamp(a, min, max)
+    range_rule = "clamp"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, min: Any = None, max: Any = None, **attrs: Any) -> OnnxValue:
         lo = None if min is None else g.scalar(min, a)
@@ -841,6 +790,7 @@ class ClampTensor(OpDef):
     """
 
     name = "clamp_tensor"
+    range_rule = "clamp_tensor"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, lo: OnnxValue | None, hi: OnnxValue | None) -> OnnxValue:
         out = a
@@ -901,11 +851,7 @@ class Maximum(_Extremum):
 
     name = "maximum"
 
-    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.maximum`."""
-        from ..types import interval as iv
-
-        return iv.maximum(a, b)
+    range_rule = "maximum"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Max", a, b)
@@ -922,11 +868,7 @@ class Minimum(_Extremum):
 
     name = "minimum"
 
-    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.minimum`."""
-        from ..types import interval as iv
-
-        return iv.minimum(a, b)
+    range_rule = "minimum"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Min", a, b)
@@ -943,6 +885,7 @@ class Where(OpDef):
     or ``other`` may be Python scalars. The result dtype promotes ``input`` with ``other``."""
 
     name = "where"
+    range_rule = "where"
 
     def to_onnx(self, g: OnnxBuilder, c: OnnxValue, a: OnnxValue, b: OnnxValue) -> OnnxValue:
         return g.node("Where", g.cast(c, dt.bool_), g.cast(a, g.out_dtype), g.cast(b, g.out_dtype))
@@ -973,6 +916,7 @@ class Eq(Comparison):
     """``input == other``."""
 
     name = "eq"
+    range_rule = "eq"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Equal", a, b)
@@ -985,6 +929,7 @@ class Ne(Comparison):
     """``input != other``."""
 
     name = "ne"
+    range_rule = "ne"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Not", g.node("Equal", a, b))
@@ -996,6 +941,7 @@ class Lt(Comparison):
     """``input < other``."""
 
     name = "lt"
+    range_rule = "lt"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Less", a, b)
@@ -1008,6 +954,7 @@ class Le(Comparison):
     """``input <= other``."""
 
     name = "le"
+    range_rule = "le"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("LessOrEqual", a, b)
@@ -1020,6 +967,7 @@ class Gt(Comparison):
     """``input > other``."""
 
     name = "gt"
+    range_rule = "gt"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Greater", a, b)
@@ -1032,6 +980,7 @@ class Ge(Comparison):
     """``input >= other``."""
 
     name = "ge"
+    range_rule = "ge"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("GreaterOrEqual", a, b)
@@ -1044,6 +993,7 @@ class IsNan(Predicate):
     """True where the element is nan."""
 
     name = "isnan"
+    range_rule = "is_nan"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("IsNaN", a)
@@ -1056,6 +1006,7 @@ class IsInf(Predicate):
     """True where the element is +inf or -inf."""
 
     name = "isinf"
+    range_rule = "is_inf"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("IsInf", a)
@@ -1068,6 +1019,7 @@ class IsFinite(Predicate):
     """True where the element is neither inf nor nan."""
 
     name = "isfinite"
+    range_rule = "is_finite"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Not", g.node("Or", g.node("IsNaN", a), g.node("IsInf", a)))
@@ -1079,6 +1031,7 @@ class LogicalAnd(Logical):
     """Both nonzero."""
 
     name = "logical_and"
+    range_rule = "logical_and"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("And", g.cast(a, dt.bool_), g.cast(b, dt.bool_))
@@ -1091,6 +1044,7 @@ class LogicalOr(Logical):
     """Either nonzero."""
 
     name = "logical_or"
+    range_rule = "logical_or"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Or", g.cast(a, dt.bool_), g.cast(b, dt.bool_))
@@ -1103,6 +1057,7 @@ class LogicalXor(Logical):
     """Exactly one nonzero."""
 
     name = "logical_xor"
+    range_rule = "logical_xor"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Xor", g.cast(a, dt.bool_), g.cast(b, dt.bool_))
@@ -1115,6 +1070,7 @@ class LogicalNot(Predicate):
     """True where the element is zero (``~mask`` on bool tensors)."""
 
     name = "logical_not"
+    range_rule = "logical_not"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Not", g.cast(a, dt.bool_))
@@ -1127,6 +1083,7 @@ class BitwiseAnd(IntegerOnly):
     """``input & other`` on integers (logical and on bools)."""
 
     name = "bitwise_and"
+    range_rule = "bitwise"
 
 
 @register
@@ -1134,6 +1091,7 @@ class BitwiseOr(IntegerOnly):
     """``input | other`` on integers (logical or on bools)."""
 
     name = "bitwise_or"
+    range_rule = "bitwise"
 
 
 @register
@@ -1141,6 +1099,7 @@ class BitwiseXor(IntegerOnly):
     """``input ^ other`` on integers (logical xor on bools)."""
 
     name = "bitwise_xor"
+    range_rule = "bitwise"
 
 
 @register
@@ -1148,6 +1107,7 @@ class BitwiseNot(Unary):
     """``~input`` on integers (two's complement), logical not on bools."""
 
     name = "bitwise_not"
+    range_rule = "bitwise"
     differentiable = False
 
     def dtype(self, a: DType, **attrs: Any) -> DType:
@@ -1163,11 +1123,7 @@ class Cast(OpDef):
 
     name = "cast"
 
-    def ranges(self, a: Any, *, dtype: DType, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.cast`."""
-        from ..types import interval as iv
-
-        return iv.cast(a, dtype)
+    range_rule = "cast"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dtype: DType) -> OnnxValue:
         return g.cast(a, dtype) if a.dtype is not dtype else g.node("Identity", a)
@@ -1191,11 +1147,7 @@ class Clone(Unary):
 
     name = "clone"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.RangeResult`."""
-        from ..types import interval as iv
-
-        return iv.RangeResult(a, [])
+    range_rule = "identity"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Identity", a)
@@ -1213,6 +1165,7 @@ class Copy(OpDef):
     """``dst.copy_(src)``: the values of src, broadcast to dst's shape, in dst's dtype."""
 
     name = "copy"
+    range_rule = "copy"
     save_inputs = False
     input_names = ("self", "src")
 

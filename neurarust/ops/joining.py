@@ -64,6 +64,7 @@ class Cat(OpDef):
     """Concatenate along ``dim``: sizes must match in every other dim."""
 
     name = "cat"
+    range_rule = "cat"
 
     def to_onnx(self, g: OnnxBuilder, *xs: OnnxValue, dim: int) -> OnnxValue:
         return g.node("Concat", *xs, axis=g.axes([dim], len(g.out_shape))[0])
@@ -115,6 +116,7 @@ class Stack(OpDef):
     """Join equal-shaped tensors along a new dim ``dim``."""
 
     name = "stack"
+    range_rule = "stack"
 
     def to_onnx(self, g: OnnxBuilder, *xs: OnnxValue, dim: int) -> OnnxValue:
         axis = g.ints(g.axes([dim], len(g.out_shape)))
@@ -154,6 +156,7 @@ class Narrow(OpDef):
     """``length`` entries along ``dim`` from ``start`` (negative counts from the end): a view."""
 
     name = "narrow"
+    range_rule = "narrow"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: int, start: int, length: int) -> OnnxValue:
         rank = len(a.shape or g.out_shape)

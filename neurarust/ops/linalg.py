@@ -126,11 +126,7 @@ class Matmul(_LinalgOp):
 
     name = "matmul"
 
-    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.matmul`."""
-        from ..types import interval as iv
-
-        return iv.matmul(a, b)
+    range_rule = "matmul"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
         return g.node("MatMul", a, b)
@@ -202,11 +198,7 @@ class Mm(_LinalgOp):
 
     name = "mm"
 
-    def ranges(self, a: Any, b: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.matmul`."""
-        from ..types import interval as iv
-
-        return iv.matmul(a, b)
+    range_rule = "matmul"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
         return g.node("MatMul", a, b)
@@ -229,6 +221,7 @@ class Bmm(_LinalgOp):
     """``torch.bmm``: batched matrix product of 3-d tensors with equal batch sizes."""
 
     name = "bmm"
+    range_rule = "matmul"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
         return g.node("MatMul", a, b)
@@ -254,6 +247,7 @@ class Dot(_LinalgOp):
     """``torch.dot``: the inner product of two 1-d tensors of the same size."""
 
     name = "dot"
+    range_rule = "dot"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
         return g.node("MatMul", a, b)
@@ -278,6 +272,7 @@ class Outer(_LinalgOp):
     """``torch.outer``: ``out[i, j] = input[i] * other[j]`` for 1-d inputs."""
 
     name = "outer"
+    range_rule = "outer"
 
     def shape(self, dims: Dims, a: Shape, b: Shape) -> Shape:
         if len(a) != 1 or len(b) != 1:
@@ -394,6 +389,7 @@ class Einsum(OpDef):
     """
 
     name = "einsum"
+    range_rule = "einsum"
     input_names = tuple(f"operand{i}" for i in range(52))
 
     def shape(self, dims: Dims, *shapes: Shape, equation: str) -> Shape:

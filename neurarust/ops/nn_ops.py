@@ -51,11 +51,7 @@ class Erf(FloatUnary):
 
     name = "erf"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.erf`."""
-        from ..types import interval as iv
-
-        return iv.erf(a)
+    range_rule = "erf"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
         return g.node("Erf", a)
@@ -73,11 +69,7 @@ class LogSoftmax(OpDef):
 
     name = "log_softmax"
 
-    def ranges(self, x: Any, *, dim: int, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.log_softmax`."""
-        from ..types import interval as iv
-
-        return iv.log_softmax(x, dim)
+    range_rule = "log_softmax"
 
     def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, dim: int) -> OnnxValue:
         return g.node("LogSoftmax", x, axis=dim)
@@ -224,11 +216,7 @@ class NllLoss(_NllFamily):
 
     name = "nll_loss"
 
-    def ranges(self, x: Any, t: Any, w: Any = None, *, reduction: str = "mean", **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.nll_loss`."""
-        from ..types import interval as iv
-
-        return iv.nll_loss(x, t, w, reduction=reduction)
+    range_rule = "nll_loss"
 
     def to_onnx(self, g: OnnxBuilder, x: OnnxValue, t: OnnxValue, w: OnnxValue | None = None, *, ignore_index: int, reduction: str) -> OnnxValue:
         return g.node("NegativeLogLikelihoodLoss", x, g.cast(t, dt.int64), w, reduction=reduction,

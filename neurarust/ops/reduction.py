@@ -118,11 +118,7 @@ class Sum(Reduction):
 
     name = "sum"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.sum_`."""
-        from ..types import interval as iv
-
-        return iv.sum_(a, **attrs)
+    range_rule = "sum_"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
         return g.reduce("ReduceSum", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
@@ -147,11 +143,7 @@ class Mean(Reduction):
 
     name = "mean"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.mean`."""
-        from ..types import interval as iv
-
-        return iv.mean(a, **attrs)
+    range_rule = "mean"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
         return g.reduce("ReduceMean", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
@@ -180,6 +172,7 @@ class Prod(Reduction):
     """
 
     name = "prod"
+    range_rule = "prod"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
         return g.reduce("ReduceProd", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
@@ -208,6 +201,7 @@ class Cumsum(OpDef):
     gradient is the reversed running sum of the output gradient."""
 
     name = "cumsum"
+    range_rule = "cumsum"
     save_inputs = False
     input_names = ("input",)
 
@@ -246,11 +240,7 @@ class Amax(_Amax):
 
     name = "amax"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.amax`."""
-        from ..types import interval as iv
-
-        return iv.amax(a, **attrs)
+    range_rule = "amax"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
         return g.reduce("ReduceMax", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
@@ -264,11 +254,7 @@ class Amin(_Amax):
 
     name = "amin"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.amin`."""
-        from ..types import interval as iv
-
-        return iv.amin(a, **attrs)
+    range_rule = "amin"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
         return g.reduce("ReduceMin", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
@@ -303,6 +289,7 @@ class Max(_MaxDim):
     """Largest element along one dim (first of ties; nan wins), as ``torch.max(x, dim)``."""
 
     name = "max"
+    range_rule = "max_"
     select = "argmax"
 
 
@@ -311,6 +298,7 @@ class Min(_MaxDim):
     """Smallest element along one dim (first of ties; nan wins), as ``torch.min(x, dim)``."""
 
     name = "min"
+    range_rule = "min_"
     select = "argmin"
 
 
@@ -338,6 +326,7 @@ class Argmax(_ArgIndex):
     """Index of the largest element."""
 
     name = "argmax"
+    range_rule = "argmax"
 
 
 @register
@@ -345,6 +334,7 @@ class Argmin(_ArgIndex):
     """Index of the smallest element."""
 
     name = "argmin"
+    range_rule = "argmin"
 
 
 # -- statistics ---------------------------------------------------------------------------------
@@ -356,6 +346,7 @@ class Var(Reduction):
     """
 
     name = "var"
+    range_rule = "var"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None,
                 keepdim: bool = False, correction: float = 1, **attrs: Any) -> OnnxValue:
@@ -390,6 +381,7 @@ class Std(Var):
     slices), as PyTorch, where the composite ``sqrt(var)`` would give nan."""
 
     name = "std"
+    range_rule = "std"
     save_output = True
 
     def backward(self, g: Any, a: Any, *, out: Any, dim: Any = None, correction: float = 1,
@@ -406,11 +398,7 @@ class Logsumexp(Reduction):
 
     name = "logsumexp"
 
-    def ranges(self, a: Any, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.logsumexp`."""
-        from ..types import interval as iv
-
-        return iv.logsumexp(a, **attrs)
+    range_rule = "logsumexp"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None, keepdim: bool = False, **attrs: Any) -> OnnxValue:
         return g.reduce("ReduceLogSumExp", g.cast(a, g.out_dtype), dim, keepdim, len(a.shape or ()))
@@ -435,6 +423,7 @@ class Norm(Reduction):
     inf (max ``|x|``) or -inf (min ``|x|``). The gradient at 0 is 0 (PyTorch's subgradient)."""
 
     name = "norm"
+    range_rule = "norm"
     save_output = True
 
     def dtype(self, a: DType, **attrs: Any) -> DType:
@@ -486,6 +475,7 @@ class All(_Logical):
     """True when every element is nonzero (True over an empty dim)."""
 
     name = "all"
+    range_rule = "bool_all"
 
 
 @register
@@ -493,3 +483,4 @@ class Any_(_Logical):
     """True when some element is nonzero (False over an empty dim)."""
 
     name = "any"
+    range_rule = "bool_any"

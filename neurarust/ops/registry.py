@@ -76,6 +76,12 @@ class OpDef:
     save_output: ClassVar[bool] = False
     onnx_import: ClassVar[tuple[str, ...]] = ()
     """ONNX node types that import back to this op (read by the ONNX importer)."""
+    range_rule: ClassVar[str | None] = None
+    """The name of this op's interval transfer function in :mod:`neurarust.types.interval`
+    (read by the numeric verifier, looked up there lazily so that loading the registry never
+    imports numpy): called as ``rule(*input_intervals, **attrs)``, and given the op's CPU
+    kernel as ``kernel=`` when it takes one (conv and pooling bound through the kernel).
+    None: no rule, which the verifier reports as unknown, never as a pass."""
 
     def __init__(self) -> None:
         self.kernels: dict[str, Kernel] = {}

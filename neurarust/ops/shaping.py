@@ -40,11 +40,7 @@ class Reshape(_ShapeOp):
 
     name = "reshape"
 
-    def ranges(self, a: Any, *, shape: Sequence[Any], **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.reshape`."""
-        from ..types import interval as iv
-
-        return iv.reshape(a, shape)
+    range_rule = "reshape"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, shape: Sequence[Any]) -> OnnxValue:
         return g.reshape(a, g.out_shape)
@@ -93,11 +89,7 @@ class Permute(_ShapeOp):
 
     name = "permute"
 
-    def ranges(self, a: Any, *, dims_order: Sequence[int], **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.permute`."""
-        from ..types import interval as iv
-
-        return iv.permute(a, dims_order)
+    range_rule = "permute"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dims_order: Sequence[int]) -> OnnxValue:
         return g.node("Transpose", a, perm=g.axes(dims_order, len(dims_order)))
@@ -130,11 +122,7 @@ class Expand(_ShapeOp):
 
     name = "expand"
 
-    def ranges(self, a: Any, *, size: Sequence[Any], **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.expand`."""
-        from ..types import interval as iv
-
-        return iv.expand(a, [s if isinstance(s, int) else None for s in size])
+    range_rule = "expand"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, size: Sequence[Any]) -> OnnxValue:
         return g.node("Expand", a, g.shape_of(g.out_shape))
@@ -172,11 +160,7 @@ class Unsqueeze(_ShapeOp):
 
     name = "unsqueeze"
 
-    def ranges(self, a: Any, *, dim: int, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.unsqueeze`."""
-        from ..types import interval as iv
-
-        return iv.unsqueeze(a, dim)
+    range_rule = "unsqueeze"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: int) -> OnnxValue:
         return g.node("Unsqueeze", a, g.ints(g.axes([dim], len(g.out_shape))))
@@ -198,11 +182,7 @@ class Squeeze(_ShapeOp):
 
     name = "squeeze"
 
-    def ranges(self, a: Any, *, dim: tuple[int, ...] | None, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.squeeze`."""
-        from ..types import interval as iv
-
-        return iv.squeeze(a, dim)
+    range_rule = "squeeze"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: tuple[int, ...] | None) -> OnnxValue:
         # The traced output rank tells which dims went; a squeeze that removes nothing is Identity.
@@ -229,11 +209,7 @@ class Flatten(_ShapeOp):
 
     name = "flatten"
 
-    def ranges(self, a: Any, *, start_dim: int, end_dim: int, **attrs: Any) -> Any:
-        """Interval rule: :func:`neurarust.types.interval.flatten`."""
-        from ..types import interval as iv
-
-        return iv.flatten(a, start_dim, end_dim)
+    range_rule = "flatten"
 
     def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, start_dim: int, end_dim: int) -> OnnxValue:
         return g.reshape(a, g.out_shape)
@@ -259,6 +235,7 @@ class Flip(_ShapeOp):
     """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
 
     name = "flip"
+    range_rule = "flip"
 
     def shape(self, dims: Dims, a: Shape, *, dims_to_flip: Sequence[int]) -> Shape:
         norm = [dims.check_dim(d, len(a)) for d in dims_to_flip]
@@ -275,6 +252,7 @@ class Repeat(_ShapeOp):
     """Tile the input ``repeats[i]`` times along each dim (``torch.Tensor.repeat``)."""
 
     name = "repeat"
+    range_rule = "repeat"
 
     def shape(self, dims: Dims, a: Shape, *, repeats: Sequence[Any]) -> Shape:
         if len(repeats) < len(a):

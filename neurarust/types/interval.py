@@ -29,9 +29,9 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .dtype import DType, float16, float32, float64, promote_types
+from .dtype import DType, float16, float32, float64, int64, promote_types
 
-__all__ = ["Hazard", "Interval", "RangeResult", "round_out", "unit_roundoff"]
+__all__ = ["Hazard", "Interval", "RangeResult", "SizeRange", "round_out", "unit_roundoff"]
 
 Array = npt.NDArray[np.float64]
 
@@ -43,6 +43,22 @@ class Hazard:
 
     kind: str
     message: str
+    lo: float
+    hi: float
+    value: Any = None
+    """For a bound that depends on sizes (``arange(T)`` into a table): the dim expression of
+    the offending value's upper bound, which must stay <= ``limit``; the verifier then looks
+    for the smallest sizes under the assumptions that break it (a counterexample)."""
+    limit: int | None = None
+    counterexample: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class SizeRange:
+    """A size as the numeric verifier sees it: its dim expression (``expr``, a Dim) and its
+    least and greatest value under the assumptions (``hi`` inf when nothing bounds it)."""
+
+    expr: Any
     lo: float
     hi: float
 
@@ -113,6 +129,12 @@ class Interval:
     dtype: DType | None = None
     point: bool = field(default=False, compare=False)
     """lo == hi exactly (a constant: a weight), so products need no radius term."""
+    sizes: tuple[SizeRange, ...] | None = field(default=None, compare=False, repr=False)
+    """The range of each dim's size under the assumptions (set by the verifier on every
+    value; None in rules' own intermediate results)."""
+    sym_hi: Any = field(default=None, compare=False, repr=False)
+    """A dim expression bounding every element from above, when the values come from sizes
+    (``arange(T)``: ``T - 1``); used to find counterexample sizes."""
 
     # -- building -------------------------------------------------------------------------------
     @staticmethod
@@ -185,6 +207,24 @@ class Interval:
             target[a] = s
         return np.broadcast_to(self.lo, target), np.broadcast_to(self.hi, target)
 
+    def size(self, axis: int) -> SizeRange:
+        """The size of dim ``axis``: exact when concrete, else its range under the
+        assumptions when the verifier knows it, else ``[0, inf]``."""
+        s = self.shape[axis]
+        if s is not None:
+            return SizeRange(s, float(s), float(s))
+        if self.sizes is not None:
+            return self.sizes[axis]
+        return SizeRange(None, 0.0, math.inf)
+
+    def count(self, axes: Sequence[int]) -> tuple[float, float]:
+        """Least and greatest number of elements along ``axes`` (a product of sizes)."""
+        lo, hi = 1.0, 1.0
+        for a in axes:
+            r = self.size(a)
+            lo, hi = lo * r.lo, (hi * r.hi if r.hi and hi else 0.0)
+        return lo, hi
+
     def __str__(self) -> str:
         if self.lo.size == 1:
             return f"[{self.min:.6g}, {self.max:.6g}]"
@@ -252,32 +292,50 @@ def _mul_bounds(alo: Any, ahi: Any, blo: Any, bhi: Any) -> tuple[Array, Array]:
     return lo, hi
 
 
-def add(a: Interval, b: Interval, alpha: float = 1.0) -> RangeResult:
+def add(a: Interval, b: Interval, alpha: float = 1.0, **_: Any) -> RangeResult:
     shape = _bshape(a, b)
     nd = len(shape)
     (alo, ahi), (blo, bhi) = _align(a, nd), _align(b, nd)
     if alpha != 1:
         blo, bhi = _mul_bounds(blo, bhi, np.float64(alpha), np.float64(alpha))
-    return _out(alo + blo, ahi + bhi, _dt(a, b), shape, ulps=1 if alpha != 1 else 0)
+    hazards = []
+    with np.errstate(invalid="ignore"):
+        lo, hi = alo + blo, ahi + bhi
+    # inf + (-inf): both infinities of opposite signs reachable at one element
+    clash = ((alo == -np.inf) & (bhi == np.inf)) | ((ahi == np.inf) & (blo == -np.inf))
+    if np.any(clash):
+        hazards.append(_hz("nan", "inf - inf may occur (gives nan): both operands may be "
+                                  "infinite with opposite signs", np.minimum(alo, blo),
+                           np.maximum(ahi, bhi)))
+        lo, hi = np.where(clash, -np.inf, lo), np.where(clash, np.inf, hi)
+    return _out(lo, hi, _dt(a, b), shape, ulps=1 if alpha != 1 else 0, hazards=hazards)
 
 
-def sub(a: Interval, b: Interval, alpha: float = 1.0) -> RangeResult:
+def sub(a: Interval, b: Interval, alpha: float = 1.0, **_: Any) -> RangeResult:
     return add(a, neg(b).out, alpha)
 
 
-def neg(a: Interval) -> RangeResult:
+def neg(a: Interval, **_: Any) -> RangeResult:
     return RangeResult(Interval(-a.hi, -a.lo, a.shape, a.dtype, a.point), [])
 
 
-def mul(a: Interval, b: Interval) -> RangeResult:
+def mul(a: Interval, b: Interval, **_: Any) -> RangeResult:
     shape = _bshape(a, b)
     nd = len(shape)
     (alo, ahi), (blo, bhi) = _align(a, nd), _align(b, nd)
     lo, hi = _mul_bounds(alo, ahi, blo, bhi)
-    return _out(lo, hi, _dt(a, b), shape)
+    hazards = []
+    inf_a, inf_b = ~np.isfinite(alo) | ~np.isfinite(ahi), ~np.isfinite(blo) | ~np.isfinite(bhi)
+    zero_a, zero_b = (alo <= 0) & (ahi >= 0), (blo <= 0) & (bhi >= 0)
+    if np.any((inf_a & zero_b) | (inf_b & zero_a)):
+        hazards.append(_hz("nan", "0 * inf may occur (gives nan): one factor may be 0 while "
+                                  "the other may be infinite", np.minimum(alo, blo),
+                           np.maximum(ahi, bhi)))
+    return _out(lo, hi, _dt(a, b), shape, hazards=hazards)
 
 
-def div(a: Interval, b: Interval) -> RangeResult:
+def div(a: Interval, b: Interval, rounding_mode: str | None = None, **_: Any,
+        ) -> RangeResult:
     shape = _bshape(a, b)
     nd = len(shape)
     (alo, ahi), (blo, bhi) = _align(a, nd), _align(b, nd)
@@ -292,6 +350,10 @@ def div(a: Interval, b: Interval) -> RangeResult:
     lo, hi = np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)
     z = np.broadcast_to(zero, lo.shape)
     lo, hi = np.where(z, -np.inf, lo), np.where(z, np.inf, hi)
+    if rounding_mode is not None:  # floor / trunc of the quotient: monotone, exact on the grid
+        r = _out(lo, hi, _dt(a, b), shape)
+        f = np.floor if rounding_mode == "floor" else np.trunc
+        return RangeResult(Interval(f(r.out.lo), f(r.out.hi), r.out.shape, r.out.dtype), hazards)
     return _out(lo, hi, _dt(a, b), shape, hazards=hazards)
 
 
@@ -302,7 +364,7 @@ def _monotone(a: Interval, f: Callable[[Array], Array], *, ulps: int = TRANSCEND
     return _out(lo, hi, dtype or a.dtype, a.shape, ulps=ulps)
 
 
-def exp(a: Interval) -> RangeResult:
+def exp(a: Interval, **_: Any) -> RangeResult:
     dtype = a.dtype or float32
     limit = math.log(_max_finite(dtype))
     r = _monotone(a, np.exp)
@@ -312,7 +374,7 @@ def exp(a: Interval) -> RangeResult:
     return r
 
 
-def log(a: Interval) -> RangeResult:
+def log(a: Interval, **_: Any) -> RangeResult:
     r = _monotone(a, np.log)
     if a.min <= 0:
         r.hazards.append(_hz("log-domain", "log of values <= 0 (gives -inf or nan)", a.lo, a.hi))
@@ -321,7 +383,7 @@ def log(a: Interval) -> RangeResult:
     return r
 
 
-def log1p(a: Interval) -> RangeResult:
+def log1p(a: Interval, **_: Any) -> RangeResult:
     r = _monotone(a, np.log1p)
     if a.min <= -1:
         r.hazards.append(_hz("log-domain", "log1p of values <= -1 (gives -inf or nan)",
@@ -331,14 +393,14 @@ def log1p(a: Interval) -> RangeResult:
     return r
 
 
-def sqrt(a: Interval) -> RangeResult:
+def sqrt(a: Interval, **_: Any) -> RangeResult:
     r = _monotone(a, lambda x: np.sqrt(np.maximum(x, 0.0)), ulps=0)
     if a.min < 0:
         r.hazards.append(_hz("sqrt-domain", "sqrt of negative values (gives nan)", a.lo, a.hi))
     return r
 
 
-def rsqrt(a: Interval) -> RangeResult:
+def rsqrt(a: Interval, **_: Any) -> RangeResult:
     with np.errstate(divide="ignore"):
         lo = 1.0 / np.sqrt(np.maximum(a.hi, 0.0))
         hi = 1.0 / np.sqrt(np.maximum(a.lo, 0.0))
@@ -349,12 +411,12 @@ def rsqrt(a: Interval) -> RangeResult:
     return r
 
 
-def tanh(a: Interval) -> RangeResult:
+def tanh(a: Interval, **_: Any) -> RangeResult:
     r = _monotone(a, np.tanh)
     return RangeResult(_clip(r.out, -1.0, 1.0), r.hazards)
 
 
-def sigmoid(a: Interval) -> RangeResult:
+def sigmoid(a: Interval, **_: Any) -> RangeResult:
     def f(x: Array) -> Array:
         e = np.exp(-np.abs(x))  # no cancellation on either side
         return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=np.float64)
@@ -363,7 +425,7 @@ def sigmoid(a: Interval) -> RangeResult:
     return RangeResult(_clip(r.out, 0.0, 1.0), r.hazards)
 
 
-def erf(a: Interval) -> RangeResult:
+def erf(a: Interval, **_: Any) -> RangeResult:
     from math import erf as _erf
 
     r = _monotone(a, np.vectorize(_erf, otypes=[np.float64]))
@@ -374,18 +436,18 @@ def _clip(x: Interval, lo: float, hi: float) -> Interval:
     return Interval(np.clip(x.lo, lo, hi), np.clip(x.hi, lo, hi), x.shape, x.dtype)
 
 
-def relu(a: Interval) -> RangeResult:
+def relu(a: Interval, **_: Any) -> RangeResult:
     return RangeResult(Interval(np.maximum(a.lo, 0.0), np.maximum(a.hi, 0.0), a.shape, a.dtype,
                                 a.point), [])
 
 
-def abs_(a: Interval) -> RangeResult:
+def abs_(a: Interval, **_: Any) -> RangeResult:
     lo = np.where(a.lo >= 0, a.lo, np.where(a.hi <= 0, -a.hi, 0.0))
     hi = np.maximum(np.abs(a.lo), np.abs(a.hi))
     return RangeResult(Interval(lo, hi, a.shape, a.dtype, a.point), [])
 
 
-def clamp(a: Interval, min: float | None = None, max: float | None = None) -> RangeResult:
+def clamp(a: Interval, min: float | None = None, max: float | None = None, **_: Any) -> RangeResult:
     lo, hi = a.lo, a.hi
     if min is not None:
         lo, hi = np.maximum(lo, min), np.maximum(hi, min)
@@ -394,19 +456,19 @@ def clamp(a: Interval, min: float | None = None, max: float | None = None) -> Ra
     return _out(lo, hi, a.dtype, a.shape)
 
 
-def maximum(a: Interval, b: Interval) -> RangeResult:
+def maximum(a: Interval, b: Interval, **_: Any) -> RangeResult:
     shape = _bshape(a, b)
     (alo, ahi), (blo, bhi) = _align(a, len(shape)), _align(b, len(shape))
     return _out(np.maximum(alo, blo), np.maximum(ahi, bhi), _dt(a, b), shape)
 
 
-def minimum(a: Interval, b: Interval) -> RangeResult:
+def minimum(a: Interval, b: Interval, **_: Any) -> RangeResult:
     shape = _bshape(a, b)
     (alo, ahi), (blo, bhi) = _align(a, len(shape)), _align(b, len(shape))
     return _out(np.minimum(alo, blo), np.minimum(ahi, bhi), _dt(a, b), shape)
 
 
-def pow_(a: Interval, b: Interval) -> RangeResult | None:
+def pow_(a: Interval, b: Interval, **_: Any) -> RangeResult | None:
     """``a ** p`` for a scalar exponent ``p``; None (no rule) for a tensor exponent."""
     if not b.point or b.lo.size != 1:
         return None
@@ -441,7 +503,7 @@ def pow_(a: Interval, b: Interval) -> RangeResult | None:
     return r
 
 
-def cast(a: Interval, dtype: DType) -> RangeResult:
+def cast(a: Interval, dtype: DType, **_: Any) -> RangeResult:
     hazards: list[Hazard] = []
     if dtype.is_floating_point and a.finite and max(-a.min, a.max) > _max_finite(dtype):
         hazards.append(_hz("overflow", f"cast to {dtype.name} overflows (largest finite "
@@ -475,7 +537,7 @@ def _target(a: Interval, shape: Sequence[Any]) -> tuple[int | None, ...]:
     return tuple(out)
 
 
-def reshape(a: Interval, shape: Sequence[Any]) -> RangeResult:
+def reshape(a: Interval, shape: Sequence[Any], **_: Any) -> RangeResult:
     """Bounds of a reshaped value: moved element-wise when both sides are per element (or
     shared on every axis), else the hull."""
     shape = _target(a, shape)
@@ -496,20 +558,20 @@ def reshape(a: Interval, shape: Sequence[Any]) -> RangeResult:
     return RangeResult(_hull(a, shape), [])
 
 
-def permute(a: Interval, dims_order: Sequence[int]) -> RangeResult:
+def permute(a: Interval, dims_order: Sequence[int], **_: Any) -> RangeResult:
     order = [d % a.ndim for d in dims_order] if a.ndim else []
     return RangeResult(Interval(a.lo.transpose(order), a.hi.transpose(order),
                                 tuple(a.shape[i] for i in order), a.dtype, a.point), [])
 
 
-def unsqueeze(a: Interval, dim: int) -> RangeResult:
+def unsqueeze(a: Interval, dim: int, **_: Any) -> RangeResult:
     d = dim % (a.ndim + 1)
     shape = (*a.shape[:d], 1, *a.shape[d:])
     return RangeResult(Interval(np.expand_dims(a.lo, d), np.expand_dims(a.hi, d), shape,
                                 a.dtype, a.point), [])
 
 
-def squeeze(a: Interval, dim: tuple[int, ...] | int | None = None) -> RangeResult:
+def squeeze(a: Interval, dim: tuple[int, ...] | int | None = None, **_: Any) -> RangeResult:
     dims = range(a.ndim) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
     axes = tuple(d % a.ndim for d in dims if a.ndim and a.shape[d % a.ndim] == 1)
     shape = tuple(s for i, s in enumerate(a.shape) if i not in axes)
@@ -517,8 +579,8 @@ def squeeze(a: Interval, dim: tuple[int, ...] | int | None = None) -> RangeResul
                                 a.point), [])
 
 
-def expand(a: Interval, shape: Sequence[int | None]) -> RangeResult:
-    shape = tuple(shape)
+def expand(a: Interval, size: Sequence[Any], **_: Any) -> RangeResult:
+    shape = tuple(s if isinstance(s, int) else None for s in size)
     nd = len(shape)
     lo, hi = _align(a, nd)
     full = tuple(a.shape[i - nd + a.ndim] if s in (-1,) and i - nd + a.ndim >= 0 else s
@@ -526,7 +588,7 @@ def expand(a: Interval, shape: Sequence[int | None]) -> RangeResult:
     return RangeResult(Interval(lo, hi, full, a.dtype, a.point), [])
 
 
-def flatten(a: Interval, start_dim: int, end_dim: int) -> RangeResult:
+def flatten(a: Interval, start_dim: int, end_dim: int, **_: Any) -> RangeResult:
     if not a.ndim:
         return RangeResult(reshape(a, (1,)).out, [])
     s, e = start_dim % a.ndim, end_dim % a.ndim
@@ -565,22 +627,61 @@ def _finish(lo: Any, hi: Any, axes: tuple[int, ...], keepdim: bool) -> tuple[Arr
     return lo, hi
 
 
+def _int_max(dtype: DType | None) -> float | None:
+    """The largest value of an integer dtype (None for floats and bool)."""
+    if dtype is None or not dtype.is_integer or dtype.is_bool:
+        return None
+    return float(np.iinfo(dtype.np_dtype).max)
+
+
+def int_overflow(op: str, lo: Any, hi: Any, dtype: DType | None, what: str) -> list[Hazard]:
+    """The hazard of an integer result outside its dtype (numpy and PyTorch wrap around)."""
+    top = _int_max(dtype)
+    assert top is None or dtype is not None
+    if top is None or (float(np.min(lo)) >= -top - 1 and float(np.max(hi)) <= top):
+        return []
+    return [_hz("int-overflow", f"{op}: {what} may overflow {dtype.name if dtype else ''} "
+                                f"(largest {top:.0f})", lo, hi)]
+
+
 def sum_(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
-         **_: Any) -> RangeResult:
+         dtype: DType | None = None, **_: Any) -> RangeResult:
+    """Per element over concrete sizes (plus the n-term rounding error); over a symbolic
+    size, n copies of the shared bounds for n in the size's range under the assumptions.
+    Integer sums (int64 unless ``dtype``, as PyTorch) are checked against the dtype."""
     axes = _axes(a, dim)
     shape = _reduced_shape(a, axes, keepdim)
+    out_dtype = dtype or (int64 if a.dtype is not None and (a.dtype.is_integer or a.dtype.is_bool)
+                          else a.dtype)
     n = _count(a, axes)
+    u = unit_roundoff(out_dtype) + 2.0 ** -52
+    exact = out_dtype is not None and not out_dtype.is_floating_point
     if n is None:
-        return RangeResult(Interval.top(shape, a.dtype), [])
+        n_lo, n_hi = a.count(axes)
+        lo = a.lo.min(axis=axes, keepdims=True)
+        hi = a.hi.max(axis=axes, keepdims=True)
+        lo, hi = _finish(lo, hi, axes, keepdim)
+        with np.errstate(invalid="ignore", over="ignore"):
+            s_lo = np.minimum(lo * n_lo, np.where(lo < 0, lo * n_hi, lo * n_lo))
+            s_hi = np.maximum(hi * n_lo, np.where(hi > 0, hi * n_hi, hi * n_lo))
+            s_lo, s_hi = np.where(np.isnan(s_lo), -np.inf, s_lo), np.where(np.isnan(s_hi),
+                                                                          np.inf, s_hi)
+            mag = np.maximum(np.abs(s_lo), np.abs(s_hi))
+            err = 0.0 if exact else (mag * (n_hi * u / (1 - n_hi * u)) if n_hi * u < 1
+                                     else np.inf)
+        r = _out(s_lo, s_hi, out_dtype, shape, abs_err=err)
+        what = f"a sum of up to {n_hi:.0f} terms" if math.isfinite(n_hi) else \
+            "a sum over a size that no assumption bounds"
+        return RangeResult(r.out, int_overflow("sum", s_lo, s_hi, out_dtype, what))
     lo_e, hi_e = a.expanded(axes)
     lo = lo_e.sum(axis=axes, keepdims=True)
     hi = hi_e.sum(axis=axes, keepdims=True)
     mag = np.maximum(np.abs(lo_e), np.abs(hi_e)).sum(axis=axes, keepdims=True)
-    u = unit_roundoff(a.dtype) + 2.0 ** -52
-    err = mag * (n * u / max(1e-300, 1 - n * u)) if n * u < 1 else np.inf
+    err = 0.0 if exact else (mag * (n * u / max(1e-300, 1 - n * u)) if n * u < 1 else np.inf)
     lo, hi = _finish(lo, hi, axes, keepdim)
     err = np.asarray(err) if np.ndim(err) == 0 else _finish(err, err, axes, keepdim)[0]
-    return _out(lo, hi, a.dtype, shape, abs_err=err)
+    r = _out(lo, hi, out_dtype, shape, abs_err=err)
+    return RangeResult(r.out, int_overflow("sum", lo, hi, out_dtype, f"a sum of {n} terms"))
 
 
 def mean(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
@@ -645,7 +746,7 @@ def logsumexp(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool
                 abs_err=mag * 8 * unit_roundoff(a.dtype))
 
 
-def log_softmax(a: Interval, dim: int) -> RangeResult:
+def log_softmax(a: Interval, dim: int, **_: Any) -> RangeResult:
     """Stable ``x_i - logsumexp(x)``: per element, ``out_i = -log(1 + sum_{j != i}
     exp(x_j - x_i))``, bounded with the opposite corners; always <= 0 and no hazard."""
     if not a.ndim:
@@ -736,7 +837,7 @@ def _affine(prod: Callable[[Array, Array], Array], a: Interval, b: Interval, n: 
     return _out(c - err, c + err, dtype, shape)
 
 
-def matmul(a: Interval, b: Interval) -> RangeResult | None:
+def matmul(a: Interval, b: Interval, **_: Any) -> RangeResult | None:
     """Interval matrix product, sound and tight for a constant weight (``W c +- |W| r``)."""
     if a.ndim < 2 or b.ndim < 2:
         return None
@@ -751,41 +852,67 @@ def matmul(a: Interval, b: Interval) -> RangeResult | None:
     return _affine(np.matmul, a, b, k, _dt(a, b), shape, alo, ahi, blo, bhi)
 
 
-def conv(x: Interval, w: Interval, b: Interval | None, kernel: Callable[..., Any],
-         out_shape: Sequence[int | None], **attrs: Any) -> RangeResult | None:
-    """Convolution through the op's own kernel on float64 center/radius arrays."""
+def conv(x: Interval, w: Interval, b: Interval | None = None, *, kernel: Callable[..., Any],
+         **attrs: Any) -> RangeResult | None:
+    """Convolution (and transposed convolution) through the op's own kernel on float64
+    center/radius arrays: the map is linear in ``x`` for a constant weight ``w``."""
     if any(s is None for s in x.shape[1:]) or not w.point:
         return None
     xlo, xhi = x.expanded(range(1, x.ndim))
-    n = math.prod(int(s or 1) for s in w.shape[1:])
+    # terms per output element: at most (input channels) * (kernel elements)
+    n = int(x.shape[1] or 1) * math.prod(int(s or 1) for s in w.shape[2:])
 
     def prod(xa: Array, wa: Array) -> Array:
         return np.asarray(kernel(np.ascontiguousarray(xa), np.ascontiguousarray(wa), None,
                                  **attrs), dtype=np.float64)
 
-    shape = tuple(out_shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        probe = prod(xlo[:1], w.lo)
+    shape = (x.shape[0], *probe.shape[1:])
     r = _affine(prod, x, w, n, _dt(x, w), shape, xlo, xhi, w.lo, w.hi)
     if b is None:
         return r
-    bias = Interval(b.lo.reshape(-1, *([1] * (x.ndim - 2))), b.hi.reshape(-1, *([1] * (x.ndim - 2))),
-                    (b.shape[0], *([1] * (x.ndim - 2))), b.dtype)
+    nd = x.ndim - 2
+    bias = Interval(b.lo.reshape(-1, *([1] * nd)), b.hi.reshape(-1, *([1] * nd)),
+                    (b.shape[0], *([1] * nd)), b.dtype)
     return add(r.out, bias)
 
 
-def pool(x: Interval, kernel: Callable[..., Any], out_shape: Sequence[int | None], *,
-         average: bool, **attrs: Any) -> RangeResult | None:
-    """Max pooling is monotone in every element (bounds pool through the kernel); average
-    pooling too (a positive linear map), with a rounding term."""
+def _pool(x: Interval, kernel: Callable[..., Any], average: bool, **attrs: Any,
+          ) -> RangeResult | None:
     if any(s is None for s in x.shape[1:]):
         return None
     xlo, xhi = x.expanded(range(1, x.ndim))
     lo = np.asarray(kernel(np.ascontiguousarray(xlo), **attrs), dtype=np.float64)
     hi = np.asarray(kernel(np.ascontiguousarray(xhi), **attrs), dtype=np.float64)
+    shape = (x.shape[0], *lo.shape[1:])
     if not average:
-        return RangeResult(Interval(lo, hi, tuple(out_shape), x.dtype), [])
-    ks = attrs.get("kernel_size", (1,))
-    n = int(np.prod(ks))
+        return RangeResult(Interval(lo, hi, shape, x.dtype), [])
+    ks = attrs.get("kernel_size") or x.shape[2:]
+    n = math.prod(int(k or 1) for k in ks)
     mag = np.asarray(kernel(np.ascontiguousarray(np.maximum(np.abs(xlo), np.abs(xhi))),
                             **attrs), dtype=np.float64)  # mean of |terms|
     u = unit_roundoff(x.dtype)
-    return _out(lo, hi, x.dtype, out_shape, ulps=1, abs_err=mag * (n + 2) * u * 2)
+    return _out(lo, hi, x.dtype, shape, ulps=1, abs_err=mag * (n + 2) * u * 2)
+
+
+def max_pool(x: Interval, *, kernel: Callable[..., Any], **attrs: Any) -> RangeResult | None:
+    """Max pooling is monotone in every element: the bounds pool through the kernel."""
+    return _pool(x, kernel, False, **attrs)
+
+
+def avg_pool(x: Interval, *, kernel: Callable[..., Any], **attrs: Any) -> RangeResult | None:
+    """Average pooling (and adaptive average pooling) is a positive linear map, so monotone
+    too; plus a rounding term for the n-term sums."""
+    return _pool(x, kernel, True, **attrs)
+
+
+def identity(a: Interval, **_: Any) -> RangeResult:
+    """A copy: the same bounds."""
+    return RangeResult(a, [])
+
+
+# The rules of the other op families live in their own modules; re-exported here, where each
+# op's ``range_rule`` names its function.
+from .interval_indexing import *  # noqa: E402,F401,F403
+from .interval_math import *  # noqa: E402,F401,F403

@@ -11,16 +11,20 @@ every op without a range rule (unknown: never a silent pass), and the output bou
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ..ir.graph import Graph, Node, Value
+from ..types.dim import Dim
 from ..types.interval import Hazard, Interval, RangeResult, round_out
+from .sizes import Sizes
 
 __all__ = ["NodeHazard", "RangeReport", "parse_range", "verify_ranges"]
 
@@ -42,8 +46,12 @@ class NodeHazard:
             f" ({self.node.scope})" if self.node.scope else "")
         if self.unknown:
             return f"unknown: {where}: {h.message}"
-        return (f"hazard: {where}: {h.message}\n    reached by the interval "
+        text = (f"hazard: {where}: {h.message}\n    reached by the interval "
                 f"[{h.lo:.6g}, {h.hi:.6g}] ({h.kind})")
+        if h.counterexample:
+            text += "\n    counterexample: " + ", ".join(f"{k}={v}"
+                                                        for k, v in h.counterexample.items())
+        return text
 
 
 @dataclass
@@ -56,6 +64,9 @@ class RangeReport:
     outputs: dict[str, Interval]
     values: dict[str, Interval] = field(repr=False, default_factory=dict)
     seconds: float = 0.0
+    assumptions: list[str] = field(default_factory=list)
+    tightened: list[str] = field(default_factory=list)
+    """What ``--exact`` proved beyond IBP, one line per tightened value."""
 
     @property
     def unknown(self) -> list[NodeHazard]:
@@ -83,7 +94,10 @@ class RangeReport:
             "inputs": {k: [v.min, v.max] for k, v in self.input_ranges.items()},
             "hazards": [{"op": h.node.op, "source": h.node.source, "scope": h.node.scope,
                          "kind": h.hazard.kind, "message": h.hazard.message,
-                         "interval": [h.hazard.lo, h.hazard.hi]} for h in self.hazards],
+                         "interval": [h.hazard.lo, h.hazard.hi],
+                         "counterexample": h.hazard.counterexample} for h in self.hazards],
+            "assumptions": list(self.assumptions),
+            "tightened": list(self.tightened),
             "outputs": {k: {"lo": v.lo.tolist(), "hi": v.hi.tolist()}
                         for k, v in self.outputs.items()},
             "seconds": self.seconds,
@@ -93,7 +107,10 @@ class RangeReport:
         ins = ", ".join(f"{k} in {v}" for k, v in self.input_ranges.items())
         lines = [f"numeric safety of {self.graph.name} for {ins or '(no input ranges)'} "
                  f"(interval bounds, rounded outward for the dtype)"]
+        if self.assumptions:
+            lines.append(f"  sizes assuming: {', '.join(self.assumptions)}")
         lines += [f"  {h}" for h in self.hazards]
+        lines += [f"  exact: {t}" for t in self.tightened]
         for name, iv in self.outputs.items():
             lines.append(f"  output {name} in {iv}")
         n = len(self.graph.nodes)
@@ -126,6 +143,11 @@ def _concrete(v: Value) -> tuple[int | None, ...]:
     return tuple(d.as_int() if d.is_constant else None for d in v.shape)
 
 
+def _sized(iv: Interval, v: Value, sizes: Sizes) -> Interval:
+    """``iv`` knowing the range of each of ``v``'s dims under the assumptions."""
+    return replace(iv, sizes=tuple(sizes.range(d) for d in v.shape))
+
+
 def _input_interval(v: Value, spec: Any) -> Interval:
     shape = _concrete(v)
     if isinstance(spec, Interval):
@@ -151,18 +173,55 @@ def _fit(r: Interval, v: Value) -> Interval:
         lo = lo.reshape((1,) * (nd - lo.ndim) + lo.shape)
         hi = hi.reshape(lo.shape)
         if all(b == 1 or b == s for b, s in zip(lo.shape, shape)):
-            return Interval(lo, hi, shape, v.dtype, r.point)
+            return Interval(lo, hi, shape, v.dtype, r.point, sym_hi=r.sym_hi)
     one = (1,) * nd
-    return Interval(np.full(one, np.min(lo)), np.full(one, np.max(hi)), shape, v.dtype)
+    return Interval(np.full(one, np.min(lo)), np.full(one, np.max(hi)), shape, v.dtype,
+                    sym_hi=r.sym_hi)
 
 
-def verify_ranges(graph: Graph, input_ranges: Mapping[str, Any]) -> RangeReport:
+def _attr(x: Any, sizes: Sizes) -> Any:
+    """A node attr as rules see it: a symbolic size becomes its :class:`SizeRange`."""
+    if isinstance(x, Dim):
+        return x.as_int() if x.is_constant else sizes.range(x)
+    if isinstance(x, tuple) and any(isinstance(v, Dim) for v in x):
+        return tuple(_attr(v, sizes) for v in x)
+    return x
+
+
+@functools.lru_cache(maxsize=None)
+def _rule(name: str) -> tuple[Callable[..., RangeResult | None], bool]:
+    """The interval function an op's ``range_rule`` names, and whether it takes the op's
+    kernel."""
+    from ..types import interval
+
+    fn = getattr(interval, name)
+    return fn, "kernel" in inspect.signature(fn).parameters
+
+
+def _rerun(fn: Callable[..., RangeResult | None], attrs: dict[str, Any],
+           args: list[Interval | None]) -> RangeResult | None:
+    return fn(*args, **attrs)
+
+
+def _keeps_values(op: Any) -> bool:
+    """Ops whose output elements are their first input's (so a size-dependent bound of the
+    values, ``arange(T)``'s ``T - 1``, carries over)."""
+    return bool(op.is_view) or op.range_rule in ("identity", "reshape", "cast", "expand",
+                                                 "flatten", "getitem", "narrow")
+
+
+def verify_ranges(graph: Graph, input_ranges: Mapping[str, Any],
+                  assumptions: Sequence[str] = (), *, exact: bool = False) -> RangeReport:
     """Propagate intervals through ``graph``; see the module docstring. ``input_ranges`` maps
     input names to ``(lo, hi)`` (scalars, or arrays broadcastable to the input's shape, for
-    per-element ranges) or to an :class:`Interval`; an input without a range is unbounded."""
+    per-element ranges) or to an :class:`Interval`; an input without a range is unbounded.
+    ``assumptions`` (as ``--assume``) bound the symbolic sizes: counts of sums, values of
+    ``arange(T)``. ``exact``: after IBP, tighten what IBP cannot (``x - x``) with z3 on small
+    exact subproblems (:mod:`neurarust.verify.exact`)."""
     from ..ops.registry import get
 
     t0 = time.perf_counter()
+    sizes = Sizes(graph.symbols(), assumptions, min_size=graph.min_size)
     env: dict[str, Interval] = {}
     given: dict[str, Interval] = {}
     names = {v.name for v in graph.inputs}
@@ -172,15 +231,21 @@ def verify_ranges(graph: Graph, input_ranges: Mapping[str, Any]) -> RangeReport:
                              f"(inputs: {', '.join(sorted(names))})")
     for v in graph.inputs:
         if v.name in input_ranges:
-            env[v.name] = given[v.name] = _input_interval(v, input_ranges[v.name])
+            env[v.name] = given[v.name] = _sized(_input_interval(v, input_ranges[v.name]), v,
+                                                 sizes)
         else:
-            env[v.name] = Interval.top(_concrete(v), v.dtype)
+            env[v.name] = _sized(Interval.top(_concrete(v), v.dtype), v, sizes)
     for c in graph.constants.values():
         if c.data is None:
-            env[c.name] = Interval.top(_concrete(c), c.dtype)
+            env[c.name] = _sized(Interval.top(_concrete(c), c.dtype), c, sizes)
         else:
-            env[c.name] = Interval.exact(c.data, c.dtype)
+            env[c.name] = _sized(Interval.exact(c.data, c.dtype), c, sizes)
     hazards: list[NodeHazard] = []
+    checker = None
+    if exact:
+        from .exact import Exact
+
+        checker = Exact(graph, env)
     for node in graph.nodes:
         args: list[Interval | None] = []
         for x in node.inputs:
@@ -191,24 +256,42 @@ def verify_ranges(graph: Graph, input_ranges: Mapping[str, Any]) -> RangeReport:
             else:
                 args.append(Interval.exact(float(x)))
         op = get(node.op)
-        rule = getattr(op, "ranges", None)
         result: RangeResult | None = None
-        if rule is not None:
-            result = rule(*args, **node.attrs)
+        if op.range_rule is not None:
+            fn, wants_kernel = _rule(op.range_rule)
+            attrs = {k: _attr(v, sizes) for k, v in node.attrs.items()}
+            if wants_kernel:
+                attrs["kernel"] = op.kernels["cpu"]
+            result = fn(*args, **attrs)
+            if checker is not None and result is not None and result.hazards:
+                result = checker.recheck(node, args, result,
+                                         functools.partial(_rerun, fn, attrs))
         out_v = node.output
         if result is None:
             hazards.append(NodeHazard(node, Hazard("no-rule", f"no range rule for op "
                                                               f"{node.op!r}", -math.inf,
                                                    math.inf)))
-            env[out_v.name] = Interval.top(_concrete(out_v), out_v.dtype)
+            env[out_v.name] = _sized(Interval.top(_concrete(out_v), out_v.dtype), out_v, sizes)
             continue
         out = _fit(result.out, out_v)
-        hazards += [NodeHazard(node, h) for h in result.hazards]
+        first = args[0] if args else None
+        if out.sym_hi is None and first is not None and first.sym_hi is not None and \
+                _keeps_values(op) and out.max == first.max:
+            out = replace(out, sym_hi=first.sym_hi)
+        for h in result.hazards:
+            if h.value is not None and h.limit is not None:
+                h = replace(h, counterexample=sizes.smallest_violation(h.value, h.limit))
+            hazards.append(NodeHazard(node, h))
         tensor_args = [a for a in args if a is not None]
         if not result.hazards and not out.finite and all(a.finite for a in tensor_args):
             hazards.append(NodeHazard(node, Hazard(
                 "overflow", f"{node.op} may overflow {out_v.dtype.name} (a bound is infinite)",
                 min(a.min for a in tensor_args), max(a.max for a in tensor_args))))
-        env[out_v.name] = out
-    outputs = {n: env[n] for n in graph.outputs}
-    return RangeReport(graph, given, hazards, outputs, env, time.perf_counter() - t0)
+        env[out_v.name] = _sized(out, out_v, sizes)
+    report = RangeReport(graph, given, hazards, {n: env[n] for n in graph.outputs}, env,
+                         assumptions=list(assumptions))
+    if checker is not None:
+        checker.outputs(report)
+        report.tightened = checker.notes
+    report.seconds = time.perf_counter() - t0
+    return report
