@@ -7,17 +7,19 @@ Usage (on the device, e.g. a 64-bit Raspberry Pi OS with ``pip install numpy onn
 
 ``input.npy`` holds the model's one input (for the MNIST CNN: float32 ``(B, 1, 28, 28)``,
 normalised as in training; ``B`` is free since the export leaves it symbolic). Prints the
-output's shape, the fastest of ``--repeat`` timed runs after a warm-up, and the accuracy of the row-wise argmax
-when ``--labels`` gives the true classes (else the first argmaxes).
+output's shape, the fastest of ``--repeat`` timed runs after a warm-up, and the accuracy of
+the row-wise argmax when ``--labels`` gives the true classes (else the first argmaxes).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
+from numpy.typing import NDArray
 
 
 def session(path: str, threads: int | None = None) -> ort.InferenceSession:
@@ -28,7 +30,7 @@ def session(path: str, threads: int | None = None) -> ort.InferenceSession:
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def run(sess: ort.InferenceSession, x: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+def run(sess: ort.InferenceSession, x: NDArray[Any]) -> NDArray[Any]:
     """The model's first output for ``x`` fed to its only input."""
     (name,) = [i.name for i in sess.get_inputs()]
     return sess.run(None, {name: x})[0]  # type: ignore[no-any-return]

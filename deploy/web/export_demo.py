@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from numpy.typing import NDArray
 
 import neurarust as nr
 from neurarust import nn
@@ -39,7 +40,7 @@ DEFAULT_CHECKPOINT = Path("runs/mnist/model.safetensors")
 INPUT_SPEC = {"x": "f32[B, 1, 28, 28]"}
 
 
-def demo_digits(count: int = 10) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+def demo_digits(count: int = 10) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """``count`` MNIST test digits, normalised, as ``(float32 (count, 1, 28, 28), int labels)``."""
     test = MNIST5k(train=False)
     n = len(test)
@@ -61,8 +62,8 @@ def load_model(checkpoint: str | os.PathLike[str] | None, seed: int = 0) -> nn.M
     return model
 
 
-def write_demo(model: nn.Module, out: str | os.PathLike[str], images: np.ndarray,  # type: ignore[type-arg]
-               labels: np.ndarray, weights: str = "random init") -> np.ndarray:  # type: ignore[type-arg]
+def write_demo(model: nn.Module, out: str | os.PathLike[str], images: NDArray[np.float32],
+               labels: NDArray[np.int64], weights: str = "random init") -> NDArray[np.float32]:
     """Export ``model`` to ``out/model.onnx`` and the digits to ``out/digits.json``; return
     neurarust's logits for ``images`` (float32, ``(N, 10)``). ``weights`` says on the page
     where the weights came from."""

@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -19,6 +21,7 @@ import neurarust as nr
 from neurarust.examples.mnist import SmallCNN
 
 EDGE = Path(__file__).resolve().parents[2] / "deploy" / "edge"
+Exported = tuple[Path, NDArray[Any], NDArray[Any]]  # folder, inputs, neurarust's logits
 SPEC = {"x": "f32[B, 1, 28, 28]"}
 
 # Runs run.py as a device would: importing neurarust (or the project) there fails.
@@ -39,7 +42,7 @@ def _module(name: str) -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """The seeded CNN exported once, with random inputs and neurarust's logits for them."""
     folder = tmp_path_factory.mktemp("edge")
     nr.manual_seed(0)
@@ -53,7 +56,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray
 
 
 def test_run_script_needs_only_onnxruntime(
-        exported: tuple[Path, np.ndarray, np.ndarray]) -> None:  # type: ignore[type-arg]
+        exported: Exported) -> None:
     folder, x, want = exported
     np.save(folder / "x.npy", x)
     np.save(folder / "labels.npy", want.argmax(axis=1))
@@ -68,7 +71,7 @@ def test_run_script_needs_only_onnxruntime(
 
 
 def test_quantize_folds_constants_and_stores_int8_weights(
-        exported: tuple[Path, np.ndarray, np.ndarray]) -> None:  # type: ignore[type-arg]
+        exported: Exported) -> None:
     pytest.importorskip("onnxruntime.quantization")
     folder, x, want = exported
     quantize = _module("quantize")

@@ -77,7 +77,12 @@ class _DemoHandler(SimpleHTTPRequestHandler):
 
     model_dir: Path
     results: list[bytes]
+    served: list[str]
     done: threading.Event
+
+    def do_GET(self) -> None:
+        self.served.append(self.path)
+        super().do_GET()
 
     def translate_path(self, path: str) -> str:
         route = path.split("?", 1)[0].split("#", 1)[0]
@@ -106,7 +111,7 @@ class _DemoHandler(SimpleHTTPRequestHandler):
 def demo_server(tmp_path: Path) -> Iterator[tuple[str, type[_DemoHandler]]]:
     """A server for the page on a free 127.0.0.1 port; yields its URL and handler class."""
     handler = type("Handler", (_DemoHandler,), {
-        "model_dir": tmp_path / "model", "results": [], "done": threading.Event()})
+        "model_dir": tmp_path / "model", "results": [], "served": [], "done": threading.Event()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(WEB)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -177,6 +182,9 @@ def test_browser_logits_match_neurarust(tmp_path: Path,
     assert result["labels"] == labels.tolist()
     # The page's own comparison with the logits export_demo.py stored, as it shows it.
     assert result["max_abs_diff_vs_neurarust"] <= 1e-5
+    # onnxruntime-web's WebAssembly binary came from this server.
+    assert any(p.startswith("/node_modules/onnxruntime-web/dist/") and p.endswith(".wasm")
+               for p in handler.served), handler.served
 
 
 def test_page_reports_a_missing_model(tmp_path: Path,
