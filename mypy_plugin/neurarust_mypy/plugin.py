@@ -62,6 +62,7 @@ from mypy.types import (
     NoneType,
     ProperType,
     RawExpressionType,
+    TupleType,
     Type,
     TypeOfAny,
     UnboundType,
@@ -100,7 +101,8 @@ MODULE_CALL = "neurarust.nn.module.Module.__call__"
 ANNOTATED = ("typing.Annotated", "typing_extensions.Annotated")
 _DEBUG = bool(os.environ.get("NEURARUST_MYPY_DEBUG"))
 
-_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+_SOURCE_HASH = hashlib.sha256(b"".join(
+    f.read_bytes() for f in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:16]
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 _BY_SHORT = {d.short: d for d in ALL_DTYPES}
 
@@ -432,7 +434,7 @@ def apply_rule(call: Call, op_name: str, operands: Sequence[tuple[TInfo | None, 
         return plain(call.default)
     if any(s is None for s in shapes) or not tensors:
         return call.result(dtype, None)
-    algebra = AssumingAlgebra(call.facts)
+    algebra = AssumingAlgebra((*call.facts, *sizes_at_least_one((shapes, attrs))))
     try:
         out = op.shape(algebra, *shapes, **attrs)
     except RuleViolation as err:
@@ -446,6 +448,22 @@ def apply_rule(call: Call, op_name: str, operands: Sequence[tuple[TInfo | None, 
         return call.result(dtype, None)
     call.undecided(label, [o.condition for o in algebra.pending])
     return call.result(dtype, tuple(out))
+
+
+def sizes_at_least_one(values: Any) -> tuple[Cond, ...]:
+    """``N >= 1`` for each named dim in ``values``: the plugin reasons about non-empty
+    tensors, so ``193*B*T == 192*B*T`` is false rather than undecided (true only at 0)."""
+    names: set[str] = set()
+    stack = [values]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, Dim):
+            names |= v.free_symbols()
+        elif isinstance(v, (tuple, list)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+    return tuple(Dim.sym(n).ge(1) for n in sorted(names))
 
 
 def _dtype_rule(call: Call, op: Any, operands: Sequence[tuple[TInfo | None, str]],
@@ -503,7 +521,9 @@ METHODS = set(BINARY) | set(MATMUL) | set(UNARY) | SAME_SHAPE | set(CASTS) | SHA
 FUNCTION_MODULES = ("neurarust.functions.", "neurarust.nn.functional", "neurarust.nn._loss_functional")
 
 UNARY_MODULES = {"ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Dropout", "Identity", "LeakyReLU",
-                 "ELU", "Softplus", "Softmax", "LogSoftmax"}
+                 "ELU", "Softplus", "ReLU6", "Hardtanh", "CELU", "SELU", "Mish", "Hardsigmoid",
+                 "Hardswish", "Softsign", "Tanhshrink", "LogSigmoid", "Threshold", "Dropout1d",
+                 "Dropout2d"}
 
 
 def _args(ctx: FunctionContext | MethodContext, name: str, index: int | None = None,
@@ -794,22 +814,23 @@ def linear(call: Call, x: TInfo, x_name: str, w: TInfo, w_name: str, b: TInfo | 
 
 
 def conv(call: Call, x: TInfo, x_name: str, w: TInfo, w_name: str, b: TInfo | None,
-         stride: Any, padding: Any, dilation: Any, groups: Any, label: str) -> Type:
-    """``conv2d`` with literal arguments, normalised by the runtime's own helpers."""
+         stride: Any, padding: Any, dilation: Any, groups: Any, label: str, n: int = 2) -> Type:
+    """``conv{n}d`` with literal arguments, normalised by the runtime's own helpers."""
     from neurarust.functions.conv import _conv_padding, _tuple
 
-    if w.shape is None or len(w.shape) != 4:
+    op = f"conv{n}d"
+    if w.shape is None or len(w.shape) != n + 2:
         return call.result(x.dtype, None)
     try:
-        st = _tuple(stride, 2, "stride", "conv2d")
-        di = _tuple(dilation, 2, "dilation", "conv2d")
-        pads = _conv_padding(padding, _Sizes(w.shape), st, di, 2,  # type: ignore[arg-type]
-                             "conv2d")
+        st = _tuple(stride, n, "stride", op)
+        di = _tuple(dilation, n, "dilation", op)
+        pads = _conv_padding(padding, _Sizes(w.shape), st, di, n,  # type: ignore[arg-type]
+                             op)
     except ValueError as err:
         call.shape_error(f"{label}: {str(err).split(': ', 1)[-1]}")
         return plain(call.default)
     operands = [(x, x_name), (w, w_name)] + ([(b, f"{label}.bias")] if b is not None else [])
-    return apply_rule(call, "conv2d", operands,
+    return apply_rule(call, op, operands,
                       {"stride": st, "padding": pads, "dilation": di, "groups": groups},
                       label=label)
 
@@ -819,10 +840,11 @@ def pool(call: Call, op: str, x: TInfo, x_name: str, kernel_size: Any, stride: A
     """``max_pool2d``/``avg_pool2d`` with literal arguments (the runtime's normaliser)."""
     from neurarust.functions.conv import _pool_attrs, _tuple
 
+    n = 1 if op.endswith("1d") else 2
     try:
-        attrs: dict[str, Any] = _pool_attrs(2, op, kernel_size, stride, padding)
+        attrs: dict[str, Any] = _pool_attrs(n, op, kernel_size, stride, padding)
         if "dilation" in extra:
-            extra = {**extra, "dilation": _tuple(extra["dilation"], 2, "dilation", op)}
+            extra = {**extra, "dilation": _tuple(extra["dilation"], n, "dilation", op)}
     except ValueError as err:
         call.shape_error(f"{label}: {str(err).split(': ', 1)[-1]}")
         return plain(call.default)
@@ -963,10 +985,51 @@ LAYERS = {
     "neurarust.nn.normalization.LayerNorm": "LayerNorm",
     "neurarust.nn.sparse.Embedding": "Embedding",
     "neurarust.nn.container.Sequential": "Sequential",
+    "neurarust.nn.conv.Conv1d": "Conv1d",
+    "neurarust.nn.conv.ConvTranspose1d": "ConvTranspose1d",
+    "neurarust.nn.conv.ConvTranspose2d": "ConvTranspose2d",
+    "neurarust.nn.pooling.MaxPool1d": "MaxPool1d",
+    "neurarust.nn.pooling.AvgPool1d": "AvgPool1d",
+    "neurarust.nn.normalization.BatchNorm1d": "BatchNorm1d",
+    "neurarust.nn.normalization.BatchNorm2d": "BatchNorm2d",
+    "neurarust.nn.normalization.GroupNorm": "GroupNorm",
+    "neurarust.nn.normalization.RMSNorm": "RMSNorm",
+    "neurarust.nn.activation.Softmax": "Softmax",
+    "neurarust.nn.activation.LogSoftmax": "LogSoftmax",
+    "neurarust.nn.activation.Softmin": "Softmin",
+    "neurarust.nn.rnn.RNN": "RNN",
+    "neurarust.nn.rnn.LSTM": "LSTM",
+    "neurarust.nn.rnn.GRU": "GRU",
+    "neurarust.nn.attention.MultiheadAttention": "MultiheadAttention",
+    "neurarust.nn.transformer.TransformerEncoderLayer": "TransformerEncoderLayer",
+    "neurarust.nn.transformer.TransformerEncoder": "TransformerEncoder",
 }
+_CONV_ARGS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+              "groups", "bias")
+_TRANSPOSE_ARGS = ("in_channels", "out_channels", "kernel_size", "stride", "padding",
+                   "output_padding", "groups", "bias", "dilation")
+_RNN_ARGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first",
+             "bidirectional")
 LAYER_ARGS = {  # the constructor arguments that decide a layer's output shape
-    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-               "groups", "bias"),
+    "Conv2d": _CONV_ARGS,
+    "Conv1d": _CONV_ARGS,
+    "ConvTranspose1d": _TRANSPOSE_ARGS,
+    "ConvTranspose2d": _TRANSPOSE_ARGS,
+    "MaxPool1d": ("kernel_size", "stride", "padding", "dilation", "return_indices",
+                  "ceil_mode"),
+    "AvgPool1d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    "BatchNorm1d": ("num_features",),
+    "BatchNorm2d": ("num_features",),
+    "GroupNorm": ("num_groups", "num_channels", "affine"),
+    "RMSNorm": ("normalized_shape",),
+    "Softmax": ("dim",),
+    "LogSoftmax": ("dim",),
+    "Softmin": ("dim",),
+    "RNN": _RNN_ARGS,
+    "LSTM": (*_RNN_ARGS, "proj_size"),
+    "GRU": _RNN_ARGS,
+    "MultiheadAttention": ("embed_dim", "num_heads", "kdim", "vdim", "batch_first"),
+    "TransformerEncoderLayer": ("d_model", "nhead", "dim_feedforward", "batch_first"),
     "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "return_indices",
                   "ceil_mode"),
     "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
@@ -975,8 +1038,26 @@ LAYER_ARGS = {  # the constructor arguments that decide a layer's output shape
     "LayerNorm": ("normalized_shape",),
     "Embedding": ("num_embeddings", "embedding_dim"),
 }
+_RNN_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "bidirectional": False}
 LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
     "Conv2d": {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
+    "Conv1d": {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
+    "ConvTranspose1d": {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1,
+                        "bias": True, "dilation": 1},
+    "ConvTranspose2d": {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1,
+                        "bias": True, "dilation": 1},
+    "MaxPool1d": {"stride": None, "padding": 0, "dilation": 1, "return_indices": False,
+                  "ceil_mode": False},
+    "AvgPool1d": {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True},
+    "GroupNorm": {"affine": True},
+    "Softmax": {"dim": None},
+    "LogSoftmax": {"dim": None},
+    "Softmin": {"dim": None},
+    "RNN": _RNN_DEFAULTS,
+    "LSTM": {**_RNN_DEFAULTS, "proj_size": 0},
+    "GRU": _RNN_DEFAULTS,
+    "MultiheadAttention": {"kdim": None, "vdim": None, "batch_first": False},
+    "TransformerEncoderLayer": {"dim_feedforward": 2048, "batch_first": False},
     "MaxPool2d": {"stride": None, "padding": 0, "dilation": 1, "return_indices": False,
                   "ceil_mode": False},
     "AvgPool2d": {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True,
@@ -1023,6 +1104,10 @@ def layer_config(ctx: FunctionContext, cls: str) -> Type:
                    for t in items):
                 return ctx.default_return_type
             text = f"Sequential{ {'layers': tuple(_layer_key(t) for t in ctx.arg_types[0])}!r}"
+        elif cls == "TransformerEncoder":
+            if not ctx.arg_types or not ctx.arg_types[0]:
+                return ctx.default_return_type
+            text = f"TransformerEncoder{ {'layer': _layer_key(ctx.arg_types[0][0])}!r}"
         else:
             config = dict(LAYER_DEFAULTS.get(cls, {}))
             for name in LAYER_ARGS[cls]:
@@ -1036,9 +1121,11 @@ def layer_config(ctx: FunctionContext, cls: str) -> Type:
     return Instance(p.type, [_literal(ctx.api, text)], line=p.line, column=p.column)
 
 
-def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str) -> Type:
+def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str,
+                extra: dict[str, Any] | None = None) -> Type:
     """A configured built-in layer applied to ``x`` (``key`` as :func:`layer_config` wrote
-    it), through the same code paths as the functions it calls."""
+    it), through the same code paths as the functions it calls; ``extra``: the call's other
+    arguments (an RNN's ``hx``, attention's ``key``/``value``/``need_weights``)."""
     if key is None:
         return plain(call.default)
     cls, brace, rest = key.partition("{")
@@ -1052,6 +1139,8 @@ def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str) 
     if cls in UNARY_MODULES:
         return call.result(x.dtype, x.shape)
     cfg = ast.literal_eval(brace + rest)
+    if cls in COMPOSITE_LAYERS:
+        return composite_layer(call, cls, cfg, x, x_name, label, extra or {})
     if cls == "Sequential":
         h, h_name = x, x_name
         layers = cfg["layers"]
@@ -1063,28 +1152,31 @@ def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str) 
                 return out
             h, h_name = found, f"{label}[{i}](...)"
         return call.result(x.dtype, x.shape)
-    if cls == "Conv2d":
+    if cls in ("Conv1d", "Conv2d"):
+        n = 1 if cls == "Conv1d" else 2
         k = cfg["kernel_size"]
-        k = (k, k) if isinstance(k, int) else tuple(k)
+        k = (k,) * n if isinstance(k, int) else tuple(k)
         groups = cfg["groups"]
-        if not isinstance(groups, int) or groups <= 0 or len(k) != 2:
+        if not isinstance(groups, int) or groups <= 0 or len(k) != n:
             return plain(call.default)
         dtype = get_default_dtype().name
         w = TInfo(dtype, dims_of((cfg["out_channels"], cfg["in_channels"] // groups, *k)))
         b = TInfo(dtype, dims_of((cfg["out_channels"],))) if cfg["bias"] else None
         return conv(call, x, x_name, w, f"{label}.weight", b, cfg["stride"], cfg["padding"],
-                    cfg["dilation"], groups, label)
-    if cls == "MaxPool2d":
+                    cfg["dilation"], groups, label, n=n)
+    if cls in ("MaxPool1d", "MaxPool2d"):
         if cfg["return_indices"]:
             return plain(call.default)
-        return pool(call, "max_pool2d", x, x_name, cfg["kernel_size"], cfg["stride"],
-                    cfg["padding"], {"dilation": cfg["dilation"],
-                                     "ceil_mode": bool(cfg["ceil_mode"])}, label)
-    if cls == "AvgPool2d":
-        return pool(call, "avg_pool2d", x, x_name, cfg["kernel_size"], cfg["stride"],
-                    cfg["padding"], {"ceil_mode": bool(cfg["ceil_mode"]),
-                                     "count_include_pad": bool(cfg["count_include_pad"]),
-                                     "divisor_override": cfg["divisor_override"]}, label)
+        return pool(call, cls.lower().replace("pool", "_pool"), x, x_name, cfg["kernel_size"],
+                    cfg["stride"], cfg["padding"], {"dilation": cfg["dilation"],
+                                                    "ceil_mode": bool(cfg["ceil_mode"])}, label)
+    if cls in ("AvgPool1d", "AvgPool2d"):
+        extra_attrs = {"ceil_mode": bool(cfg["ceil_mode"]),
+                       "count_include_pad": bool(cfg["count_include_pad"])}
+        if cls == "AvgPool2d":
+            extra_attrs["divisor_override"] = cfg["divisor_override"]
+        return pool(call, cls.lower().replace("pool", "_pool"), x, x_name, cfg["kernel_size"],
+                    cfg["stride"], cfg["padding"], extra_attrs, label)
     if cls == "Flatten":
         return apply_rule(call, "flatten", [(x, x_name)],
                           {"start_dim": cfg["start_dim"], "end_dim": cfg["end_dim"]},
@@ -1097,6 +1189,96 @@ def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str) 
     return plain(call.default)
 
 
+COMPOSITE_LAYERS = {"ConvTranspose1d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
+                    "GroupNorm", "RMSNorm", "Softmax", "LogSoftmax", "Softmin", "RNN", "LSTM",
+                    "GRU", "MultiheadAttention", "TransformerEncoderLayer",
+                    "TransformerEncoder"}
+
+
+def composite_layer(call: Call, cls: str, cfg: dict[str, Any], x: TInfo, x_name: str,
+                    label: str, extra: dict[str, Any]) -> Type:
+    """The layers :mod:`.composite` builds from registered rules (and softmax's dim)."""
+    from . import composite as c
+
+    try:
+        if cls in ("Softmax", "LogSoftmax", "Softmin"):
+            return softmax(call, x, x_name, cls.lower(), cfg["dim"])
+        if cls == "RMSNorm":
+            return layer_norm(call, x, x_name, cfg["normalized_shape"], label)
+        if cls in ("ConvTranspose1d", "ConvTranspose2d"):
+            return c.tensor_type(call, c.conv_transpose(call, cfg, int(cls[-2]), x, x_name,
+                                                        label))
+        if cls in ("BatchNorm1d", "BatchNorm2d"):
+            ranks = (2, 3) if cls == "BatchNorm1d" else (4,)
+            return c.tensor_type(call, c.batch_norm(call, cfg, ranks, x, x_name, label))
+        if cls == "GroupNorm":
+            return c.tensor_type(call, c.group_norm(call, cfg, x, x_name, label))
+        if cls in ("RNN", "LSTM", "GRU"):
+            return c.recurrent(call, cfg, cls, x, x_name, extra.get("hx", ()), label)
+        if cls == "MultiheadAttention":
+            (k, k_name), (v, v_name) = extra.get("key", (x, x_name)), extra.get(
+                "value", (x, x_name))
+            if k is None or v is None:
+                return AnyType(TypeOfAny.implementation_artifact)
+            need = extra.get("need_weights", True)
+            out, weights = c.attention(call, cfg, x, x_name, k, k_name, v, v_name, need,
+                                       extra.get("average_attn_weights", True), label)
+            return c.attention_type(call, out, weights, need)
+        if cls == "TransformerEncoderLayer":
+            return c.tensor_type(call, c.encoder_layer(call, cfg, x, x_name, label))
+        if cls == "TransformerEncoder":
+            return apply_layer(call, cfg["layer"], x, x_name, f"{label}.layers[0]")
+    except c.Stop:
+        if cls in ("RNN", "LSTM", "GRU", "MultiheadAttention"):
+            return AnyType(TypeOfAny.implementation_artifact)
+        return plain(call.default)
+    return plain(call.default)
+
+
+def _layer_extra(ctx: MethodContext) -> dict[str, Any] | None:
+    """The arguments of ``layer(x, ...)`` after the input that a layer's shape depends on;
+    None when one of them is present but cannot be read."""
+    positional = list(zip(ctx.args[0], ctx.arg_types[0]))[1:] if ctx.args else []
+    keywords = {name: (e, t) for e, t, name in zip(
+        ctx.args[1], ctx.arg_types[1], ctx.arg_names[1])} if len(ctx.args) > 1 else {}
+    extra: dict[str, Any] = {}
+
+    def tensor(e: Expression, t: Type, name: str) -> tuple[TInfo | None, str]:
+        return read(t), expr_name(e, name)
+
+    key = _layer_key(ctx.type)
+    cls = key.partition("{")[0] if key is not None else ""
+    if cls in ("RNN", "LSTM", "GRU"):
+        found = positional[0] if positional else keywords.get("hx")
+        if found is not None:
+            p = get_proper_type(found[1])
+            items = p.items if isinstance(p, TupleType) else [found[1]]
+            extra["hx"] = [read(i) if not isinstance(get_proper_type(i), NoneType) else None
+                           for i in items]
+    elif cls == "MultiheadAttention":
+        for i, name in enumerate(("key", "value")):
+            found = positional[i] if i < len(positional) else keywords.get(name)
+            if found is None:
+                return None
+            extra[name] = tensor(found[0], found[1], name)
+        for name in ("need_weights", "average_attn_weights"):
+            index = {"need_weights": 3, "average_attn_weights": 5}[name]
+            found = positional[index] if index < len(positional) else keywords.get(name)
+            if found is not None:
+                try:
+                    value = literal_value(found[0], ctx.api)
+                except NotLiteral:
+                    return None
+                if not isinstance(value, bool):
+                    return None
+                extra[name] = value
+    elif positional and cls in ("TransformerEncoderLayer", "TransformerEncoder"):
+        return extra  # masks: they do not change the output's shape
+    elif positional:
+        return None
+    return extra
+
+
 def module_call(ctx: MethodContext) -> Type:
     """``layer(x)``: a configured built-in layer's rule, or a user Module's ``forward``."""
     layer = ctx.type
@@ -1105,7 +1287,10 @@ def module_call(ctx: MethodContext) -> Type:
     callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
     if not layer.type.fullname.startswith("neurarust.nn."):
         return _forward_call(ctx, layer, expr_name(callee, layer.type.name))
-    if not ctx.args or len(ctx.args[0]) != 1:
+    if not ctx.args or not ctx.args[0]:
+        return ctx.default_return_type
+    extra = _layer_extra(ctx)
+    if extra is None:
         return ctx.default_return_type
     x_type, x_expr = ctx.arg_types[0][0], ctx.args[0][0]
     label = expr_name(callee, layer.type.name)
@@ -1118,7 +1303,7 @@ def module_call(ctx: MethodContext) -> Type:
         return plain(call.default)
     if x is None:
         return plain(call.default)
-    return apply_layer(call, key, x, expr_name(x_expr, "input"), label)
+    return apply_layer(call, key, x, expr_name(x_expr, "input"), label, extra)
 
 
 def _forward_call(ctx: MethodContext, layer: Instance, label: str) -> Type:
@@ -1331,8 +1516,8 @@ class NeurarustPlugin(Plugin):
     """Registers the hooks above."""
 
     def report_config_data(self, ctx: Any) -> Any:
-        """Cached results depend on this file (mypy's own snapshot covers only the entry
-        module): a changed plugin invalidates them."""
+        """Cached results depend on the plugin's files (mypy's own snapshot covers only the
+        entry module): a changed plugin invalidates them."""
         return _SOURCE_HASH
 
     def get_class_decorator_hook(self, fullname: str,
