@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--range", action="append", default=[], metavar="RANGE",
                         help='an input range, e.g. "x in [0, 1]": adds numeric safety (interval '
                              'bounds, sound for float32) to the report (repeatable)')
+    verify.add_argument("--exact", action="store_true",
+                        help="with --range: tighten bounds that interval arithmetic cannot "
+                             "(x - x) with z3 on small exact subproblems")
     verify.add_argument("--vnnlib", metavar="PROP", default=None,
                         help="a VNN-LIB property on an ONNX network (TARGET net.onnx): holds / "
                              "violated (with a checked counterexample) / unknown")
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             return _verify_certificate(args.target)
         if args.vnnlib is not None or args.target.endswith(".onnx"):
             return _verify_vnnlib(args.target, args.vnnlib, args.timeout)
-        return _verify(args.target, args.input, args.assume, args.range)
+        return _verify(args.target, args.input, args.assume, args.range, exact=args.exact)
     if args.command == "export":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -206,7 +209,7 @@ def _verify_kernels() -> int:
 
 
 def _verify(target: str, inputs: list[str], assumptions: list[str],
-            ranges: list[str] | None = None) -> int:
+            ranges: list[str] | None = None, *, exact: bool = False) -> int:
     """``neurarust verify``: exit 0 all proven, 1 refuted, 2 usage error, 3 unknown."""
     from .trace import TraceError, trace
     from .types.errors import DTypeError, ShapeError
@@ -224,7 +227,7 @@ def _verify(target: str, inputs: list[str], assumptions: list[str],
             from .verify.numeric import parse_range, verify_ranges
 
             bounds = {name: (lo, hi) for name, lo, hi in map(parse_range, ranges)}
-            numeric = verify_ranges(graph, bounds)
+            numeric = verify_ranges(graph, bounds, assumptions, exact=exact)
     except (ValueError, TraceError) as err:
         if isinstance(err, ShapeError):  # a requirement that fails for every size
             print(f"refuted while tracing (for every size):\n{err}")

@@ -99,10 +99,15 @@ def round_out(lo: Any, hi: Any, dtype: DType | None, *, ulps: int = 0,
     lo = np.where(np.isnan(lo), -np.inf, lo)
     hi = np.where(np.isnan(hi), np.inf, hi)
     with np.errstate(over="ignore", invalid="ignore"):
+        if dtype is not None and (dtype.is_integer or dtype.is_bool):
+            # integer results: exact in float64 below 2**53, so only non-integers move out
+            big = 2.0 ** 53
+            lo, hi = lo - abs_err, hi + abs_err
+            lo = np.where(np.abs(lo) < big, lo, np.nextafter(lo, -np.inf))
+            hi = np.where(np.abs(hi) < big, hi, np.nextafter(hi, np.inf))
+            return np.floor(lo), np.ceil(hi)
         lo = np.nextafter(lo - abs_err, -np.inf)
         hi = np.nextafter(hi + abs_err, np.inf)
-        if dtype is not None and dtype.is_integer:
-            return np.floor(lo), np.ceil(hi)
         grid = _grid(dtype)
         if grid is None:
             return lo, hi

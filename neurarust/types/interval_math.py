@@ -420,14 +420,17 @@ def var(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fal
     n_r = n_hi if math.isfinite(n_hi) else 1e12
     u = unit_roundoff(a.dtype)
     top = top * (1 + 4 * (n_r + 4) * u) + 4 * u * np.maximum(np.abs(lo), np.abs(hi)) ** 2
-    return _out(np.zeros_like(top), top, a.dtype, shape, ulps=2, hazards=hazards)
+    r = _out(np.zeros_like(top), top, a.dtype, shape, ulps=2, hazards=hazards)
+    # a mean of squares is never negative in floating point either
+    return RangeResult(Interval(np.zeros_like(r.out.lo), r.out.hi, shape, a.dtype), hazards)
 
 
 def std(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
         correction: float = 1, **_: Any) -> RangeResult:
     r = var(a, dim, keepdim, correction)
-    return _out(np.sqrt(np.maximum(r.out.lo, 0.0)), np.sqrt(r.out.hi), a.dtype, r.out.shape, ulps=1,
-                hazards=r.hazards)
+    s = _out(np.sqrt(r.out.lo), np.sqrt(r.out.hi), a.dtype, r.out.shape, ulps=1)
+    return RangeResult(Interval(np.zeros_like(s.out.lo), s.out.hi, s.out.shape, a.dtype),
+                       r.hazards)
 
 
 def norm(a: Interval, p: float = 2.0, dim: Sequence[int] | int | None = None,

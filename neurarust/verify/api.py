@@ -96,7 +96,7 @@ def _check_path(index: int, path: TracedPath, explored: Exploration, assume: lis
         report.shape = verify_shapes(path.graph, assume, timeout_ms=_ms(deadline),
                                      path=path.conditions)
         if bounds:
-            report.numeric = verify_ranges(path.graph, bounds)
+            report.numeric = verify_ranges(path.graph, bounds, assume)
     report.seconds += time.perf_counter() - start
     return report
 

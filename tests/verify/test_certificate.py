@@ -126,3 +126,43 @@ def test_cli_export_verify_writes_only_when_proven(capsys: pytest.CaptureFixture
         assert "certified" in capsys.readouterr().out
         assert main(["verify", out]) == 0
         assert "HOLDS" in capsys.readouterr().out
+
+
+def test_a_forged_hash_does_not_hide_a_changed_weight(capsys: pytest.CaptureFixture[str]) -> None:
+    """The numeric claims are re-proven on the file itself, not only hash-checked: a weight
+    changed and the hash recomputed to match (the certificate is not signed) still fails,
+    because the re-proven output bounds leave the recorded ones."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _certified(tmp)
+
+        def edit(proto: onnx.ModelProto) -> None:
+            for init in proto.graph.initializer:
+                if init.name.endswith("weight"):
+                    arr = onnx.numpy_helper.to_array(init).copy()
+                    arr.reshape(-1)[0] += 10.0
+                    init.CopyFrom(onnx.numpy_helper.from_array(arr, init.name))
+            for p in proto.metadata_props:
+                if p.key == CERT_KEY:
+                    d = json.loads(p.value)
+                    d["hash"] = model_hash(proto)
+                    p.value = json.dumps(d)
+
+        _rewrite(path, edit)
+        assert main(["verify", path]) == 1
+        out = capsys.readouterr().out
+        assert "hash: sha256" in out and "not inside the recorded" in out, out
+        # and the same forgery with a widened recorded input range fails the same way
+        result = check_certificate(onnx.load(path))
+        assert not result.ok and any("output" in p for p in result.problems)
+
+
+def test_certificate_records_the_numeric_facts_and_reproves_them() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cert = Certificate.from_json(next(
+            p.value for p in onnx.load(_certified(tmp)).metadata_props if p.key == CERT_KEY))
+        assert cert.numeric is not None
+        facts = cert.numeric["facts"]
+        assert len(facts) == len(nr.trace(Net(), SPECS).nodes) and facts[0].startswith("add at ")
+        assert "no numeric hazard" in facts[0]
+        result = check_certificate(onnx.load(os.path.join(tmp, "net.onnx")))
+        assert any("re-proven on the file itself" in n for n in result.notes), result
