@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,6 +46,7 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from mypy_corpus import ground_truth, mutate
+from mypy_corpus.verify_mutants import ASSUMPTIONS, Verdict, verify
 
 _MYPY_LINE: Final = re.compile(r"^(?P<file>[^:]+\.py):(?P<line>\d+): (?P<kind>error|note): "
                                r"(?P<msg>.*)$")
@@ -94,16 +96,31 @@ def run_pyrefly(exe: str, folder: Path, files: Sequence[Path]) -> list[dict[str,
 # -- 1. overhead ----------------------------------------------------------------------------
 
 
-def time_mypy(repeats: int, work: Path) -> tuple[list[float], list[float]]:
+@dataclass
+class Timings:
+    """Seconds per run: wall clock, and CPU (user + system) of the mypy process, which load
+    elsewhere on a shared machine disturbs less."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_mypy(repeats: int, work: Path) -> tuple[Timings, Timings]:
     files = sorted((mutate_corpus_dir("nr")).glob("*.py"))
     configs = {True: mypy_config(work, True), False: mypy_config(work, False)}
-    times: dict[bool, list[float]] = {True: [], False: []}
+    times = {True: Timings(), False: Timings()}
     for i in range(repeats):
         for plugin in (False, True) if i % 2 == 0 else (True, False):
             cache = work / f"cache-{plugin}-{i}"
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _children_cpu()
             out = run_mypy(files, configs[plugin], cache)
-            times[plugin].append(time.perf_counter() - start)
+            times[plugin].wall.append(time.perf_counter() - start)
+            times[plugin].cpu.append(_children_cpu() - cpu)
             shutil.rmtree(cache, ignore_errors=True)
             if plugin and " error: " in out:
                 raise RuntimeError(f"the corpus is not clean under the plugin:\n{out}")
@@ -140,9 +157,11 @@ class Case:
     spec: ground_truth.ModelSpec
     mutant: mutate.Mutant | None
     outcome: ground_truth.Outcome
+    verified: Verdict | None = None  # neurarust verify's verdict (neurarust version only)
 
 
-def write_cases(framework: ground_truth.Framework, folder: Path) -> list[Case]:
+def write_cases(framework: ground_truth.Framework, folder: Path, with_verify: bool = False
+                ) -> list[Case]:
     folder.mkdir(parents=True, exist_ok=True)
     cases = []
     for spec in ground_truth.MODELS:
@@ -153,7 +172,8 @@ def write_cases(framework: ground_truth.Framework, folder: Path) -> list[Case]:
                      for i, m in enumerate(mutate.mutants(spec.name, source))]
         for stem, mutant, text in variants:
             (folder / f"{stem}.py").write_text(text)
-            cases.append(Case(stem, spec, mutant, ground_truth.run(spec, text, framework)))
+            cases.append(Case(stem, spec, mutant, ground_truth.run(spec, text, framework),
+                              verify(spec, text) if with_verify else None))
     return cases
 
 
@@ -230,6 +250,28 @@ def table(nr_cases: list[Case], nr_v: Verdicts, torch_cases: list[Case] | None,
     return "\n".join(lines)
 
 
+def verify_table(cases: list[Case], verdicts: Verdicts) -> str:
+    """neurarust verify on the same mutants, alone and together with the plugin."""
+    head = (f"{'model':<18} {'fail':>5} {'raise':>5} | {'verify':>6} {'rate':>6} "
+            f"{'refuted benign':>14} | {'plugin or verify':>16} {'rate':>6}")
+    lines = [head, "-" * len(head)]
+    for label, spec in [(s.name, s) for s in ground_truth.MODELS] + [("total", None)]:
+        group = [c for c in cases if c.mutant is not None and (spec is None or c.spec is spec)]
+        failing = [c for c in group if c.outcome.would_fail]
+        raising = [c for c in failing if c.outcome.verdict == "fails"]
+        refuted = sum(c.verified == "refuted" for c in failing)
+        either = sum(c.verified == "refuted" or c.stem in verdicts.flagged for c in failing)
+        benign = sum(c.verified == "refuted" for c in group if not c.outcome.would_fail)
+        n = len(failing)
+        lines.append(f"{label:<18} {n:>5} {len(raising):>5} | {refuted:>6} "
+                     f"{_pct(refuted, n):>6} {benign:>14} | {either:>16} {_pct(either, n):>6}")
+    return "\n".join(lines)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
 def missed(cases: list[Case], verdicts: Verdicts, folder: str = "nr_models") -> list[str]:
     out = []
     for c in cases:
@@ -296,21 +338,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--missed", type=Path, help="also write the plugin's misses here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--skip-verify", action="store_true",
+                        help="do not run neurarust verify on the mutants")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="nr-mypy-bench-"))
     try:
         if not args.skip_timing:
             plain, plugin = time_mypy(args.repeats, work)
-            a, b = statistics.median(plain), statistics.median(plugin)
             print(f"mypy on the corpus ({len(list(mutate_corpus_dir('nr').glob('*.py')))} "
-                  f"files, fresh cache, median of {args.repeats}):")
-            print(f"  without plugin {a:6.2f} s   (runs: {', '.join(f'{t:.2f}' for t in plain)})")
-            print(f"  with plugin    {b:6.2f} s   (runs: {', '.join(f'{t:.2f}' for t in plugin)})")
-            print(f"  plugin adds    {100 * (b - a) / a:+.1f}%   (target: <= 50%)\n")
+                  f"files, each run a fresh process and a fresh cache, median of "
+                  f"{args.repeats}, runs interleaved):")
+            for kind in ("wall", "cpu"):
+                a, b = (statistics.median(getattr(t, kind)) for t in (plain, plugin))
+                runs = [", ".join(f"{x:.2f}" for x in getattr(t, kind)) for t in (plain, plugin)]
+                print(f"  {kind:<4}  without plugin {a:6.2f} s  with plugin {b:6.2f} s  "
+                      f"plugin adds {100 * (b - a) / a:+6.1f}%   (target: <= 50%)")
+                print(f"        runs without: {runs[0]}\n        runs with:    {runs[1]}")
+            print()
 
         start = time.perf_counter()
-        nr_cases = write_cases("nr", work / "nr")
+        nr_cases = write_cases("nr", work / "nr", with_verify=not args.skip_verify)
         nr_v = mypy_verdicts(work / "nr", work)
         exe = pyrefly_executable()
         torch_cases: list[Case] | None = None
@@ -329,6 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       if c.outcome.would_fail != d.outcome.would_fail]
             print(f"\nground truth differs between neurarust and PyTorch on {len(differ)} "
                   f"mutants{': ' + ', '.join(differ) if differ else ''}")
+        if not args.skip_verify:
+            print(f"\nneurarust verify (z3 on the traced graph, assuming "
+                  f"{', '.join(ASSUMPTIONS)}; it reads the rules, not the return annotation; "
+                  "raise = fails by raising):")
+            print(verify_table(nr_cases, nr_v))
         mine = score(nr_cases, nr_v)
         print(f"plugin: {mine.noted_missed} of the missed would-fail mutants get an "
               "[nr-undecided] note (left to neurarust verify)")

@@ -27,7 +27,7 @@ B: Final = 2
 T: Final = 5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelSpec:
     """A corpus model: its class, the inputs its annotations describe, bound to ``B``/``T``,
     and the output shape its return annotation promises for them."""
@@ -36,6 +36,9 @@ class ModelSpec:
     cls: str
     inputs: tuple[tuple[tuple[int, ...], Literal["float32", "tokens"]], ...]
     output: tuple[int, ...]
+    # The same inputs for `neurarust verify` (symbolic dims; the LSTM's loop over time needs
+    # a concrete T to trace).
+    verify_inputs: dict[str, str]
 
     def source(self, framework: Framework) -> str:
         folder = "nr_models" if framework == "nr" else "torch_models"
@@ -43,11 +46,16 @@ class ModelSpec:
 
 
 MODELS: Final = (
-    ModelSpec("mlp", "MLP", (((B, 1, 28, 28), "float32"),), (B, 10)),
-    ModelSpec("cnn", "CNN", (((B, 1, 28, 28), "float32"),), (B, 10)),
-    ModelSpec("resnet_block", "BasicBlock", (((B, 16, 16, 16), "float32"),), (B, 32, 8, 8)),
-    ModelSpec("transformer_block", "EncoderBlock", (((B, T, 64), "float32"),), (B, T, 64)),
-    ModelSpec("lstm_tagger", "Tagger", (((B, T), "tokens"),), (B, T, 9)),
+    ModelSpec("mlp", "MLP", (((B, 1, 28, 28), "float32"),), (B, 10),
+              {"x": "f32[B,1,28,28]"}),
+    ModelSpec("cnn", "CNN", (((B, 1, 28, 28), "float32"),), (B, 10),
+              {"x": "f32[B,1,28,28]"}),
+    ModelSpec("resnet_block", "BasicBlock", (((B, 16, 16, 16), "float32"),), (B, 32, 8, 8),
+              {"x": "f32[B,16,16,16]"}),
+    ModelSpec("transformer_block", "EncoderBlock", (((B, T, 64), "float32"),), (B, T, 64),
+              {"x": "f32[B,T,64]"}),
+    ModelSpec("lstm_tagger", "Tagger", (((B, T), "tokens"),), (B, T, 9),
+              {"tokens": f"i64[B,{T}]"}),
 )
 VOCABULARY_USED: Final = 50  # token ids drawn below this, well inside every vocabulary
 
@@ -70,7 +78,7 @@ def _inputs(spec: ModelSpec) -> list[np.ndarray]:
             else rng.standard_normal(shape).astype(np.float32) for shape, kind in spec.inputs]
 
 
-def _load(source: str, name: str) -> ModuleType:
+def load(source: str, name: str) -> ModuleType:
     module = ModuleType(name)
     module.__file__ = f"<{name}>"
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our corpus)
@@ -95,7 +103,7 @@ def run(spec: ModelSpec, source: str, framework: Framework) -> Outcome:
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
-            module = _load(source, f"corpus_{framework}_{spec.name}")
+            module = load(source, f"corpus_{framework}_{spec.name}")
             shape = _call(framework, getattr(module, spec.cls)(), _inputs(spec))
     except Exception as error:  # noqa: BLE001 (any run-time failure is the verdict)
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
