@@ -27,8 +27,14 @@ from ..types import dtype as dt
 from ..types.dim import Dim
 from ..types.dtype import DType
 
-__all__ = ["HostValue", "HOST_FOLDS", "SHAPE_OPERANDS", "MAX_HOST_ELEMENTS", "host_of",
-           "materialize"]
+__all__ = [
+    "HOST_FOLDS",
+    "MAX_HOST_ELEMENTS",
+    "SHAPE_OPERANDS",
+    "HostValue",
+    "host_of",
+    "materialize",
+]
 
 MAX_HOST_ELEMENTS = 4096
 """Integer initializers/constants up to this size are also kept as host values."""
@@ -50,7 +56,7 @@ class HostValue:
     """A small tensor whose values the importer knows: ``values`` (object array), ``dtype``,
     and, when it came from an initializer, the ``tensor`` that stands for it as data."""
 
-    __slots__ = ("values", "dtype", "tensor")
+    __slots__ = ("dtype", "tensor", "values")
 
     def __init__(self, values: Array, dtype: DType, tensor: Tensor | None = None) -> None:
         self.values = np.asarray(values, dtype=object)

@@ -1019,8 +1019,7 @@ def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any
     mask; fully masked rows give 0. Masks from static sizes are constants."""
     xs = list(xs) + [None] * (7 - len(xs))
     q, k, v, mask, past_k, past_v, nonpad = xs[:7]
-    if int(a.get("left_window_size", -1)) >= 0 or int(a.get("right_window_size", -1)) >= 0:
-        raise OnnxUnsupported("Attention sliding windows are not supported")
+    left, right = int(a.get("left_window_size", -1)), int(a.get("right_window_size", -1))
     three = q.ndim == 3
     b = int(q.shape[0])
     if three:
@@ -1031,6 +1030,8 @@ def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any
         q, k, v = heads(q, hq), heads(k, hkv), heads(v, hkv)
     scale = a.get("scale")
     scale = 1.0 / float(np.sqrt(int(q.shape[3]))) if scale is None else float(scale)
+    # ONNX scales q and k by sqrt(scale) each, in the input dtype (matters in float16)
+    root = float(np.asarray(np.sqrt(scale), dtype=q.dtype.np_dtype))
     if past_k is not None:
         k = fn.cat([past_k, k], dim=2)
     if past_v is not None:
@@ -1056,6 +1057,18 @@ def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any
         allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + offset
         causal = fn.tensor(np.where(allowed, 0.0, -np.inf).astype(q.dtype.np_dtype))
         bias = causal if bias is None else fn.add(bias, causal)
+    if left >= 0 or right >= 0:  # sliding window around each query's absolute position
+        start: Any = int(past_k.shape[2]) if past_k is not None else 0
+        if past_k is None and nonpad is not None:
+            start = ctx.array(nonpad).reshape(-1, 1, 1, 1) - sq
+        diff = np.arange(sq)[:, None] + start - np.arange(skv)[None, :]
+        inside = np.ones_like(diff, dtype=bool)
+        if left >= 0:
+            inside &= diff <= left
+        if right >= 0:
+            inside &= -diff <= right
+        window = fn.tensor(np.where(inside, 0.0, -np.inf).astype(q.dtype.np_dtype))
+        bias = window if bias is None else fn.add(bias, window)
     if nonpad is not None:
         lens = ctx.array(nonpad).reshape(-1, 1)
         keep = np.arange(skv)[None, :] < lens
@@ -1069,13 +1082,16 @@ def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any
             e = fn.expand(fn.unsqueeze(t, 2), [-1, -1, rep, -1, -1])
             return fn.reshape(e, [b, hq_, int(t.shape[2]), int(t.shape[3])])
         k, v = repeat(k), repeat(v)
-    qk = fn.mul(fn.matmul(q, fn.transpose(k, -2, -1)), scale)
+    qk = fn.matmul(fn.mul(q, root), fn.transpose(fn.mul(k, root), -2, -1))
     softcap = a.get("softcap")
     if softcap is not None and float(softcap) > 0:
         qk = fn.mul(fn.tanh(fn.div(qk, float(softcap))), float(softcap))
     scores = qk if bias is None else fn.add(qk, bias)
     mode = int(a.get("qk_matmul_output_mode", 0))
     qk_out = scores if mode == 2 else qk
+    precision = a.get("softmax_precision")
+    if precision is not None:
+        scores = fn.cast(scores, dtype=onnx_to_dtype(int(precision)))
     if bias is not None:
         dead = fn.isinf(fn.amax(bias, -1, True))
         dead = fn.logical_and(dead, fn.lt(fn.amax(bias, -1, True), 0))
@@ -1083,9 +1099,51 @@ def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any
         probs = fn.where(dead, zero, F.softmax(fn.where(dead, zero, scores), dim=-1))
     else:
         probs = F.softmax(scores, dim=-1)
+    probs = fn.cast(probs, dtype=q.dtype) if probs.dtype is not q.dtype else probs
     if mode == 3:
         qk_out = probs
     y = fn.matmul(probs, v)
     if three:
         y = fn.reshape(fn.permute(y, [0, 2, 1, 3]), [b, sq, -1])
     return [y, present_k, present_v, qk_out]
+
+
+# -- losses -----------------------------------------------------------------------------------------
+def _nll(log_prob: Tensor, target: Tensor, weight: Tensor | None, a: dict[str, Any]) -> Tensor:
+    """ONNX's negative log-likelihood of ``log_prob`` (N, C, *d) at ``target`` (N, *d):
+    weighted per class, ``ignore_index`` entries weigh 0, ``mean`` divides by the total
+    weight. Every step is a registered op on tensors (the targets are data, not sizes)."""
+    ignore = a.get("ignore_index")
+    safe = target
+    keep: Tensor | None = None
+    if ignore is not None:
+        keep = fn.ne(target, int(ignore))
+        safe = fn.where(keep, target, fn.zeros_like(target))
+    safe = fn.cast(safe, dtype=_int64())
+    picked = fn.squeeze(fn.gather(log_prob, 1, fn.unsqueeze(safe, 1)), 1)
+    if weight is not None:
+        w = fn.reshape(fn.index_select(weight, 0, fn.reshape(safe, [-1])), list(safe.shape))
+    else:
+        w = fn.ones_like(picked)
+    if keep is not None:
+        w = fn.mul(w, fn.cast(keep, dtype=w.dtype))
+    loss = fn.neg(fn.mul(picked, w))
+    reduction = _text(a.get("reduction", "mean"))
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return fn.sum(loss)
+    if reduction == "mean":
+        return fn.div(fn.sum(loss), fn.sum(w))
+    raise OnnxUnsupported(f"loss reduction={reduction!r}")
+
+
+@_reg("NegativeLogLikelihoodLoss")
+def _nll_loss(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    return [_nll(xs[0], xs[1], xs[2] if len(xs) > 2 else None, a)]
+
+
+@_reg("SoftmaxCrossEntropyLoss")
+def _softmax_ce(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    log_prob = F.log_softmax(xs[0], dim=1)
+    return [_nll(log_prob, xs[1], xs[2] if len(xs) > 2 else None, a), log_prob]

@@ -27,12 +27,14 @@ from ..nn.parameter import Parameter
 from ..tensor import Tensor
 from ..trace.tracer import TraceError
 from ..types.errors import DTypeError, ShapeError
-from . import _import_resize, _import_rnn  # noqa: F401  (they register their importers)
+
+# the importer modules register their entries in IMPORTERS when imported
+from . import _import_attention, _import_pool, _import_resize, _import_rnn  # noqa: F401
 from ._host import HOST_FOLDS, SHAPE_OPERANDS, HostValue, host_of, materialize
 from ._importers import IMPORTERS, MAX_ELEMENTS, ImportContext, OnnxUnsupported
 from .builder import require_onnx
 
-__all__ = ["OnnxImportError", "OnnxModule", "load", "supported_ops", "MAX_FILE_BYTES"]
+__all__ = ["MAX_FILE_BYTES", "OnnxImportError", "OnnxModule", "load", "supported_ops"]
 
 MAX_FILE_BYTES = 2 << 30
 """Protobuf's own limit: larger models keep their weights as external data (refused here)."""

@@ -1,0 +1,137 @@
+"""ONNX sequence-model ops added in recent opsets: ``LinearAttention`` (linear, gated, delta
+and gated-delta state updates), ``CausalConvWithState`` and ``RotaryEmbedding``.
+
+Each is written with registered ops (the recurrences unrolled over a concrete sequence
+length), computing in float32 where ONNX's reference does and casting back at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functions as fn
+from ..tensor import Tensor
+from ..types.dtype import float32
+from ._importers import ImportContext, OnnxUnsupported, _reg, _text
+
+__all__: list[str] = []
+
+
+def _heads(t: Tensor, h: int) -> Tensor:
+    """(B, T, H*D) -> (B, H, T, D)."""
+    b, steps, hd = (int(v) for v in t.shape)
+    return fn.permute(fn.reshape(t, [b, steps, h, hd // h]), [0, 2, 1, 3])
+
+
+def _f32(t: Tensor) -> Tensor:
+    return t if t.dtype is float32 else fn.cast(t, dtype=float32)
+
+
+@_reg("LinearAttention")
+def _linear_attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """State ``S`` (B, H_kv, d_k, d_v) updated per step: decay ``S *= exp(g)`` (gated),
+    delta rule ``v <- beta (v - S^T k)``, then ``S += k v^T``; output ``scale q S``."""
+    xs = list(xs) + [None] * (6 - len(xs))
+    q, k, v, past, decay, beta = xs[:6]
+    rule = _text(a.get("update_rule", "gated_delta"))
+    if rule not in ("linear", "gated", "delta", "gated_delta"):
+        raise OnnxUnsupported(f"LinearAttention update_rule={rule!r}")
+    hq, hkv = int(a["q_num_heads"]), int(a["kv_num_heads"])
+    b, steps = int(q.shape[0]), int(q.shape[1])
+    d_k, d_v = int(q.shape[2]) // hq, int(v.shape[2]) // hkv
+    group = hq // hkv
+    q4, k4, v4 = (_f32(_heads(t, h)) for t, h in ((q, hq), (k, hkv), (v, hkv)))
+    gating, delta = rule in ("gated", "gated_delta"), rule in ("delta", "gated_delta")
+    if gating:
+        last = int(decay.shape[-1])
+        decay4 = (fn.permute(fn.reshape(decay, [b, steps, hkv, 1]), [0, 2, 1, 3])
+                  if last == hkv else _heads(decay, hkv))
+        decay4 = _f32(decay4)  # (B, H_kv, T, 1 or d_k)
+    if delta:
+        last = int(beta.shape[-1])
+        beta4 = _f32(fn.permute(fn.reshape(beta, [b, steps, last, 1]), [0, 2, 1, 3]))
+    state = _f32(past) if past is not None else fn.zeros([b, hkv, d_k, d_v], dtype=float32)
+    scale = a.get("scale")
+    scale = 1.0 / float(np.sqrt(d_k)) if scale is None or float(scale) == 0.0 else float(scale)
+    outs = []
+    for i in range(steps):
+        q_t, k_t, v_t = q4[:, :, i, :], k4[:, :, i, :], v4[:, :, i, :]
+        if gating:
+            state = fn.mul(state, fn.unsqueeze(fn.exp(decay4[:, :, i, :]), -1))
+        if delta:
+            got = fn.squeeze(fn.matmul(fn.unsqueeze(k_t, -2), state), -2)  # (B, H, d_v)
+            v_t = fn.mul(beta4[:, :, i, :], fn.sub(v_t, got))
+        state = fn.add(state, fn.mul(fn.unsqueeze(k_t, -1), fn.unsqueeze(v_t, -2)))
+        read = state
+        if group > 1:  # each KV head serves `group` consecutive query heads
+            read = fn.reshape(fn.expand(fn.unsqueeze(state, 2), [-1, -1, group, -1, -1]),
+                              [b, hq, d_k, d_v])
+        outs.append(fn.mul(fn.squeeze(fn.matmul(fn.unsqueeze(q_t, -2), read), -2), scale))
+    y = fn.reshape(fn.stack(outs, 1), [b, steps, hq * d_v])  # (B, T, H_q, d_v) flattened
+    state_dtype = past.dtype if past is not None else q.dtype
+    return [fn.cast(y, dtype=q.dtype), fn.cast(state, dtype=state_dtype)]
+
+
+@_reg("CausalConvWithState")
+def _causal_conv(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """Depthwise causal conv1d over ``[past_state, input]``; the new state is the last
+    ``k - 1`` positions of that padded input."""
+    xs = list(xs) + [None] * (4 - len(xs))
+    x, w, bias, past = xs[:4]
+    b, c = int(x.shape[0]), int(x.shape[1])
+    k = int(w.shape[2])
+    pad = past if past is not None else fn.zeros([b, c, k - 1], dtype=x.dtype)
+    padded = fn.cat([pad, x], dim=2)
+    y = fn.conv1d(padded, w, bias, groups=c)
+    act = _text(a.get("activation", "none"))
+    if act in ("silu", "swish"):
+        y32 = _f32(y)
+        y = fn.cast(fn.mul(y32, fn.sigmoid(y32)), dtype=x.dtype)
+    elif act != "none":
+        raise OnnxUnsupported(f"CausalConvWithState activation={act!r}")
+    length = int(padded.shape[2])
+    return [y, padded[:, :, length - (k - 1):]]
+
+
+@_reg("RotaryEmbedding")
+def _rotary(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    xs = list(xs) + [None] * (4 - len(xs))
+    x, cos, sin, pos = xs[:4]
+    four = x.ndim == 4
+    t = fn.permute(x, [0, 2, 1, 3]) if four else x  # (B, S, H, D) or (B, S, H*D)
+    if not four:
+        heads = int(a["num_heads"])
+        b, s, hd = (int(v) for v in t.shape)
+        t = fn.reshape(t, [b, s, heads, hd // heads])
+    head = int(t.shape[3])
+    dim = int(a.get("rotary_embedding_dim", 0)) or head
+    rot, keep = t[:, :, :, :dim], t[:, :, :, dim:]
+    if pos is not None:
+        idx = fn.cast(pos, dtype=_int64())
+        cos = fn.reshape(fn.index_select(cos, 0, fn.reshape(idx, [-1])),
+                         list(idx.shape) + [int(cos.shape[-1])])
+        sin = fn.reshape(fn.index_select(sin, 0, fn.reshape(idx, [-1])),
+                         list(idx.shape) + [int(sin.shape[-1])])
+    cos, sin = fn.unsqueeze(cos, 2), fn.unsqueeze(sin, 2)
+    interleaved = bool(a.get("interleaved", 0))
+    if interleaved:
+        x1, x2 = rot[:, :, :, 0::2], rot[:, :, :, 1::2]
+    else:
+        x1, x2 = rot[:, :, :, :dim // 2], rot[:, :, :, dim // 2:]
+    real = fn.sub(fn.mul(cos, x1), fn.mul(sin, x2))
+    imag = fn.add(fn.mul(sin, x1), fn.mul(cos, x2))
+    if interleaved:
+        rot = fn.reshape(fn.stack([real, imag], -1), list(rot.shape))
+    else:
+        rot = fn.cat([real, imag], dim=-1)
+    out = fn.cat([rot, keep], dim=-1)
+    if four:
+        return [fn.permute(out, [0, 2, 1, 3])]
+    return [fn.reshape(out, list(x.shape))]
+
+
+def _int64() -> Any:
+    from ..types.dtype import int64
+    return int64
