@@ -121,7 +121,10 @@ class DimAlgebra(Generic[D, C]):
                 "shapes are not broadcastable",
                 hint=f"dimension {i - n} must be equal on both sides or 1 on one side",
             )
-            out.append(self.select(self.eq(x, 1), y, x))
+            # against a literal 1 the result is the other side, whatever it is: writing it
+            # as select(x == 1, 1, x) would nest one more select per broadcast (a conv net
+            # with batch norm would grow its symbolic sizes exponentially)
+            out.append(x if _is_one(y) else self.select(self.eq(x, 1), y, x))
         return tuple(out)
 
     def check_dim(self, dim: int, ndim: int, what: str = "dim") -> int:
@@ -136,6 +139,15 @@ class DimAlgebra(Generic[D, C]):
                 detail=f"expected {what} in [{lo}, {hi}] for a {ndim}-d input, got {dim}",
             )
         return dim + ndim if dim < 0 and ndim > 0 else (0 if dim < 0 else dim)
+
+
+def _is_one(d: Any) -> bool:
+    """True for a literal 1 (an int, or a constant Dim); False for anything symbolic."""
+    if isinstance(d, bool):
+        return False
+    if isinstance(d, int):
+        return d == 1
+    return getattr(d, "is_constant", False) is True and d.as_int() == 1
 
 
 class ConcreteAlgebra(DimAlgebra[int, bool]):
