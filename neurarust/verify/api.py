@@ -20,7 +20,7 @@ import z3
 from ..trace.tracer import ConstructionError, TraceError, _raise_site
 from ..types.errors import DTypeError, ShapeError
 from .numeric import parse_range, verify_ranges
-from .paths import Exploration, TracedPath, explore
+from .paths import REFUTING, Exploration, TracedPath, explore
 from .report import PathFailure, PathReport, Report, where_in
 from .shape import verify_shapes
 
@@ -30,7 +30,7 @@ __all__ = ["verify"]
 def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequence[str] = (),
            ranges: Mapping[str, Any] | Sequence[str] | None = None, *,
            config: Mapping[str, str] | None = None, min_size: int = 1, max_paths: int = 64,
-           max_values: int = 16, timeout: float | None = None) -> Report:
+           max_values: int = 16, timeout: float | None = None, exact: bool = False) -> Report:
     """Verify shape safety (and, with ``ranges``, numeric safety) of ``model``.
 
     Args:
@@ -44,6 +44,7 @@ def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequenc
         max_values: follow a size needed as an int (``range(T)``) value by value when it
             has at most this many values under the assumptions.
         timeout: seconds for the whole verification (z3 queries get the time left).
+        exact: with ranges, tighten bounds with z3 on small exact subproblems.
 
     Returns:
         A :class:`~.report.Report`: ``status`` / ``exit_code`` overall, one PathReport
@@ -62,7 +63,7 @@ def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequenc
     explored = explore(model, inputs, assume, config=config, min_size=min_size,
                        max_paths=max_paths, max_values=max_values,
                        timeout_ms=_ms(deadline), deadline=deadline)
-    paths = [_check_path(i + 1, p, explored, list(assume), bounds, deadline)
+    paths = [_check_path(i + 1, p, explored, list(assume), bounds, deadline, exact)
              for i, p in enumerate(explored.paths)]
     name = getattr(model, "__name__", None) or type(model).__name__
     return Report(str(name), dict(inputs), list(assume), min_size, paths,
@@ -86,7 +87,7 @@ def _ranges(ranges: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
 
 
 def _check_path(index: int, path: TracedPath, explored: Exploration, assume: list[str],
-                bounds: dict[str, Any], deadline: float | None) -> PathReport:
+                bounds: dict[str, Any], deadline: float | None, exact: bool) -> PathReport:
     report = PathReport(index, path.decisions, seconds=path.seconds)
     start = time.perf_counter()
     if path.graph is None:
@@ -96,7 +97,7 @@ def _check_path(index: int, path: TracedPath, explored: Exploration, assume: lis
         report.shape = verify_shapes(path.graph, assume, timeout_ms=_ms(deadline),
                                      path=path.conditions)
         if bounds:
-            report.numeric = verify_ranges(path.graph, bounds, assume)
+            report.numeric = verify_ranges(path.graph, bounds, assume, exact=exact)
     report.seconds += time.perf_counter() - start
     return report
 
@@ -107,6 +108,9 @@ def _failure(path: TracedPath, explored: Exploration) -> PathFailure:
     message = str(err)
     if isinstance(err, TraceError):
         return PathFailure("trace", "unknown", message, where_in(message))
+    if not isinstance(err, REFUTING):
+        return PathFailure("trace", "unknown", f"tracing raised {type(err).__name__}: {message}",
+                           _raise_site(err))
     if isinstance(err, ConstructionError):
         kind, source = "construction", err.source
     elif isinstance(err, ShapeError):

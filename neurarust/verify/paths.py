@@ -39,7 +39,8 @@ __all__ = ["Exploration", "PathLimit", "TracedPath", "explore"]
 REFUTING: tuple[type[BaseException], ...] = (
     ShapeError, DTypeError, ConstructionError, ValueError, IndexError, AssertionError)
 """Exceptions a traced path raises that refute the model on that path (the same code raises
-at every size the path admits); anything else (a TraceError) leaves the path unknown."""
+at every size the path admits); anything else (a TraceError, an exception tracing itself may
+cause) leaves the path unknown, never proven."""
 
 
 @dataclass
@@ -209,7 +210,6 @@ def explore(model: Callable[..., Any], inputs: Mapping[str, str],
                                     time.perf_counter() - start))
         except _Infeasible:
             continue
-        except (TraceError, ShapeError, DTypeError, ConstructionError, ValueError, IndexError,
-                AssertionError) as err:
+        except Exception as err:  # the verdict depends on the kind: see api._failure
             paths.append(TracedPath(oracle.decisions, None, err, time.perf_counter() - start))
     return Exploration(paths, z, facts, limit)
