@@ -25,18 +25,30 @@ from ..tensor import Tensor
 from ..types.dim import Dim
 from ..types.dtype import DType, from_numpy_dtype
 
-__all__ = ["IMPORTERS", "ImportContext", "OnnxUnsupported", "Importer"]
+__all__ = ["IMPORTERS", "ImportContext", "Importer", "OnnxUnsupported", "SubGraph"]
 
 
 class OnnxUnsupported(Exception):
     """An ONNX node whose attributes or input dtypes this importer cannot express."""
 
 
+@dataclass(frozen=True)
+class SubGraph:
+    """A compiled subgraph attribute (If branches, Loop/Scan bodies): runnable nodes (opaque
+    here) and the names of its inputs and outputs."""
+
+    nodes: list[Any]
+    inputs: list[str]
+    outputs: list[str]
+
+
 @dataclass
 class ImportContext:
-    """What an importer may read besides its inputs: the model's opset."""
+    """What an importer may read besides its inputs: the model's opset, and a way to run a
+    subgraph attribute (``ctx.run(subgraph, inputs) -> outputs``) in the current scope."""
 
     opset: int
+    run: Callable[[SubGraph, list[Any]], list[Any]] | None = None
 
     @staticmethod
     def ints(t: Any) -> list[Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,9 +29,9 @@ from ..trace.tracer import TraceError
 from ..types.errors import DTypeError, ShapeError
 
 # the importer modules register their entries in IMPORTERS when imported
-from . import _import_attention, _import_pool, _import_resize, _import_rnn  # noqa: F401
+from . import _import_attention, _import_control, _import_pool, _import_resize, _import_rnn  # noqa: F401,I001
 from ._host import HOST_FOLDS, SHAPE_OPERANDS, HostValue, host_of, materialize
-from ._importers import IMPORTERS, MAX_ELEMENTS, ImportContext, OnnxUnsupported
+from ._importers import IMPORTERS, MAX_ELEMENTS, ImportContext, OnnxUnsupported, SubGraph
 from .builder import require_onnx
 
 __all__ = ["MAX_FILE_BYTES", "OnnxImportError", "OnnxModule", "load", "supported_ops"]
@@ -106,8 +106,11 @@ def _array(onnx: Any, t: Any, what: str) -> np.ndarray:  # type: ignore[type-arg
 def _attrs(onnx: Any, node: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for a in node.attribute:
-        if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-            raise OnnxUnsupported(f"{node.op_type} with a subgraph attribute ({a.name})")
+        if a.type == onnx.AttributeProto.GRAPHS:
+            raise OnnxUnsupported(f"{node.op_type} with a list of subgraphs ({a.name})")
+        if a.type == onnx.AttributeProto.GRAPH:
+            out[a.name] = a.g  # compiled into a SubGraph by OnnxModule
+            continue
         if a.type == onnx.AttributeProto.TENSOR:
             out[a.name] = _array(onnx, a.t, f"attribute {a.name} of")
         else:
@@ -150,6 +153,14 @@ def _attr_names(attrs: dict[str, Any]) -> list[str]:
 _PASS_THROUGH = (ShapeError, DTypeError, TraceError, ArithmeticError, OnnxImportError)
 
 
+class _Node(NamedTuple):
+    op: str
+    ins: list[str]
+    outs: list[str]
+    attrs: dict[str, Any]
+    label: str
+
+
 def _check_result(value: Any, op: str, label: str) -> None:
     """Stop a node whose result is larger than the import limit (a mutated or hostile file
     asking for absurd sizes) before the next node computes with it."""
@@ -179,10 +190,24 @@ class OnnxModule(Module):
             self._add_const(init.name, arr, taken)
         self.input_names = [i.name for i in graph.input if i.name not in self.onnx_names]
         self.output_names = [o.name for o in graph.output]
-        self._nodes: list[tuple[str, list[str], list[str], dict[str, Any], str]] = []
         problems: Counter[str] = Counter()
         details: dict[str, str] = {}
-        for node in graph.node:
+        self._nodes = self._compile(onnx, graph.node, problems, details, taken)
+        if problems:
+            lines = [f"ONNX import: {len(problems)} unsupported op type(s) "
+                     f"({sum(problems.values())} node(s)):"]
+            for op, n in sorted(problems.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {op} x{n}" + (f": {details[op]}" if op in details else ""))
+            lines.append(f"  supported: {', '.join(supported_ops())}")
+            raise OnnxImportError("\n".join(lines))
+        self._check_wiring()
+
+    def _compile(self, onnx: Any, nodes: Any, problems: Counter[str], details: dict[str, str],
+                 taken: set[str]) -> list[_Node]:
+        """The runnable nodes of a graph (Constants become buffers; subgraph attributes of
+        If/Loop/Scan are compiled too), counting every unsupported op into ``problems``."""
+        out: list[_Node] = []
+        for node in nodes:
             op = node.op_type
             if node.domain not in _DOMAINS:
                 problems[f"{node.domain}.{op}"] += 1
@@ -200,20 +225,20 @@ class OnnxModule(Module):
                     problems[op] += 1
                     details.setdefault(op, str(err))
                 continue
+            for key, value in list(attrs.items()):
+                if isinstance(value, onnx.GraphProto):
+                    for init in value.initializer:
+                        self._add_const(init.name, _array(onnx, init, "initializer"), taken)
+                    attrs[key] = SubGraph(self._compile(onnx, value.node, problems, details,
+                                                        taken),
+                                          [i.name for i in value.input],
+                                          [o.name for o in value.output])
             if op not in IMPORTERS:
                 problems[op] += 1
                 continue
             attrs["_n_outputs"] = len(node.output)
-            self._nodes.append((op, list(node.input), list(node.output), attrs,
-                                node.name or op))
-        if problems:
-            lines = [f"ONNX import: {len(problems)} unsupported op type(s) "
-                     f"({sum(problems.values())} node(s)):"]
-            for op, n in sorted(problems.items(), key=lambda kv: (-kv[1], kv[0])):
-                lines.append(f"  {op} x{n}" + (f": {details[op]}" if op in details else ""))
-            lines.append(f"  supported: {', '.join(supported_ops())}")
-            raise OnnxImportError("\n".join(lines))
-        self._check_wiring()
+            out.append(_Node(op, list(node.input), list(node.output), attrs, node.name or op))
+        return out
 
     def _check_wiring(self) -> None:
         """Every node input comes from a graph input, an initializer or an earlier node, and
@@ -253,8 +278,14 @@ class OnnxModule(Module):
             env[name] = value if host is None else HostValue(host.values, host.dtype, value)
         for name, a in zip(self.input_names, args):
             env[name] = a if isinstance(a, Tensor) else tensor(np.asarray(a))
-        ctx = ImportContext(self.opset)
-        for op, ins, outs, attrs, label in self._nodes:
+        self._run(self._nodes, env)
+        outs_ = [materialize(env[o], "the graph output") for o in self.output_names]
+        return outs_[0] if len(outs_) == 1 else tuple(outs_)
+
+    def _run(self, nodes: list[_Node], env: dict[str, Any]) -> None:
+        """Run ``nodes`` in order, reading and writing values in ``env``."""
+        ctx = ImportContext(self.opset, lambda sub, inputs: self._run_sub(sub, inputs, env))
+        for op, ins, outs, attrs, label in nodes:
             try:
                 xs = [env[i] for i in ins]
             except KeyError as err:
@@ -292,8 +323,19 @@ class OnnxModule(Module):
                                           "supported")
                 _check_result(results[i], op, label)
                 env[o] = results[i]
-        outs_ = [materialize(env[o], "the graph output") for o in self.output_names]
-        return outs_[0] if len(outs_) == 1 else tuple(outs_)
+
+    def _run_sub(self, sub: SubGraph, inputs: list[Any], outer: dict[str, Any]) -> list[Any]:
+        """A subgraph's outputs for ``inputs``; it also sees the enclosing graph's values."""
+        if len(inputs) != len(sub.inputs):
+            raise OnnxUnsupported(f"a subgraph takes {len(sub.inputs)} input(s), got "
+                                  f"{len(inputs)}")
+        env = dict(outer)
+        env.update(zip(sub.inputs, inputs))
+        self._run(sub.nodes, env)
+        try:
+            return [env[o] for o in sub.outputs]
+        except KeyError as err:
+            raise OnnxUnsupported(f"subgraph output {err} is not produced") from None
 
     def extra_repr(self) -> str:
         return (f"opset={self.opset}, inputs={self.input_names}, outputs={self.output_names}, "
