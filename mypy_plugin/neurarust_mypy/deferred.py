@@ -38,6 +38,12 @@ _NOTES: dict[str, list[tuple[Context, str, Any]]] = {}  # module -> notes to emi
 ReturnCheck = Callable[[Any, FuncDef, ReturnStmt, Any], None]
 
 
+def reset() -> None:
+    """Forget every module (a new build starts)."""
+    _CHECKERS.clear()
+    _NOTES.clear()
+
+
 def remember(api: Any) -> None:
     """Keep the type checker of the module a hook runs in (cheap: one dict store)."""
     tree = getattr(api, "tree", None)

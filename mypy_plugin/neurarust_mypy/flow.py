@@ -115,6 +115,11 @@ def _end(node: Any) -> tuple[int, int]:
 _INDEXES: dict[int, tuple[Any, _Index]] = {}
 
 
+def reset() -> None:
+    """Forget the indexes (a new build starts)."""
+    _INDEXES.clear()
+
+
 def _index(scope: FuncItem | MypyFile) -> _Index:
     key = id(scope)
     found = _INDEXES.get(key)

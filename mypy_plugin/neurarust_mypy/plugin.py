@@ -1314,7 +1314,9 @@ def _forward_call(ctx: MethodContext, layer: Instance, label: str) -> Type:
     names = [n for n in sig.arg_names[1:]]
     actuals = {n: t for n, t in zip(names, ctx.arg_types[0] if ctx.arg_types else [])
                if n is not None}
-    return bind_call(ctx, sig, actuals, where=f"{label}", default=sig.ret_type)
+    callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
+    return bind_call(ctx, sig, actuals, where=f"{label}", default=sig.ret_type,
+                     instance_expr=callee)
 
 
 def _tensor_default(ctx: MethodContext, fallback: Type) -> Type:
@@ -1349,8 +1351,27 @@ def _shaped(t: Type) -> TInfo | None:
     return read(p)
 
 
+_INSTANCES: dict[Any, dict[str, Any]] = {}
+
+
+def _instance_dims(ctx: Any, expr: Expression | None, here: TypeInfo | None,
+                   ) -> dict[str, Any] | None:
+    """The class dims already bound for the instance ``expr`` names (``net`` or
+    ``self.block``): as at run time, the first checked call of any method binds them for that
+    instance, and later calls must agree. None when the instance cannot be named."""
+    if isinstance(expr, NameExpr) and expr.node is not None:
+        key: Any = ("name", id(expr.node))
+    elif isinstance(expr, MemberExpr) and isinstance(expr.expr, NameExpr) \
+            and expr.expr.name == "self" and here is not None:
+        key = ("attr", here.fullname, expr.name)
+    else:
+        return None
+    return _INSTANCES.setdefault(key, {})
+
+
 def bind_call(ctx: FunctionContext | MethodContext, sig: CallableType, actuals: dict[str, Type],
-              where: str, default: Type | None = None) -> Type:
+              where: str, default: Type | None = None,
+              instance_expr: Expression | None = None) -> Type:
     """Check a call of a shape-annotated function (``actuals``: formal name -> actual type)
     and give its return value the shape its annotation has under the bound dims."""
     default = ctx.default_return_type if default is None else default
@@ -1379,14 +1400,27 @@ def bind_call(ctx: FunctionContext | MethodContext, sig: CallableType, actuals: 
         here = cast(Any, ctx.api).scope.enclosing_class()
     except AttributeError:
         here = None
+    instance: dict[str, Any] | None = None
     if names and here is not None and owner is not None and here.has_base(owner.fullname):
         for n in names:  # inside the class, its dims are the caller's own symbols
             bindings[n], bindings["@" + n] = Dim.sym(n), f"class {owner.name}"
+    elif names and owner is not None:
+        instance = _instance_dims(ctx, instance_expr, here)
+        if instance is not None:
+            bindings.update(instance)
     try:
         bound = bind_shapes(entries, symbolic=True, bindings=bindings, facts=facts)
     except ShapeMismatch as err:
         call.shape_error(f"{where}: argument {err.message}")
         return plain(default)
+    if instance is not None:
+        for n in names:  # the first call binds the instance's dims (constants only)
+            value = bound.get(n)
+            if isinstance(value, Dim) and value.is_constant:
+                value = value.as_int()
+            if n not in instance and isinstance(value, int):
+                instance[n], instance["@" + n] = value, f"{bound['@' + n]} in an earlier " \
+                                                        f"{where}(...) call"
     ret = _shaped(sig.ret_type)
     if ret is None:
         return default
@@ -1414,7 +1448,10 @@ def user_method(ctx: MethodContext, method: str) -> Type:
     sig = _signature(ctx.type.type.get_method(method))
     if sig is None:
         return ctx.default_return_type
-    return bind_call(ctx, sig, _actuals(ctx), where=f"{ctx.type.type.name}.{method}")
+    callee = ctx.context.callee if isinstance(ctx.context, CallExpr) else None
+    me = callee.expr if isinstance(callee, MemberExpr) else None
+    return bind_call(ctx, sig, _actuals(ctx), where=f"{ctx.type.type.name}.{method}",
+                     instance_expr=me)
 
 
 # -- annotations -------------------------------------------------------------------------------
@@ -1514,6 +1551,13 @@ def _seen_class(ctx: MethodContext) -> Type:
 
 class NeurarustPlugin(Plugin):
     """Registers the hooks above."""
+
+    def __init__(self, options: Any) -> None:
+        super().__init__(options)
+        # one plugin per build: state keyed by node identity must not outlive it
+        _INSTANCES.clear()
+        deferred.reset()
+        flow.reset()
 
     def report_config_data(self, ctx: Any) -> Any:
         """Cached results depend on the plugin's files (mypy's own snapshot covers only the

@@ -49,3 +49,36 @@ class Bad:
 class Wrong(nn.Module):
     def forward(self, x: Float32[Tensor, "B T H D//H"]) -> Float32[Tensor, "B T D"]:
         return x.reshape(x.shape[0], -1)  # E: return value has shape [B, H*T*(D//H)], expected [B, T, D] (2 dims, expected 3)  [nr-shape]
+
+
+@dims("D")
+class Block(nn.Module):
+    """Class dims bind per instance, as at run time: the first call of any method binds D."""
+
+    def forward(self, x: Float32[Tensor, "B T D"]) -> Float32[Tensor, "B T D"]:
+        return x
+
+    def project(self, x: Float32[Tensor, "B D"]) -> Float32[Tensor, "B D"]:
+        return x
+
+
+def per_instance(a: Float32[Tensor, "B T 64"], b: Float32[Tensor, "B T 32"],
+                 c: Float32[Tensor, "N 32"]) -> None:
+    net, other = Block(), Block()
+    net(a)
+    other(b)
+    other.project(c)
+    net.project(c)  # E: Block.project: argument x has shape [N, 32], expected [B, D] (D was 64 from x in an earlier net(...) call, got 32 in x)  [nr-shape]
+    net(b)  # E: net: argument x has shape [B, T, 32], expected [B, T, D] (D was 64 from x in an earlier net(...) call, got 32 in x)  [nr-shape]
+
+
+class Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = Block()
+
+    def forward(self, a: Float32[Tensor, "B T 64"]) -> None:
+        self.block(a)
+
+    def later(self, b: Float32[Tensor, "B T 32"]) -> None:
+        self.block(b)  # E: self.block: argument x has shape [B, T, 32], expected [B, T, D] (D was 64 from x in an earlier self.block(...) call, got 32 in x)  [nr-shape]
