@@ -17,14 +17,15 @@ with many inputs, where input splitting does not scale.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .falsify import margins, search
+from .falsify import descend, margins, search
 from .linear_bounds import AffineReLUNet, extract, lower_bound_with_corner
 from .vnnlib import Case, Property
 
@@ -81,6 +82,25 @@ def verify_net(net: AffineReLUNet, run: Runner, prop: Property, *, timeout: floa
     bounds ("forward": forward linear bounds, cheap; "crown": a backward pass per layer;
     "hybrid": forward, then backward for the neurons still unstable); ``alpha_steps``
     optimises the final bound's ReLU slopes on the boxes not yet safe."""
+    with _one_blas_thread():
+        return _verify_net(net, run, prop, timeout, batch, also, intermediate, alpha_steps)
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread: the bounds are many small products, where threads only contend
+    (several times slower on a busy machine). threadpoolctl comes with scikit-learn."""
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float, batch: int,
+                also: Sequence[Runner], intermediate: str, alpha_steps: int) -> BabResult:
     t0 = time.perf_counter()
     deadline = t0 + timeout
     if prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
@@ -96,17 +116,42 @@ def verify_net(net: AffineReLUNet, run: Runner, prop: Property, *, timeout: floa
         if found is not None:
             found.seconds = time.perf_counter() - t0
             return found
-    total = 0
-    for case in prop.cases:
-        if case.c.shape[0] == 0:  # no output condition, and the centre was not unsafe
-            return BabResult("unknown", boxes=total, seconds=time.perf_counter() - t0,
-                             reason="an empty output condition that the centre did not meet")
-        r, n = _case(net, runners, case, deadline, batch, intermediate, alpha_steps)
-        total += n
-        if r.verdict != "holds":
-            r.boxes, r.seconds = total, time.perf_counter() - t0
-            return r
-    return BabResult("holds", None, total, time.perf_counter() - t0)
+    boxes_done = 0
+    if any(case.c.shape[0] == 0 for case in prop.cases):  # the centre was not unsafe
+        return BabResult("unknown", seconds=time.perf_counter() - t0,
+                         reason="an empty output condition that the centre did not meet")
+    # branch and bound on all cases in turn (one bound call each), so that a later case's
+    # violation is not starved by an earlier case's proof
+    groups: dict[tuple[bytes, bytes], list[Case]] = {}
+    for case in prop.cases:  # cases over the same box share one search (and its bounds)
+        groups.setdefault((case.lo.tobytes(), case.hi.tobytes()), []).append(case)
+    searches = [_CaseSearch(net, runners, cases, batch, intermediate, alpha_steps)
+                for cases in groups.values()]
+    wide_starts = max(1000, 4000 // len(prop.cases))
+    wide_search_at = t0 + 1.5  # a larger attack, once, where the proof takes a while
+    while searches:
+        now = time.perf_counter()
+        if now > deadline:
+            return BabResult("unknown", boxes=sum(x.count for x in searches),
+                             seconds=now - t0, reason="timeout")
+        if now > wide_search_at:
+            wide_search_at = np.inf
+            for case in prop.cases:
+                found = _confirm(runners, case, search(net, case.lo, case.hi, case.c, case.d,
+                                                       starts=wide_starts, steps=50, seed=1))
+                if found is not None:
+                    found.seconds = time.perf_counter() - t0
+                    return found
+        for x in list(searches):
+            found = x.step()
+            if found is not None:
+                found.boxes = sum(y.count for y in searches)
+                found.seconds = time.perf_counter() - t0
+                return found
+            if not x.stack:
+                boxes_done += x.count
+                searches.remove(x)
+    return BabResult("holds", None, boxes_done, time.perf_counter() - t0)
 
 
 def _centre(case: Case) -> Array:
@@ -125,48 +170,82 @@ def _confirm(runners: Sequence[Runner], case: Case, cands: Array) -> BabResult |
     return None
 
 
-def _case(net: AffineReLUNet, runners: Sequence[Runner], case: Case, deadline: float,
-          batch: int, intermediate: str, alpha_steps: int) -> tuple[BabResult, int]:
-    """Input-split branch and bound on one case, depth first, ``batch`` boxes per bound."""
-    stack: list[tuple[Array, Array]] = [(case.lo[None].astype(np.float64),
-                                         case.hi[None].astype(np.float64))]
-    count = 0
-    c, d = case.c, case.d
-    rows = np.arange(c.shape[0])
-    while stack:
-        if time.perf_counter() > deadline:
-            return BabResult("unknown", reason="timeout"), count
-        lo, hi = _pop(stack, batch)
-        count += len(lo)
-        lb, coef, corner = lower_bound_with_corner(net, lo, hi, c, d, alpha_steps,
-                                                   intermediate=intermediate)
-        open_ = ~np.any(lb > d, axis=1)
+class _CaseSearch:
+    """Input-split branch and bound over one input box, for the cases (output conjunctions)
+    that share it, depth first: a box is safe when every case has a row proven; each
+    :meth:`step` bounds a batch of boxes from the top of the stack, proves some safe, looks
+    for counterexamples in the others, and splits them."""
+
+    def __init__(self, net: AffineReLUNet, runners: Sequence[Runner], cases: list[Case],
+                 batch: int, intermediate: str, alpha_steps: int) -> None:
+        self.net, self.runners, self.cases = net, runners, cases
+        self.batch, self.intermediate, self.alpha_steps = batch, intermediate, alpha_steps
+        self.c = np.concatenate([k.c for k in cases])
+        self.d = np.concatenate([k.d for k in cases])
+        self.owner = np.concatenate([np.full(len(k.d), i) for i, k in enumerate(cases)])
+        self.stack: list[tuple[Array, Array]] = [(cases[0].lo[None].astype(np.float64),
+                                                  cases[0].hi[None].astype(np.float64))]
+        self.count = 0
+        self.size = min(batch, 32)  # grows while a bound call stays short: deadlines hold
+
+    def step(self) -> BabResult | None:
+        """One batch; a 'violated' result (checked), an 'unknown' one when a box cannot be
+        split, else None (the box is proven when the stack is empty)."""
+        net, c, d = self.net, self.c, self.d
+        now = time.perf_counter()
+        lo, hi = _pop(self.stack, self.size)
+        self.count += len(lo)
+        lb, coef, corner = lower_bound_with_corner(net, lo, hi, c, d, self.alpha_steps,
+                                                   intermediate=self.intermediate)
+        spent = time.perf_counter() - now
+        if spent < 0.2 and len(lo) == self.size:
+            self.size = min(self.batch, 2 * self.size)
+        elif spent > 0.8:
+            self.size = max(8, self.size // 2)
+        gap = lb - d  # > 0: the row is proven
+        # per case, its best row and that row's gap: the case is refuted on the box when > 0
+        best_row = np.zeros((len(lo), len(self.cases)), dtype=int)
+        best_gap = np.zeros((len(lo), len(self.cases)))
+        for i in range(len(self.cases)):
+            rows = np.flatnonzero(self.owner == i)
+            k = rows[np.argmax(gap[:, rows], axis=1)]
+            best_row[:, i], best_gap[:, i] = k, gap[np.arange(len(lo)), k]
+        open_ = ~np.all(best_gap > 0, axis=1)
         if not np.any(open_):
-            continue
-        lo, hi, lb, coef, corner = lo[open_], hi[open_], lb[open_], coef[open_], corner[open_]
-        # counterexample candidates: centres and the bounds' minimising corners, run in
-        # float64 first; only those that look unsafe are run for real
-        cands = np.concatenate([(lo + hi)[:, None, :] / 2, corner], axis=1).reshape(
-            -1, net.n_inputs)
-        hit = margins(net, cands, c, d) <= 0
-        if np.any(hit):
-            found = _confirm(runners, case, cands[hit][:64])
-            if found is not None:
-                return found, count
-        # split the dimension that most loosens the row closest to being proven
-        width = hi - lo
-        best = np.argmax(lb - d, axis=1) if len(rows) > 1 else np.zeros(len(lo), int)
-        score = np.abs(coef[np.arange(len(lo)), best]) * width + 1e-12 * width
-        dim = np.argmax(score, axis=1)
+            return None
+        lo, hi, coef, corner = lo[open_], hi[open_], coef[open_], corner[open_]
+        best_row, best_gap = best_row[open_], best_gap[open_]
         ar = np.arange(len(lo))
+        # the hardest open case of each box, and its row closest to being proven
+        hard = np.argmin(best_gap, axis=1)
+        row = best_row[ar, hard]
+        for i, case in enumerate(self.cases):
+            sel = np.flatnonzero(hard == i)
+            if sel.size == 0:
+                continue
+            # counterexample candidates: centres and the bounds' minimising corners, run in
+            # float64 first (only those that look unsafe are run for real), then a short
+            # descent inside each box from its corner
+            cands = np.concatenate([(lo[sel] + hi[sel]) / 2, corner[sel, row[sel]]])
+            hit = margins(net, cands, case.c, case.d) <= 0
+            found = _confirm(self.runners, case, cands[hit][:64])
+            if found is None:
+                found = _confirm(self.runners, case, descend(
+                    net, corner[sel, row[sel]], lo[sel], hi[sel], case.c, case.d, steps=8,
+                    keep=16))
+            if found is not None:
+                return found
+        # split the dimension that most loosens that row's bound (|coefficient| * width)
+        width = hi - lo
+        dim = np.argmax(np.abs(coef[ar, row]) * width + 1e-12 * width, axis=1)
         mid = (lo[ar, dim] + hi[ar, dim]) / 2
         if np.any((mid <= lo[ar, dim]) | (mid >= hi[ar, dim])):
-            return BabResult("unknown", reason="a box cannot be split further"), count
+            return BabResult("unknown", reason="a box cannot be split further")
         a_hi, b_lo = hi.copy(), lo.copy()
         a_hi[ar, dim] = mid
         b_lo[ar, dim] = mid
-        stack.append((np.concatenate([lo, b_lo]), np.concatenate([a_hi, hi])))
-    return BabResult("holds"), count
+        self.stack.append((np.concatenate([lo, b_lo]), np.concatenate([a_hi, hi])))
+        return None
 
 
 def _pop(stack: list[tuple[Array, Array]], n: int) -> tuple[Array, Array]:

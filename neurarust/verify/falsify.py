@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from .linear_bounds import AffineReLUNet
 
-__all__ = ["margins", "search"]
+__all__ = ["descend", "margins", "search"]
 
 Array = npt.NDArray[np.float64]
 
@@ -53,11 +53,19 @@ def search(net: AffineReLUNet, lo: Array, hi: Array, c: Array, d: Array, *,
     steps of shrinking size; only points whose float64 margin is <= a small tolerance are
     returned (the float32 run decides)."""
     rng = np.random.default_rng(seed)
-    width = hi - lo
-    x = lo + rng.random((starts, lo.size)) * width
+    x = lo + rng.random((starts, lo.size)) * (hi - lo)
     x[0] = (lo + hi) / 2
+    return descend(net, x, np.broadcast_to(lo, x.shape), np.broadcast_to(hi, x.shape), c, d,
+                   steps=steps, keep=keep)
+
+
+def descend(net: AffineReLUNet, x: Array, lo: Array, hi: Array, c: Array, d: Array, *,
+            steps: int = 40, keep: int = 32) -> Array:
+    """Signed-gradient descent of the margin from the points ``x`` (N, n_in), each kept in
+    its own box ``[lo[i], hi[i]]``; the best points seen, as :func:`search` returns them."""
+    width = hi - lo
     best_x = x.copy()
-    best_v = np.full(starts, np.inf)
+    best_v = np.full(len(x), np.inf)
     step = width / 4
     for _ in range(steps):
         v, g = _margin_and_grad(net, x, c, d)

@@ -101,3 +101,32 @@ def test_cli_verify_onnx_with_vnnlib(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["verify", net9, "--vnnlib", os.path.join(d, "prop_4.vnnlib")]) == 1
     assert "counterexample x =" in capsys.readouterr().out
     assert main(["verify", net, "--vnnlib", "/nonexistent.vnnlib"]) == 2
+
+
+def test_a_violation_in_the_second_of_two_cases_is_found_and_checked() -> None:
+    m = _abs_net()
+    # unsafe: y <= -1 (never: y >= 0) or y >= 1.5 (near the corners)
+    text = _prop(-1, 1, "(assert (or (<= Y_0 -1) (>= Y_0 1.5)))")
+    r = verify_property(m, (1, 2), parse_vnnlib(text), timeout=5)
+    assert r.verdict == "violated" and r.counterexample is not None
+    assert float(np.abs(r.counterexample[0]).sum()) >= 1.5 - 1e-6
+
+
+def test_a_disjunction_over_one_box_is_proven_by_one_search() -> None:
+    m = _abs_net()
+    text = _prop(-1, 1, "(assert (or (<= Y_0 -0.01) (>= Y_0 2.01)))")
+    r = verify_property(m, (1, 2), parse_vnnlib(text), timeout=5)
+    assert r.verdict == "holds"
+
+
+def test_falsification_finds_the_unsafe_corner_of_a_box() -> None:
+    from neurarust.verify.falsify import margins, search
+    from neurarust.verify.linear_bounds import extract
+
+    net = extract(nr.trace(_abs_net(), {"x": "f32[1, 2]"}))
+    lo, hi = np.full(2, -1.0), np.full(2, 1.0)
+    c, d = np.array([[-1.0]]), np.array([-1.99])  # unsafe: y >= 1.99, only near corners
+    xs = search(net, lo, hi, c, d)
+    assert len(xs) > 0 and np.all(margins(net, xs, c, d) <= 1e-6)
+    assert np.all(np.abs(xs).sum(axis=1) >= 1.99 - 1e-6)
+    assert len(search(net, lo, hi, c, np.array([-2.5]))) == 0  # y <= 2 everywhere

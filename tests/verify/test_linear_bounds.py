@@ -117,3 +117,42 @@ def test_optimised_slopes_are_sound_and_no_looser(seed: int, width: float) -> No
         xs = rng.uniform(lo[b], hi[b], size=(300, 4)).astype(np.float32)
         xs = xs[np.all((xs >= lo[b]) & (xs <= hi[b]), axis=1)]
         assert np.all(_run(m, xs) @ c.T >= lb1[b])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), width=st.sampled_from([0.0, 1e-3, 0.1, 1.0, 4.0]),
+       mode=st.sampled_from(["forward", "hybrid"]), depth=st.integers(1, 4))
+def test_forward_and_hybrid_bounds_hold_for_sampled_float32_runs(seed: int, width: float,
+                                                                 mode: str,
+                                                                 depth: int) -> None:
+    from neurarust.verify.linear_bounds import lower_bound_with_corner
+
+    rng = np.random.default_rng(seed)
+    m = _net(seed, [5] + [12] * depth + [3])
+    net = extract(nr.trace(m, {"x": "f32[1, 5]"}))
+    lo = rng.normal(size=(3, 5))
+    hi = lo + width * rng.uniform(0.2, 1.0, size=(3, 5))
+    c = rng.normal(size=(2, 3))
+    lb, coef, corner = lower_bound_with_corner(net, lo, hi, c, intermediate=mode)
+    assert coef.shape == (3, 2, 5) and corner.shape == (3, 2, 5)
+    for b in range(3):
+        xs = rng.uniform(lo[b], hi[b], size=(300, 5)).astype(np.float32)
+        xs = np.concatenate([xs, corner[b].astype(np.float32)])
+        xs = xs[np.all((xs >= lo[b]) & (xs <= hi[b]), axis=1)]
+        assert np.all(_run(m, xs) @ c.T >= lb[b])
+
+
+def test_hybrid_bounds_are_at_least_as_tight_as_forward_ones() -> None:
+    from neurarust.verify.linear_bounds import forward_intermediate
+
+    m = _net(11, [5, 24, 24, 24, 24, 3])
+    net = extract(nr.trace(m, {"x": "f32[1, 5]"}))
+    rng = np.random.default_rng(1)
+    lo = rng.normal(size=(4, 5))
+    hi = lo + 0.3
+    pre_f, _ = forward_intermediate(net, lo, hi)
+    pre_h, _ = forward_intermediate(net, lo, hi, refine=True)
+    for (lf, uf), (lh, uh) in zip(pre_f, pre_h):
+        assert np.all(lh >= lf - 1e-9) and np.all(uh <= uf + 1e-9)
+    assert sum(float(np.sum(u - lo_)) for lo_, u in pre_h) < \
+        sum(float(np.sum(u - lo_)) for lo_, u in pre_f)
