@@ -127,6 +127,20 @@ def time_mypy(repeats: int, work: Path) -> tuple[Timings, Timings]:
     return times[False], times[True]
 
 
+def time_pyrefly(exe: str, repeats: int, work: Path) -> Timings:
+    """Pyrefly on the PyTorch corpus, for scale (it keeps no cache between runs)."""
+    folder = work / "pyrefly-timing"
+    folder.mkdir()
+    files = [Path(shutil.copy(f, folder)) for f in sorted(mutate_corpus_dir("torch").glob("*.py"))]
+    times = Timings()
+    for _ in range(repeats):
+        start, cpu = time.perf_counter(), _children_cpu()
+        run_pyrefly(exe, folder, files)
+        times.wall.append(time.perf_counter() - start)
+        times.cpu.append(_children_cpu() - cpu)
+    return times
+
+
 def mutate_corpus_dir(framework: ground_truth.Framework) -> Path:
     return ground_truth.CORPUS / ("nr_models" if framework == "nr" else "torch_models")
 
@@ -343,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="nr-mypy-bench-"))
+    began = time.perf_counter()
     try:
         if not args.skip_timing:
             plain, plugin = time_mypy(args.repeats, work)
@@ -355,6 +370,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {kind:<4}  without plugin {a:6.2f} s  with plugin {b:6.2f} s  "
                       f"plugin adds {100 * (b - a) / a:+6.1f}%   (target: <= 50%)")
                 print(f"        runs without: {runs[0]}\n        runs with:    {runs[1]}")
+            peer_exe = pyrefly_executable()
+            if peer_exe is not None:
+                peer = time_pyrefly(peer_exe, args.repeats, work)
+                print(f"  for scale, pyrefly on the PyTorch corpus: wall "
+                      f"{statistics.median(peer.wall):.2f} s, cpu "
+                      f"{statistics.median(peer.cpu):.2f} s (median of {args.repeats})")
             print()
 
         start = time.perf_counter()
@@ -407,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f" would-fail mutants with no plugin error ({len(misses)})\n"
                 + "\n".join(misses) + "\n\n# False errors\n" + "\n".join(fes)
                 + "\n\n# Feature probes (bench/mypy_corpus/probes)\n" + probe_table + "\n")
+        print(f"\n(bench took {time.perf_counter() - began:.0f} s)")
     finally:
         if args.keep:
             print(f"\n(kept {work})")
