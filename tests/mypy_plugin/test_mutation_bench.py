@@ -117,3 +117,14 @@ def test_originals_have_no_errors_under_the_plugin(tmp_path: Path) -> None:
     assert "Traceback" not in stdout + stderr, stdout + stderr
     errors = [line for line in stdout.splitlines() if ": error: " in line]
     assert not errors, "\n".join(errors)
+
+
+def test_verify_decides_what_the_plugin_leaves_as_a_note() -> None:
+    from mypy_corpus.verify_mutants import verify
+
+    spec = SPECS["transformer_block"]
+    assert verify(spec, spec.source("nr")) == "proven"
+    # reshape(x.shape[1], x.shape[1], ...) needs 192*B*T == 192*T**2: true only when B == T.
+    swapped = _mutant("transformer_block", "EncoderBlock.forward shape[]#0", 1, "nr")
+    assert ground_truth.run(spec, swapped.source, "nr").verdict == "fails"
+    assert verify(spec, swapped.source) == "refuted"
