@@ -1159,3 +1159,70 @@ def _nll_loss(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]
 def _softmax_ce(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     log_prob = F.log_softmax(xs[0], dim=1)
     return [_nll(log_prob, xs[1], xs[2] if len(xs) > 2 else None, a), log_prob]
+
+
+# -- scans, norms, crops ----------------------------------------------------------------------------
+@_reg("CumProd")
+def _cumprod(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """Prefix products in log2(n) doubling steps (each multiplies by a shifted copy padded
+    with ones), so the result stays a handful of registered, differentiable ops."""
+    x = xs[0]
+    axis = int(ctx.scalar(xs[1])) % x.ndim
+    rev = bool(a.get("reverse", 0))
+    if rev:
+        x = fn.flip(x, [axis])
+    n = int(x.shape[axis])
+
+    def shifted(t: Tensor, by: int) -> Tensor:
+        shape = list(t.shape)
+        shape[axis] = by
+        index: list[Any] = [slice(None)] * t.ndim
+        index[axis] = slice(0, n - by)
+        return fn.cat([fn.ones(shape, dtype=t.dtype), fn.getitem(t, tuple(index))], dim=axis)
+
+    out, step = x, 1
+    while step < n:
+        out = fn.mul(out, shifted(out, step))
+        step *= 2
+    if a.get("exclusive", 0) and n:
+        out = shifted(out, 1)
+    return [fn.flip(out, [axis]) if rev else out]
+
+
+@_reg("LpNormalization")
+def _lp_normalization(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x = xs[0]
+    axis = int(a.get("axis", -1))
+    p = int(a.get("p", 2))
+    if p == 2:
+        norm = fn.sqrt(fn.sum(fn.mul(x, x), axis, True))
+    elif p == 1:
+        norm = fn.sum(fn.abs(x), axis, True)
+    else:
+        raise OnnxUnsupported(f"LpNormalization p={p} (ONNX allows 1 or 2)")
+    zero = fn.eq(norm, 0)  # a zero vector stays zero (ONNX: 0 / 0 = 0)
+    return [fn.where(zero, fn.zeros_like(x), fn.div(x, fn.where(zero, fn.ones_like(norm),
+                                                                   norm)))]
+
+
+@_reg("CenterCropPad")
+def _center_crop_pad(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x = xs[0]
+    sizes = ctx.ints(xs[1])
+    axes = [int(v) % x.ndim for v in a.get("axes", range(x.ndim))]
+    for ax, want in zip(axes, sizes):
+        have = int(x.shape[ax])
+        if want < have:
+            start = (have - want) // 2
+            index: list[Any] = [slice(None)] * x.ndim
+            index[ax] = slice(start, start + want)
+            x = fn.getitem(x, tuple(index))
+        elif want > have:
+            before = (want - have) // 2
+            parts = []
+            for amount in (before, want - have - before):
+                shape = list(x.shape)
+                shape[ax] = amount
+                parts.append(fn.zeros(shape, dtype=x.dtype))
+            x = fn.cat([parts[0], x, parts[1]], dim=ax)
+    return [x]
