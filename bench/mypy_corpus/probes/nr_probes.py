@@ -4,6 +4,8 @@ reads. A line marked ``# probe: <id> <valid|invalid>: <what>`` is flagged when t
 reports an error on it; the PyTorch twin is ``torch_probes.py`` (same ids)."""
 from __future__ import annotations
 
+from typing import Final
+
 import neurarust as nr
 from neurarust import Tensor, nn
 from neurarust.types import Float32, Int64, dims
@@ -94,3 +96,31 @@ class Norms(nn.Module):
         self.bn(y)  # probe: batchnorm invalid: BatchNorm2d(7) on 8 channels
         out, _ = self.lstm(s)
         self.out(out)  # probe: lstm invalid: LSTM hidden 48 into Linear(47, 9)
+
+
+HIDDEN: Final = 128
+
+
+class Constants(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(784, HIDDEN)
+        self.b = nn.Linear(100, 10)
+        self.square = nn.Linear(16, 8)
+
+    def forward(self, x: Float32[Tensor, "B 784"]) -> None:
+        self.b(self.a(x))  # probe: final-constant invalid: Linear(784, HIDDEN=128) into Linear(100, 10)
+
+    def loop(self, x: Float32[Tensor, "B 16"]) -> None:
+        h = x
+        for _ in range(2):
+            h = self.square(h)  # probe: loop invalid: Linear(16, 8) applied twice
+
+
+def size_variable(x: Float32[Tensor, "B 4 4"]) -> Float32[Tensor, "B 8"]:
+    b = x.shape[0]
+    return x.reshape(b, -1)  # probe: size-variable invalid: [B, 16] returned as [B, 8]
+
+
+def creation(x: Float32[Tensor, "B 4"]) -> None:
+    nr.zeros(x.shape[0], 5) + x  # probe: creation invalid: [B, 5] + [B, 4]

@@ -2,6 +2,8 @@
 """Feature probes, the PyTorch twin of ``nr_probes.py`` (same ids), annotated for Pyrefly."""
 from __future__ import annotations
 
+from typing import Final
+
 import torch
 from shape_extensions import Shaped, shape_vars
 from torch import Tensor, nn
@@ -106,3 +108,35 @@ class Norms(nn.Module):
         self.bn(y)  # probe: batchnorm invalid: BatchNorm2d(7) on 8 channels
         out, _ = self.lstm(s)
         self.out(out)  # probe: lstm invalid: LSTM hidden 48 into Linear(47, 9)
+
+
+HIDDEN: Final = 128
+
+
+class Constants(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(784, HIDDEN)
+        self.b = nn.Linear(100, 10)
+        self.square = nn.Linear(16, 8)
+
+    @shape_vars("B")
+    def forward(self, x: Shaped[Tensor, "[B, 784]"]) -> None:
+        self.b(self.a(x))  # probe: final-constant invalid: Linear(784, HIDDEN=128) into Linear(100, 10)
+
+    @shape_vars("B")
+    def loop(self, x: Shaped[Tensor, "[B, 16]"]) -> None:
+        h = x
+        for _ in range(2):
+            h = self.square(h)  # probe: loop invalid: Linear(16, 8) applied twice
+
+
+@shape_vars("B")
+def size_variable(x: Shaped[Tensor, "[B, 4, 4]"]) -> Shaped[Tensor, "[B, 8]"]:
+    b = x.shape[0]
+    return x.reshape(b, -1)  # probe: size-variable invalid: [B, 16] returned as [B, 8]
+
+
+@shape_vars("B")
+def creation(x: Shaped[Tensor, "[B, 4]"]) -> None:
+    torch.zeros(x.shape[0], 5) + x  # probe: creation invalid: [B, 5] + [B, 4]
