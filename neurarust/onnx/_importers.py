@@ -903,17 +903,51 @@ def _gather_nd(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any
 
 
 def _reduction(a: dict[str, Any], op: str) -> str:
-    red = a.get("reduction", b"none")
-    red = red.decode() if isinstance(red, bytes) else str(red)
-    if red not in ("none", "add"):
-        raise OnnxUnsupported(f"{op} reduction={red!r} is not supported (only 'none' and 'add')")
+    red = _text(a.get("reduction", "none"))
+    if red not in ("none", "add", "mul", "max", "min"):
+        raise OnnxUnsupported(f"{op} reduction={red!r} is not supported")
     return red
+
+
+_COMBINE: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "mul": fn.mul, "max": fn.maximum, "min": fn.minimum}
+
+
+def _scatter_reduce(x: Tensor, positions: np.ndarray, updates: Tensor,  # type: ignore[type-arg]
+                    red: str) -> Tensor:
+    """``x`` with ``updates`` combined (mul/max/min) into the flat ``positions`` (one per
+    update element). Repeated positions are applied in rounds, each round writing every
+    position at most once, so the result is gathers, elementwise ops and index_puts."""
+    flat = fn.reshape(x, [-1])
+    values = fn.reshape(updates, [-1])
+    pos = positions.reshape(-1).astype(np.int64)
+    order = np.argsort(pos, kind="stable")
+    sorted_pos = pos[order]
+    first = np.r_[0, np.flatnonzero(np.diff(sorted_pos)) + 1] if len(pos) else np.zeros(0, int)
+    rank = np.empty(len(pos), dtype=np.int64)  # which occurrence of its position each is
+    rank[order] = np.arange(len(pos)) - np.repeat(first, np.diff(np.r_[first, len(pos)]))
+    for r in range(int(rank.max()) + 1 if len(pos) else 0):
+        sel = np.flatnonzero(rank == r)
+        where = fn.tensor(pos[sel])
+        old = fn.index_select(flat, 0, where)
+        new = _COMBINE[red](old, fn.index_select(values, 0, fn.tensor(sel)))
+        flat = fn.index_put(flat, [where], fn.cast(new, dtype=flat.dtype))
+    return fn.reshape(flat, list(x.shape))
 
 
 @_reg("ScatterND")
 def _scatter_nd(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     x, idx, upd = xs
     red = _reduction(a, "ScatterND")
+    if red in _COMBINE:  # flat positions: each index tuple addresses a slice of x
+        raw = ImportContext.array(idx).astype(np.int64)
+        k = raw.shape[-1]
+        sizes = [int(v) for v in x.shape]
+        raw = np.where(raw < 0, raw + np.asarray(sizes[:k]), raw)
+        base = np.ravel_multi_index(tuple(np.moveaxis(raw, -1, 0)), sizes[:k])
+        inner = int(np.prod(sizes[k:], dtype=np.int64))
+        pos = base[..., None] * inner + np.arange(inner)
+        return [_scatter_reduce(x, pos, upd, red)]
     index, _ = _nd_index(x, idx, 0)
     return [fn.index_put(x, index, upd, accumulate=red == "add")]
 
@@ -923,6 +957,12 @@ def _scatter_elements(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> l
     x, idx, upd = xs
     red = _reduction(a, "ScatterElements")
     axis = int(a.get("axis", 0)) % x.ndim
+    if red in _COMBINE:
+        raw = _index_values(idx, int(x.shape[axis]))
+        grid = list(np.indices(raw.shape))
+        grid[axis] = raw
+        pos = np.ravel_multi_index(tuple(grid), [int(v) for v in x.shape])
+        return [_scatter_reduce(x, pos, upd, red)]
     index = fn.tensor(_index_values(idx, int(x.shape[axis])))
     if red == "add":
         return [fn.scatter_add(x, axis, index, upd)]

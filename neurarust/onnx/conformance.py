@@ -11,6 +11,7 @@ expected one within the case's tolerance (``rtol``/``atol``, as onnx's own backe
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import warnings
 from collections import Counter, defaultdict
@@ -129,6 +130,16 @@ def _ort(case: Any) -> str:
     return "pass"
 
 
+@functools.cache
+def _node_cases() -> list[Any]:
+    """The backend node cases, built once per process (building them takes seconds)."""
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return list(load_model_tests(kind="node"))
+
+
 @dataclass
 class Result:
     """Per-op counts: ``ours[op][status]`` and ``ort[op][status]``."""
@@ -146,11 +157,7 @@ class Result:
 def run(limit: int | None = None, ops: Sequence[str] | None = None,
         with_ort: bool = True) -> Result:
     """Run the counted node cases (optionally only ``ops``, at most ``limit`` cases)."""
-    from onnx.backend.test.loader import load_model_tests
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cases = load_model_tests(kind="node")
+    cases = _node_cases()
     result = Result()
     wanted = set(ops) if ops else None
     n = 0
