@@ -183,8 +183,11 @@ class _CaseSearch:
         self.c = np.concatenate([k.c for k in cases])
         self.d = np.concatenate([k.d for k in cases])
         self.owner = np.concatenate([np.full(len(k.d), i) for i, k in enumerate(cases)])
-        self.stack: list[tuple[Array, Array]] = [(cases[0].lo[None].astype(np.float64),
-                                                  cases[0].hi[None].astype(np.float64))]
+        # boxes (lo, hi) with their parents' hidden-layer bounds (all layers side by side,
+        # float32 rounded outward), reused as prior bounds; none for the root
+        self.sizes = [len(b) for b in net.biases[:-1]]
+        self.stack: list[tuple[Array, ...]] = [(cases[0].lo[None].astype(np.float64),
+                                                cases[0].hi[None].astype(np.float64))]
         self.count = 0
         self.size = min(batch, 32)  # grows while a bound call stays short: deadlines hold
 
@@ -193,10 +196,12 @@ class _CaseSearch:
         split, else None (the box is proven when the stack is empty)."""
         net, c, d = self.net, self.c, self.d
         now = time.perf_counter()
-        lo, hi = _pop(self.stack, self.size)
+        lo, hi, prior = self._pop()
         self.count += len(lo)
+        pre: list[tuple[Array, Array]] = []
         lb, coef, corner = lower_bound_with_corner(net, lo, hi, c, d, self.alpha_steps,
-                                                   intermediate=self.intermediate)
+                                                   intermediate=self.intermediate,
+                                                   prior=prior, pre_out=pre)
         spent = time.perf_counter() - now
         if spent < 0.2 and len(lo) == self.size:
             self.size = min(self.batch, 2 * self.size)
@@ -215,6 +220,8 @@ class _CaseSearch:
             return None
         lo, hi, coef, corner = lo[open_], hi[open_], coef[open_], corner[open_]
         best_row, best_gap = best_row[open_], best_gap[open_]
+        pre_l = np.concatenate([p[0][open_] for p in pre], axis=1)
+        pre_u = np.concatenate([p[1][open_] for p in pre], axis=1)
         ar = np.arange(len(lo))
         # the hardest open case of each box, and its row closest to being proven
         hard = np.argmin(best_gap, axis=1)
@@ -244,24 +251,40 @@ class _CaseSearch:
         a_hi, b_lo = hi.copy(), lo.copy()
         a_hi[ar, dim] = mid
         b_lo[ar, dim] = mid
-        self.stack.append((np.concatenate([lo, b_lo]), np.concatenate([a_hi, hi])))
+        low32 = np.nextafter(pre_l.astype(np.float32), np.float32(-np.inf))
+        up32 = np.nextafter(pre_u.astype(np.float32), np.float32(np.inf))
+        self.stack.append((np.concatenate([lo, b_lo]), np.concatenate([a_hi, hi]),
+                           np.concatenate([low32, low32]), np.concatenate([up32, up32])))
         return None
 
+    def _pop(self) -> tuple[Array, Array, list[tuple[Array, Array]] | None]:
+        """Up to ``size`` boxes from the top of the stack (the most recently split first),
+        with their prior bounds per layer where every box has them."""
+        parts = _pop(self.stack, self.size)
+        lo, hi = parts[0], parts[1]
+        if len(parts) < 4:
+            return lo, hi, None
+        cuts = np.cumsum(self.sizes)[:-1]
+        pl = np.split(parts[2].astype(np.float64), cuts, axis=1)
+        pu = np.split(parts[3].astype(np.float64), cuts, axis=1)
+        return lo, hi, list(zip(pl, pu))
 
-def _pop(stack: list[tuple[Array, Array]], n: int) -> tuple[Array, Array]:
-    """Up to ``n`` boxes from the top of the stack (the most recently split first)."""
-    los: list[Array] = []
-    his: list[Array] = []
+
+def _pop(stack: list[tuple[Array, ...]], n: int) -> tuple[Array, ...]:
+    """Up to ``n`` rows from the top of a stack of row blocks (tuples of arrays with rows in
+    step); only the fields every popped block has are returned."""
+    parts: list[tuple[Array, ...]] = []
     have = 0
     while stack and have < n:
-        lo, hi = stack.pop()
-        take = min(n - have, len(lo))
-        if take < len(lo):
-            stack.append((lo[:-take], hi[:-take]))
-        los.append(lo[len(lo) - take:])
-        his.append(hi[len(hi) - take:])
+        block = stack.pop()
+        rows = len(block[0])
+        take = min(n - have, rows)
+        if take < rows:
+            stack.append(tuple(x[:rows - take] for x in block))
+        parts.append(tuple(x[rows - take:] for x in block))
         have += take
-    return np.concatenate(los), np.concatenate(his)
+    width = min(len(p) for p in parts)
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(width))
 
 
 def verify_property(model: Callable[..., Any], input_shape: tuple[int, ...], prop: Property,

@@ -421,6 +421,7 @@ def _intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, crown: bool = Tru
 
 
 def forward_intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, refine: bool = False,
+                         prior: list[tuple[Array, Array]] | None = None,
                          ) -> tuple[list[tuple[Array, Array]], list[Array]]:
     """Pre-activation bounds of every hidden layer over boxes (B, n_in), and the per-layer
     float error bounds, by forward linear bounds: each neuron keeps a lower and an upper
@@ -436,7 +437,11 @@ def forward_intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, refine: bo
 
     With ``refine`` the neurons still unstable after that get a backward (CROWN) pass as
     well, before their relaxation is used further on: full-CROWN tightness, paying the
-    backward passes only for the neurons that need them."""
+    backward passes only for the neurons that need them.
+
+    ``prior`` (per layer, (B, n) lower and upper bounds valid on boxes that contain these,
+    e.g. the parents' in branch and bound) are intersected in before relaxing: neurons the
+    parent proved stable stay stable and need no backward pass."""
     bsz, n_in = lo.shape
     nj = n_in + 1
     centre, radius = (lo + hi) / 2, (hi - lo) / 2
@@ -475,6 +480,8 @@ def forward_intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, refine: bo
         zmag = amag @ wa.T + np.abs(b) + e
         l = np.maximum(l, zc - zr - zmag * _SLACK)
         u = np.minimum(u, zc + zr + zmag * _SLACK)
+        if prior is not None:
+            l, u = np.maximum(l, prior[k][0]), np.minimum(u, prior[k][1])
         if refine and k > 1:  # at layer 1 the backward pass equals the forward one
             _refine_unstable(net, k, lo, hi, pre, eps, l, u)
         pre.append((l, u))
@@ -539,7 +546,10 @@ def crown_bounds(net: AffineReLUNet, lo: Any, hi: Any, c: Any | None = None,
 
 def lower_bound_with_corner(net: AffineReLUNet, lo: Array, hi: Array, c: Array,
                             d: Array | None = None, alpha_steps: int = 0, *,
-                            intermediate: str = "crown") -> tuple[Array, Array, Array]:
+                            intermediate: str = "crown",
+                            prior: list[tuple[Array, Array]] | None = None,
+                            pre_out: list[tuple[Array, Array]] | None = None,
+                            ) -> tuple[Array, Array, Array]:
     """Lower bounds of ``C y`` (B, m), the input-space linear coefficients of the bound
     (B, m, n_in) (to choose a split dimension) and the corner minimising each bound
     (B, m, n_in) (a counterexample candidate).
@@ -547,11 +557,18 @@ def lower_bound_with_corner(net: AffineReLUNet, lo: Array, hi: Array, c: Array,
     With ``alpha_steps`` the lower slopes of the unstable ReLUs are optimised (alpha-CROWN
     on the final bound, intermediate bounds kept) by that many projected sign-gradient
     steps, for the boxes where no row's bound exceeds ``d`` yet; every step's slopes lie in
-    [0, 1], so every bound is sound and the best one per row is kept."""
+    [0, 1], so every bound is sound and the best one per row is kept.
+
+    ``intermediate`` picks the hidden-layer bounds (see :func:`forward_intermediate`;
+    "crown": a backward pass for every layer); ``prior`` bounds (forward modes only) are
+    intersected in; ``pre_out`` (a list) receives the hidden-layer bounds used."""
     if intermediate in ("forward", "hybrid"):
-        pre, eps = forward_intermediate(net, lo, hi, refine=intermediate == "hybrid")
+        pre, eps = forward_intermediate(net, lo, hi, refine=intermediate == "hybrid",
+                                        prior=prior)
     else:
         pre, eps = _intermediate(net, lo, hi)
+    if pre_out is not None:
+        pre_out.extend(pre)
     j = len(net.weights) - 1
     coefs: list[Array] = []
     lb = _backward(net, c, j, lo, hi, pre, eps, coef_out=coefs)
