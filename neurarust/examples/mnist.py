@@ -5,8 +5,11 @@ stratified split with a fixed seed; see :class:`neurarust.data.MNIST5k`). Nothin
 downloaded. Training uses random crops (padding 2) as augmentation.
 
 Outputs, in ``--out`` (default ``runs/mnist``): ``model.safetensors`` (the state dict),
-``run.json`` (configuration, seed, versions, data hash, per-epoch metrics, checkpoint hash)
-and ``curves.png`` (loss and accuracy per epoch).
+``run.json`` (configuration, seed, versions, data hash, per-epoch metrics, checkpoint hash,
+whether the model was verified, its logit bounds), ``curves.png`` (loss and accuracy per epoch) and ``model.onnx``:
+the trained model, proven shape-safe for every batch size ``1 <= B <= 4096`` and numerically
+safe for every input the data pipeline can produce, with that certificate embedded
+(``neurarust verify runs/mnist/model.onnx`` re-checks it).
 
 Run: ``neurarust train`` or ``python -m neurarust.examples.mnist [--epochs N]``.
 """
@@ -199,14 +202,86 @@ def train(epochs: int = 8, batch_size: int = 64, lr: float = 3e-3, seed: int = 0
     nr.save(model.state_dict(), checkpoint)
     record.attach_checkpoint(checkpoint)
     record.results = {"test_accuracy": record.epochs[-1]["test_accuracy"], "train_seconds": total}
-    record.write(os.path.join(out, "run.json"))
-    plotted = _plot(record, os.path.join(out, "curves.png"))
     print(f"test accuracy {100 * record.results['test_accuracy']:.2f}% on {n_test:,} held-out "
           f"images; "
           f"trained in {total:.1f}s")
+    # The job ends with the trained model proven safe and exported, certified.
+    base: Any = test_loader.dataset
+    while isinstance(base, Subset):
+        base = base.dataset
+    x_range = input_range(base.transform, base._sample(0))  # the data as the model sees it
+    summary = verify_and_export(model, out, x_range)
+    record.results.update(
+        verified=float(summary["shape"] == summary["numeric"] == "proven"
+                       and summary.get("certificate") == "holds"),
+        logit_lower_bound=summary["logit_bounds"][0], logit_upper_bound=summary["logit_bounds"][1],
+        verify_seconds=summary["seconds"])
+    record.write(os.path.join(out, "run.json"))
+    plotted = _plot(record, os.path.join(out, "curves.png"))
+    onnx_path = summary.get("onnx")
     print(f"wrote {checkpoint}, {os.path.join(out, 'run.json')}"
-          + (f", {os.path.join(out, 'curves.png')}" if plotted else ""))
+          + (f", {os.path.join(out, 'curves.png')}" if plotted else "")
+          + (f", {os.path.join(out, onnx_path)}" if onnx_path else ""))
     return record
+
+
+def input_range(transform: Any, example: np.ndarray) -> tuple[float, float]:  # type: ignore[type-arg]
+    """The model's input range: the darkest and brightest images the data can hold (the
+    pixel range, [0, 255] for uint8, i.e. [0, 1] after ``ToTensor``) sent through the real
+    test transform. Its steps (``ToTensor``, ``Normalize`` with positive std) are monotone per
+    pixel, so every transformed image lies between the two."""
+    top = np.iinfo(example.dtype).max if example.dtype.kind in "ui" else 1.0
+    ends = [np.asarray(transform(np.full_like(example, v)).numpy(), dtype=np.float64)
+            for v in (0, top)]
+    return float(min(e.min() for e in ends)), float(max(e.max() for e in ends))
+
+
+def verify_and_export(model: nn.Module, out: str, x_range: tuple[float, float],
+                      max_batch: int = 4096) -> dict[str, Any]:
+    """Prove the trained model safe and write it as a certified ONNX file.
+
+    One trace (``x: f32[B, 1, 28, 28]``) is verified for shape safety for every batch size
+    ``1 <= B <= max_batch`` (z3) and numeric safety for inputs in ``x_range`` (interval bounds
+    rounded outward for float32: no nan, inf or overflow anywhere, bounds on every logit),
+    exported to ``out/model.onnx`` with the certificate embedded, and the file re-checked
+    (hash, and the claims re-proven on the graph read back). Prints the reports; returns a
+    summary for the run record. Without the onnx package, verifies and skips the export."""
+    from neurarust.verify import verify_shapes
+    from neurarust.verify.numeric import verify_ranges
+
+    start = time.perf_counter()
+    model.eval()
+    graph = nr.trace(model, {"x": "f32[B, 1, 28, 28]"})
+    assume = [f"1 <= B <= {max_batch}"]
+    ranges = {"x": x_range}
+    shape = verify_shapes(graph, assume)
+    numeric = verify_ranges(graph, ranges, assume)
+    print(shape)
+    print(numeric)
+    summary: dict[str, Any] = {
+        "assumptions": assume, "input_range": list(x_range),
+        "shape": "proven" if shape.ok else "not proven",
+        "numeric": "proven" if numeric.ok else "not proven",
+        "logit_bounds": [min(v.min for v in numeric.outputs.values()),
+                         max(v.max for v in numeric.outputs.values())]}
+    try:
+        from neurarust.verify.certificate import CertificateError, export_certified, verify_file
+
+        path = os.path.join(out, "model.onnx")
+        _, cert = export_certified(graph, path, assume, ranges)
+        check = verify_file(path)
+    except ImportError as err:
+        print(f"not exported: {err}")
+    except CertificateError as err:
+        print(f"not certified: {err}")
+    else:
+        print(f"wrote {path}: certified, sha256 {cert.hash[:16]}...")
+        print(check)
+        summary.update(onnx="model.onnx", certificate_sha256=cert.hash,
+                       certificate="holds" if check.ok else "fails")
+    summary["seconds"] = time.perf_counter() - start
+    print(f"verified and exported in {summary['seconds']:.1f}s")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,16 +73,22 @@ def getitem(a: Interval, *, index: Sequence[Any], **_: Any) -> RangeResult:
     bound keeps it whatever is selected."""
     items: list[Any] = []
     shape: list[int | None] = []
+    lo, hi = a.lo, a.hi
     p = 0
     for item in index:
         if item is None:
             items.append(np.newaxis)
             shape.append(1)
             continue
-        shared = a.lo.shape[p] == 1 and a.shape[p] != 1
+        shared = lo.shape[p] == 1 and a.shape[p] != 1
         n = a.shape[p]
         if isinstance(item, int) and not isinstance(item, bool):
             items.append(0 if shared else item)
+        elif not all(v is None or isinstance(v, int) for v in (item.start, item.stop)):
+            # a symbolic slice end (x[:, :T]): which elements is a size, so the hull
+            lo, hi = lo.min(axis=p, keepdims=True), hi.max(axis=p, keepdims=True)
+            items.append(slice(None))
+            shape.append(None)
         else:
             sl = item.to_slice()
             items.append(slice(None) if shared else sl)
@@ -90,7 +96,7 @@ def getitem(a: Interval, *, index: Sequence[Any], **_: Any) -> RangeResult:
         p += 1
     shape.extend(a.shape[p:])
     key = tuple(items)
-    return RangeResult(Interval(a.lo[key], a.hi[key], tuple(shape), a.dtype, a.point), [])
+    return RangeResult(Interval(lo[key], hi[key], tuple(shape), a.dtype, a.point), [])
 
 
 def index(a: Interval, *indices: Interval, index: Sequence[Any], indexed_dims: Sequence[int],

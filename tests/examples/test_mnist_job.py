@@ -148,3 +148,52 @@ def test_cli_train_runs_a_reduced_job(have_data: None, tmp_path: Path) -> None:
     record = RunRecord.read(out / "run.json")
     assert record.verify_checkpoint(out)
     assert record.config["limit_batches"] == 1 and record.config["batch_size"] == 16
+
+
+def test_the_job_ends_with_the_model_verified_and_exported_certified(
+        have_data: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnx")
+    from neurarust.verify.certificate import extract, verify_file
+
+    record = run_job(tmp_path)
+    out = capsys.readouterr().out
+    path = tmp_path / "model.onnx"
+    assert path.is_file()
+    assert record.results["verified"] == 1.0 and record.results["verify_seconds"] > 0
+    import onnx
+
+    cert = extract(onnx.load(str(path)))
+    assert cert is not None and cert.assumptions == ("1 <= B <= 4096",)
+    # the input range is the pixel range [0, 1] after the job's own normalisation
+    ((lo, hi),) = cert.input_ranges.values()
+    assert lo == pytest.approx((0 - mnist.MEAN) / mnist.STD, rel=1e-6)
+    assert hi == pytest.approx((1 - mnist.MEAN) / mnist.STD, rel=1e-6)
+    # the report is printed: both proofs, the export and the re-check of the file
+    assert "shape safety of SmallCNN" in out and "numeric safety of SmallCNN" in out
+    assert "proven: no hazard" in out and f"wrote {path}: certified" in out and "HOLDS" in out
+    assert str(path) in out.splitlines()[-1]
+
+    # the file re-checks from disk, and its certificate is the trained model's
+    check = verify_file(str(path))
+    assert check.ok, check
+    assert cert.hash[:16] in out and cert.numeric is not None
+    # the claimed logit bounds hold on real test images run through onnxruntime
+    ort = pytest.importorskip("onnxruntime")
+    model = mnist.SmallCNN()
+    model.load_state_dict(nr.load(tmp_path / "model.safetensors"))
+    model.eval()
+    x, _ = next(iter(mnist._loaders(50, 0, 0, test_subset=50)[1]))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (logits,) = sess.run(None, {"x": x.numpy()})
+    with nr.no_grad():
+        np.testing.assert_allclose(logits, model(x).numpy(), rtol=1e-4, atol=1e-4)
+    bounds = cert.numeric["outputs"]  # type: ignore[index]
+    (b,) = bounds.values()
+    assert np.all(logits >= np.asarray(b["lo"])) and np.all(logits <= np.asarray(b["hi"]))
+    assert record.results["logit_lower_bound"] == pytest.approx(np.min(b["lo"]))
+    assert main_job_onnx_verifies(path)
+
+
+def main_job_onnx_verifies(path: Path) -> bool:
+    """`neurarust verify runs/mnist/model.onnx`, as the README says, exits 0."""
+    return cli_main(["verify", str(path)]) == 0
