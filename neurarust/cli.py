@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +33,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="a VNN-LIB property on an ONNX network (TARGET net.onnx): holds / "
                              "violated (with a checked counterexample) / unknown")
     verify.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                        help="seconds for --vnnlib branch and bound (default 60; unknown after)")
+                        help="seconds for --vnnlib branch and bound, or for the whole shape "
+                             "verification of a model (default 60; unknown after)")
+    verify.add_argument("--json", action="store_true",
+                        help="print the report as JSON (schema in docs/verify.md)")
+    verify.add_argument("--max-paths", type=int, default=64, metavar="N",
+                        help="explore at most N paths through shape-dependent Python control "
+                             "flow (default 64; unknown beyond)")
+    verify.add_argument("--max-values", type=int, default=16, metavar="N",
+                        help="follow a symbolic size used as an int (range(T)) value by value "
+                             "when it has at most N values (default 16; unknown beyond)")
     export = sub.add_parser("export", help="trace a model once and write it as ONNX "
                                            "(symbolic dims become dim_params)")
     export.add_argument("target", help="path/model.py:Name (a Module class, instance, factory "
@@ -61,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             return _verify_certificate(args.target)
         if args.vnnlib is not None or args.target.endswith(".onnx"):
             return _verify_vnnlib(args.target, args.vnnlib, args.timeout)
-        return _verify(args.target, args.input, args.assume, args.range, exact=args.exact)
+        return _verify(args.target, args.input, args.assume, args.range, exact=args.exact,
+                       json_out=args.json, timeout=args.timeout, max_paths=args.max_paths,
+                       max_values=args.max_values)
     if args.command == "export":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -84,8 +96,45 @@ def main(argv: list[str] | None = None) -> int:
 def _load_target(target: str) -> object:
     """The model named by ``path/model.py:Name``: a Module class is instantiated, a function
     without parameters is called (a factory), anything else is traced as it is."""
-    import importlib.util
     import inspect
+
+    obj = _target_object(target)
+    from .nn.module import Module
+
+    if inspect.isclass(obj) and issubclass(obj, Module):
+        return obj()
+    if inspect.isfunction(obj) and not inspect.signature(obj).parameters:
+        return obj()
+    return obj
+
+
+def _verify_target(target: str, specs: dict[str, str]) -> tuple[Any, dict[str, str] | None]:
+    """The model named by ``path/model.py:Name`` for ``verify``, and its symbolic config: a
+    Module class or a factory function is built while tracing (so constructor errors are
+    verdicts), its required parameters (``make(D, H)``) becoming dims of the same names; a
+    function whose parameters are the inputs, or an instance, is traced as it is."""
+    import inspect
+
+    from .nn.module import Module
+
+    obj = _target_object(target)
+    if inspect.isclass(obj) and issubclass(obj, Module):
+        params = list(inspect.signature(obj.__init__).parameters.values())[1:]
+    elif inspect.isfunction(obj):
+        params = list(inspect.signature(obj).parameters.values())
+        if params and all(p.name in specs for p in params
+                          if p.default is inspect.Parameter.empty):
+            return obj, None  # a function of the input tensors
+    else:
+        return obj, None
+    required = [p.name for p in params if p.default is inspect.Parameter.empty
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return obj, {name: name for name in required}
+
+
+def _target_object(target: str) -> Any:
+    """The attribute ``Name`` of the file ``path/model.py`` (the file is executed)."""
+    import importlib.util
     import os
 
     path, sep, name = target.rpartition(":")
@@ -98,16 +147,9 @@ def _load_target(target: str) -> object:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     try:
-        obj = getattr(module, name)
+        return getattr(module, name)
     except AttributeError:
         raise ValueError(f"{path} has no attribute {name!r}") from None
-    from .nn.module import Module
-
-    if inspect.isclass(obj) and issubclass(obj, Module):
-        return obj()
-    if inspect.isfunction(obj) and not inspect.signature(obj).parameters:
-        return obj()
-    return obj
 
 
 def _parse_inputs(inputs: list[str]) -> dict[str, str]:
@@ -209,40 +251,27 @@ def _verify_kernels() -> int:
 
 
 def _verify(target: str, inputs: list[str], assumptions: list[str],
-            ranges: list[str] | None = None, *, exact: bool = False) -> int:
-    """``neurarust verify``: exit 0 all proven, 1 refuted, 2 usage error, 3 unknown."""
-    from .trace import TraceError, trace
-    from .types.errors import DTypeError, ShapeError
-    from .verify import verify_shapes
+            ranges: list[str] | None = None, *, exact: bool = False, json_out: bool = False,
+            timeout: float | None = None, max_paths: int = 64, max_values: int = 16) -> int:
+    """``neurarust verify path/model.py:Name``: explore every path, prove every obligation;
+    exit 0 all proven, 1 refuted, 2 usage or input error, 3 unknown or timed out."""
+    import json
+
+    from .verify import verify
 
     try:
         specs = _parse_inputs(inputs)
-        model = _load_target(target)
+        model, config = _verify_target(target, specs)
         if not callable(model):
             raise ValueError(f"{target} is not a model or function")
-        graph = trace(model, specs)
-        report = verify_shapes(graph, assumptions)
-        numeric = None
-        if ranges:
-            from .verify.numeric import parse_range, verify_ranges
-
-            bounds = {name: (lo, hi) for name, lo, hi in map(parse_range, ranges)}
-            numeric = verify_ranges(graph, bounds, assumptions, exact=exact)
-    except (ValueError, TraceError) as err:
-        if isinstance(err, ShapeError):  # a requirement that fails for every size
-            print(f"refuted while tracing (for every size):\n{err}")
-            return 1
+        report = verify(model, specs, assumptions, ranges or None, config=config,
+                        max_paths=max_paths, max_values=max_values, timeout=timeout,
+                        exact=exact)
+    except ValueError as err:
         print(f"neurarust verify: error: {err}", file=sys.stderr)
         return 2
-    except DTypeError as err:
-        print(f"refuted while tracing:\n{err}")
-        return 1
-    print(report)
-    if numeric is None:
-        return report.exit_code
-    print(numeric)
-    codes = {report.exit_code, numeric.exit_code}
-    return 1 if 1 in codes else max(codes)
+    print(json.dumps(report.to_json(), indent=2) if json_out else report)
+    return report.exit_code
 
 
 def _verify_vnnlib(target: str, prop_path: str | None, timeout: float) -> int:

@@ -189,6 +189,15 @@ def getitem(input: Tensor, index: Any) -> Tensor:
         return apply("getitem", input, index=(index,))
     parsed = _parse(input, index)
     if not parsed.tensors:
+        if any(isinstance(i, Slice) and (isinstance(i.start, Dim) or isinstance(i.stop, Dim))
+               for i in parsed.index):
+            # a symbolic bound (tracing): the general path, which records the op even when
+            # ``input`` is a real tensor (the one-tensor fast path would run its rule on ints)
+            from .. import _dispatch
+            from ..ops.registry import get
+
+            return _dispatch._call_general(get("getitem"), (input,),  # type: ignore[no-any-return]
+                                           {"index": tuple(parsed.index)})
         return apply("getitem", input, index=tuple(parsed.index))
     return apply("index", input, *parsed.tensors, index=tuple(parsed.index),
                  indexed_dims=tuple(parsed.indexed_dims))

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dispatch
+from ..ops.indexing import Slice
 from ..ops.registry import OpDef, get
 from ..tensor import Tensor
 from ..types.dim import Dim
@@ -318,6 +319,8 @@ def _symbolic_attrs(attrs: Mapping[str, Any]) -> bool:
     def symbolic(v: Any) -> bool:
         if isinstance(v, Dim):
             return not v.is_constant
+        if isinstance(v, Slice):  # table[:T] on a real table
+            return symbolic(v.start) or symbolic(v.stop)
         return isinstance(v, (tuple, list)) and any(symbolic(x) for x in v)
 
     return any(symbolic(v) for v in attrs.values())

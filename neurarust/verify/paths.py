@@ -27,20 +27,13 @@ import z3
 
 from ..ir.graph import Graph
 from ..trace.paths import Decision, PathOracle, frame_site
-from ..trace.tracer import ConstructionError, TraceError, parse_spec, trace
+from ..trace.tracer import parse_spec, trace
 from ..types.cond import Cond
 from ..types.dim import Dim
-from ..types.errors import DTypeError, ShapeError
 from ..types.z3_algebra import Z3Algebra
 from .shape import parse_assumption
 
 __all__ = ["Exploration", "PathLimit", "TracedPath", "explore"]
-
-REFUTING: tuple[type[BaseException], ...] = (
-    ShapeError, DTypeError, ConstructionError, ValueError, IndexError, AssertionError)
-"""Exceptions a traced path raises that refute the model on that path (the same code raises
-at every size the path admits); anything else (a TraceError, an exception tracing itself may
-cause) leaves the path unknown, never proven."""
 
 
 @dataclass
@@ -51,6 +44,7 @@ class TracedPath:
     graph: Graph | None
     error: BaseException | None = None
     seconds: float = 0.0
+    input_sizes: list[tuple[Dim, ...]] | None = None
 
     @property
     def conditions(self) -> list[Cond]:
@@ -210,6 +204,7 @@ def explore(model: Callable[..., Any], inputs: Mapping[str, str],
                                     time.perf_counter() - start))
         except _Infeasible:
             continue
-        except Exception as err:  # the verdict depends on the kind: see api._failure
-            paths.append(TracedPath(oracle.decisions, None, err, time.perf_counter() - start))
+        except Exception as err:  # judged by api._failure (replayed for real at a witness)
+            paths.append(TracedPath(oracle.decisions, None, err, time.perf_counter() - start,
+                                    [parse_spec(spec)[1] for spec in inputs.values()]))
     return Exploration(paths, z, facts, limit)

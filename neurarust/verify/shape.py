@@ -11,7 +11,7 @@ output under the counterexample, so the failure can be replayed eagerly.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,8 @@ from ..types.dim import Dim
 from ..types.symbolic import Obligation
 from ..types.z3_algebra import Z3Algebra
 
-__all__ = ["ObligationResult", "ShapeReport", "parse_assumption", "verify_shapes"]
+__all__ = ["ObligationResult", "ShapeReport", "parse_assumption", "smallest_model",
+           "verify_shapes"]
 
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
@@ -39,9 +40,9 @@ class ObligationResult:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        head = (f"{self.status}: {self.node.op} at {self.node.source}"
-                + (f" ({self.node.scope})" if self.node.scope else "")
-                + f": {self.obligation.message}: requires {self.obligation.condition}")
+        head = (f"{self.status}: {self.node.op}: {self.obligation.message}: requires "
+                f"{self.obligation.condition}\n    at {self.node.source}"
+                + (f" (in module {self.node.scope})" if self.node.scope else ""))
         if self.counterexample is None:
             return head
         values = ", ".join(f"{k}={v}" for k, v in self.counterexample.items())
@@ -154,6 +155,9 @@ def verify_shapes(graph: Graph, assumptions: Sequence[str] = (), *,
         if cex is None:
             results.append(ObligationResult(node, ob, proof.status))
             continue
+        small = smallest_model([*z.assumptions, *facts, z3.Not(z.from_cond(ob.condition))],
+                               z.symbols)
+        cex = small if small is not None else cex
         ordered = {n: cex[n] for n in graph.symbols() if n in cex}
         ordered.update((n, v) for n, v in cex.items() if n not in ordered)
         shapes: dict[str, tuple[int, ...]] = {}
@@ -161,6 +165,23 @@ def verify_shapes(graph: Graph, assumptions: Sequence[str] = (), *,
             shapes[name] = _concrete(values[name].shape, ordered)
         results.append(ObligationResult(node, ob, "refuted", ordered, shapes))
     return ShapeReport(graph, list(assumptions), results)
+
+
+def smallest_model(constraints: Sequence[Any], symbols: Mapping[str, Any], *,
+                   timeout_ms: int = 2_000) -> dict[str, int] | None:
+    """Values for ``symbols`` satisfying ``constraints`` with the smallest sum (z3's
+    optimiser), so counterexamples are cheap to re-run (``B=1, H=29``, not ``B=4096``);
+    None when it finds none in time (callers keep the solver's first model)."""
+    opt = z3.Optimize()
+    opt.set("timeout", timeout_ms)
+    opt.add(*constraints)
+    terms = list(symbols.values())
+    if terms:
+        opt.minimize(z3.Sum(*terms))
+    if opt.check() != z3.sat:
+        return None
+    model = opt.model()
+    return {n: model.eval(v, model_completion=True).as_long() for n, v in symbols.items()}
 
 
 def _concrete(shape: tuple[Dim, ...], bindings: dict[str, int]) -> tuple[Any, ...]:
