@@ -961,7 +961,7 @@ def _scatter_elements(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> l
         raw = _index_values(idx, int(x.shape[axis]))
         grid = list(np.indices(raw.shape))
         grid[axis] = raw
-        pos = np.ravel_multi_index(tuple(grid), [int(v) for v in x.shape])
+        pos = np.asarray(np.ravel_multi_index(tuple(grid), [int(v) for v in x.shape]))
         return [_scatter_reduce(x, pos, upd, red)]
     index = fn.tensor(_index_values(idx, int(x.shape[axis])))
     if red == "add":
