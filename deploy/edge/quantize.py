@@ -12,7 +12,7 @@ Two steps, both onnxruntime's own:
    int8 with a scale per tensor, activations quantised at run time, so no calibration data
    is needed.
 
-Only ``MatMul``/``Gemm`` by default: in the MNIST CNN they hold 201k of the 206k weights, and
+Only ``MatMul``/``Gemm`` by default: in the MNIST CNN they hold 202k of the 207k parameters, and
 quantising ``Conv`` too (``ConvInteger``) made onnxruntime's CPU run about 10x slower on the
 x86-64 machine this was measured on, for 12 KB less. For the trained CNN the default takes the
 file from 830 KB to 226 KB at the same speed, and the test accuracy on the 1,000 held-out
