@@ -38,6 +38,7 @@ class Decision:
         source: ``file:line`` where the comparison or int conversion happened.
         code: that line's text.
         called_from: the user's line when ``source`` is inside a layer (else ``source``).
+        called_code: that line's text.
         forked: True when the other side(s) were feasible too (a fork of the path);
             False when the assumptions and the path so far decided it.
     """
@@ -48,20 +49,29 @@ class Decision:
     code: str
     called_from: str
     forked: bool
+    called_code: str = ""
 
     def __str__(self) -> str:
-        where = self.source + (f" (called from {self.called_from})"
-                               if self.called_from != self.source else "")
-        return f"{self.condition}  [{self.kind} at {where}: {self.code}]"
+        if self.called_from == self.source:
+            return f"{self.condition}  [{self.kind} at {self.source}: {self.code}]"
+        return (f"{self.condition}  [{self.kind} at {self.called_from}: {self.called_code}; "
+                f"inside {self.source}: {self.code}]")
 
 
-def frame_site(frame: FrameType) -> tuple[str, str, str]:
-    """``(file:line, line text, user's file:line)`` of a frame, for a Decision."""
-    from .tracer import _frame_str, user_frame
+def frame_site(frame: FrameType) -> tuple[str, str, str, str]:
+    """``(file:line, its text, the user's file:line, its text)`` of a frame, for a Decision."""
+    from .tracer import _frame_str, _is_framework
 
     here = _frame_str(frame.f_code.co_filename, frame.f_lineno)
     code = linecache.getline(os.path.abspath(frame.f_code.co_filename), frame.f_lineno).strip()
-    return here, code, user_frame(frame)
+    f: FrameType | None = frame
+    while f is not None and _is_framework(f.f_code.co_filename):
+        f = f.f_back
+    if f is None:
+        return here, code, here, code
+    user = _frame_str(f.f_code.co_filename, f.f_lineno)
+    return here, code, user, linecache.getline(os.path.abspath(f.f_code.co_filename),
+                                               f.f_lineno).strip()
 
 
 class PathOracle:

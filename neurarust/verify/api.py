@@ -119,6 +119,7 @@ def _failure(path: TracedPath, explored: Exploration,
         return PathFailure("trace", "unknown", message, where_in(message))
     if isinstance(err, ConstructionError):
         kind, source = "construction", err.source
+        message = f"{type(err.error).__name__}: {err.error}"
     elif isinstance(err, ShapeError):
         kind, source = "shape", where_in(message)
     elif isinstance(err, DTypeError):

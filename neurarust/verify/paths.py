@@ -121,8 +121,9 @@ class _Z3Oracle(PathOracle):
         self._sync()
         self.solver.add(terms[i])
         if forked or all(d.condition != options[i] for d in self.decisions):
-            here, code, user = frame_site(frame)
-            self.decisions.append(Decision(options[i], kind, here, code, user, forked))
+            here, code, user, user_code = frame_site(frame)
+            self.decisions.append(Decision(options[i], kind, here, code, user, forked,
+                                           user_code))
         return i
 
     def values(self, d: Dim) -> list[int] | str:

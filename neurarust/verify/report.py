@@ -83,7 +83,8 @@ class PathReport:
             "condition": self.condition,
             "seconds": round(self.seconds, 6),
             "decisions": [{"condition": str(d.condition), "kind": d.kind, "source": d.source,
-                           "code": d.code, "called_from": d.called_from, "forked": d.forked}
+                           "code": d.code, "called_from": d.called_from,
+                           "called_code": d.called_code, "forked": d.forked}
                           for d in self.decisions],
             "obligations": [_obligation_json(r) for r in (self.shape.results
                                                           if self.shape else [])],
@@ -146,7 +147,7 @@ class Report:
         for p in self.paths:
             for d in p.decisions:
                 if d.kind == "value" and d.forked:
-                    values = seen.setdefault((d.called_from, d.code), [])
+                    values = seen.setdefault((d.called_from, d.called_code), [])
                     if str(d.condition) not in values:
                         values.append(str(d.condition))
         return [f"{where} ({code}): a symbolic size used as an int, followed value by value "
@@ -195,7 +196,8 @@ class Report:
                     lines.append(f"{indent}    counterexample: {values}")
                 continue
             assert p.shape is not None
-            lines += [indent + str(r).replace("\n", "\n" + indent) for r in p.shape.results]
+            lines += [indent + text.replace("\n", "\n" + indent)
+                      for text in _collapse([str(r) for r in p.shape.results])]
             if not p.shape.results:
                 lines.append(f"{indent}no requirement was left undecided by tracing"
                              + (" on this path" if many else ": shape-safe for every size"))
@@ -211,6 +213,19 @@ class Report:
                      + (f", {len(self.refuted)} refuted" if self.refuted else "")
                      + f"; {self.seconds:.2f} s)")
         return "\n".join(lines)
+
+
+def _collapse(texts: list[str]) -> list[str]:
+    """Identical consecutive verdicts once, with a count (q, k and v reshaped on one line)."""
+    out: list[str] = []
+    counts: list[int] = []
+    for t in texts:
+        if out and out[-1] == t:
+            counts[-1] += 1
+        else:
+            out.append(t)
+            counts.append(1)
+    return [t if n == 1 else t.replace(":", f" (x{n}):", 1) for t, n in zip(out, counts)]
 
 
 _CALLED = re.compile(r"called from (\S+:\d+)")
