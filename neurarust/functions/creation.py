@@ -112,16 +112,37 @@ def _dtype_or_default(dtype: DType | None) -> DType:
     return dt.get_default_dtype() if dtype is None else dtype
 
 
+def _symbolic_fill(size: tuple[Any, ...], value: float, dtype: DType,
+                   device: DeviceArg) -> Tensor | None:
+    """While tracing, a fill whose size names a symbolic dim (``zeros(B, H)``, an RNN's
+    initial state) is ``expand`` of a 0-d constant, which the tracer records; else None."""
+    from .. import _dispatch
+    from ..ops.registry import get
+    from ..types.dim import Dim
+
+    if not any(isinstance(n, Dim) and not n.is_constant for n in size):
+        return None
+    fill = _make(np.full((), value, dtype.np_dtype), dtype, device, False)
+    # the general path: the one-tensor fast path does not consult the tracer
+    return _dispatch._call_general(get("expand"), (fill,), {"size": tuple(size)})
+
+
 def zeros(*size: Any, dtype: DType | None = None, device: DeviceArg = None,
           requires_grad: bool = False) -> Tensor:
     d = _dtype_or_default(dtype)
-    return _make(np.zeros(_shape_args(size), d.np_dtype), d, device, requires_grad)
+    shape = _shape_args(size)
+    traced = None if requires_grad else _symbolic_fill(shape, 0, d, device)
+    return traced if traced is not None else _make(np.zeros(shape, d.np_dtype), d, device,
+                                                   requires_grad)
 
 
 def ones(*size: Any, dtype: DType | None = None, device: DeviceArg = None,
          requires_grad: bool = False) -> Tensor:
     d = _dtype_or_default(dtype)
-    return _make(np.ones(_shape_args(size), d.np_dtype), d, device, requires_grad)
+    shape = _shape_args(size)
+    traced = None if requires_grad else _symbolic_fill(shape, 1, d, device)
+    return traced if traced is not None else _make(np.ones(shape, d.np_dtype), d, device,
+                                                   requires_grad)
 
 
 def empty(*size: Any, dtype: DType | None = None, device: DeviceArg = None,

@@ -125,6 +125,16 @@ class Conv(_ConvFamily):
 
     input_names = ("input", "weight", "bias")
 
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, w: OnnxValue, b: OnnxValue | None = None,
+                *, stride: Sequence[int], padding: Pads, dilation: Sequence[int],
+                groups: int) -> OnnxValue:
+        assert w.shape is not None
+        x, added = g.batched(x, self.spatial)
+        y = g.node("Conv", x, w, b, kernel_shape=[d.as_int() for d in w.shape[2:]],
+                   strides=list(stride), dilations=list(dilation), group=groups,
+                   pads=[p[0] for p in padding] + [p[1] for p in padding])
+        return g.squeeze(y, [0]) if added else y
+
     def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
         need_x, need_w, _ = needs_grad
         return need_w, need_x, False  # d/dx reads the weight, d/dw the input, d/db nothing
@@ -195,6 +205,19 @@ class ConvTranspose(_ConvFamily):
 
     input_names = ("input", "weight", "bias")
 
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, w: OnnxValue, b: OnnxValue | None = None,
+                *, stride: Sequence[int], padding: Pads, dilation: Sequence[int],
+                groups: int) -> OnnxValue:
+        # ONNX pads must be >= 0: a negative "after" pad (PyTorch's output_padding) becomes
+        # ConvTranspose's output_padding, which adds the same rows at the end.
+        assert w.shape is not None
+        x, added = g.batched(x, self.spatial)
+        y = g.node("ConvTranspose", x, w, b, kernel_shape=[d.as_int() for d in w.shape[2:]],
+                   strides=list(stride), dilations=list(dilation), group=groups,
+                   pads=[p[0] for p in padding] + [max(p[1], 0) for p in padding],
+                   output_padding=[max(-p[1], 0) for p in padding])
+        return g.squeeze(y, [0]) if added else y
+
     def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
         need_x, need_w, _ = needs_grad
         return need_w, need_x, False
@@ -256,6 +279,24 @@ class ConvWeight(_ConvFamily):
         need_x, need_g = needs_grad
         return need_g, need_x
 
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, go: OnnxValue, *,
+                kernel_size: Sequence[int], stride: Sequence[int], padding: Pads,
+                dilation: Sequence[int], groups: int) -> OnnxValue:
+        # A Conv with batch and channels swapped: the input's channels become the batch,
+        # grad_output's channels the filters and the batch the summed channel, with stride
+        # and dilation exchanged; the result (C, O, k') is cut to the kernel and transposed.
+        if groups != 1:
+            raise NotImplementedError(f"conv{self.spatial}d_weight with groups={groups}")
+        n = self.spatial
+        x, _ = g.batched(x, n)
+        go, _ = g.batched(go, n)
+        perm = [1, 0] + list(range(2, n + 2))
+        y = g.node("Conv", g.transpose(x, perm), g.transpose(go, perm), strides=list(dilation),
+                   dilations=list(stride), pads=[p[0] for p in padding] + [p[1] for p in padding])
+        y = g.node("Slice", y, g.ints([0] * n), g.ints(list(kernel_size)),
+                   g.ints(list(range(2, n + 2))))
+        return g.node("Transpose", y, perm=perm)
+
     def shape(self, dims: Dims, x: Shape, g: Shape, *, kernel_size: Sequence[Any],
               stride: Sequence[int], padding: Pads, dilation: Sequence[int],
               groups: int) -> Shape:
@@ -307,12 +348,6 @@ class Conv1d(Conv):
 
     range_rule = "conv"
 
-    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, w: OnnxValue, b: OnnxValue | None = None, *, stride: Sequence[int], padding: Pads, dilation: Sequence[int], groups: int) -> OnnxValue:
-        assert w.shape is not None
-        return g.node("Conv", x, w, b, kernel_shape=[d.as_int() for d in w.shape[2:]],
-                      strides=list(stride), dilations=list(dilation), group=groups,
-                      pads=[p[0] for p in padding] + [p[1] for p in padding])
-
     spatial = 1
 
 
@@ -323,12 +358,6 @@ class Conv2d(Conv):
     name = "conv2d"
 
     range_rule = "conv"
-
-    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, w: OnnxValue, b: OnnxValue | None = None, *, stride: Sequence[int], padding: Pads, dilation: Sequence[int], groups: int) -> OnnxValue:
-        assert w.shape is not None
-        return g.node("Conv", x, w, b, kernel_shape=[d.as_int() for d in w.shape[2:]],
-                      strides=list(stride), dilations=list(dilation), group=groups,
-                      pads=[p[0] for p in padding] + [p[1] for p in padding])
 
     onnx_import = ("Conv",)
     spatial = 2
@@ -441,10 +470,42 @@ class MaxPool(_Pool):
               padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> Shape:
         return self.pool_shape(dims, x, kernel_size, stride, padding, dilation, ceil_mode)
 
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int],
+                stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+                ceil_mode: bool) -> OnnxValue:
+        return _onnx_max_pool(g, x, self.spatial, 0, kernel_size, stride, padding, dilation,
+                              ceil_mode)
+
     def backward(self, g: Any, x: Any, *, out: Any, **attrs: Any) -> tuple[Any, ...]:
         # Each output gradient goes to its window's first maximum: the adjoint op, which
         # finds the argmax again (ops are stateless) and scatters in one kernel.
         return (_apply(f"max_pool{self.spatial}d_backward", g, x, **attrs),)
+
+
+def _onnx_max_pool(g: OnnxBuilder, x: OnnxValue, spatial: int, output: int,
+                   kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+                   dilation: Sequence[int], ceil_mode: bool) -> OnnxValue:
+    """ONNX MaxPool's values (``output`` 0) or its int64 indices (1), which ONNX flattens over
+    the whole (N, C, *spatial) tensor and PyTorch over each plane: the remainder by the plane
+    size converts them."""
+    from ..types import dtype as dt
+
+    xb, added = g.batched(x, spatial)
+    attrs: dict[str, Any] = {"kernel_shape": list(kernel_size), "strides": list(stride),
+                             "pads": list(padding) * 2, "dilations": list(dilation),
+                             "ceil_mode": int(ceil_mode)}
+    if output == 0:
+        y = g.node("MaxPool", xb, **attrs)
+    else:
+        assert x.shape is not None
+        plane = 1
+        for d in x.shape[-spatial:]:
+            if not d.is_constant:
+                raise NotImplementedError("max pooling indices over a symbolic spatial size")
+            plane *= d.as_int()
+        _, flat = g.node_outputs("MaxPool", xb, dtypes=[x.dtype, dt.int64], **attrs)
+        y = g.node("Mod", flat, g.ints([plane]), dtype=dt.int64)
+    return g.squeeze(y, [0]) if added else y
 
 
 class MaxPoolBackward(_Pool):
@@ -521,6 +582,12 @@ class MaxPoolIndices(_Pool):
         super().dtype(*dtypes)
         return dt.int64
 
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int],
+                stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+                ceil_mode: bool) -> OnnxValue:
+        return _onnx_max_pool(g, x, self.spatial, 1, kernel_size, stride, padding, dilation,
+                              ceil_mode)
+
 
 class AvgPool(_Pool):
     """``torch.nn.functional.avg_pool2d``: the mean of each window. The divisor is the window
@@ -537,6 +604,24 @@ class AvgPool(_Pool):
                                 detail=f"got divisor_override={divisor_override}")
         return self.pool_shape(dims, x, kernel_size, stride, padding, (1,) * self.spatial,
                                ceil_mode)
+
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int],
+                stride: Sequence[int], padding: Sequence[int], ceil_mode: bool,
+                count_include_pad: bool, divisor_override: int | None) -> OnnxValue:
+        xb, added = g.batched(x, self.spatial)
+        window = 1
+        for k in kernel_size:
+            window *= k
+        if divisor_override is not None and ceil_mode:
+            # ceil_mode's last windows are clipped, so their divisor is not the kernel size
+            raise NotImplementedError(f"avg_pool{self.spatial}d with divisor_override and "
+                                      "ceil_mode has no ONNX mapping")
+        y = g.node("AveragePool", xb, kernel_shape=list(kernel_size), strides=list(stride),
+                   pads=list(padding) * 2, ceil_mode=int(ceil_mode),
+                   count_include_pad=int(count_include_pad or divisor_override is not None))
+        if divisor_override is not None:  # the window sum over the given divisor
+            y = g.node("Mul", y, g.scalar(window / divisor_override, x))
+        return g.squeeze(y, [0]) if added else y
 
     def backward(self, g: Any, x: Any, *, out: Any, **attrs: Any) -> tuple[Any, ...]:
         n = self.spatial
@@ -582,10 +667,6 @@ class MaxPool1d(MaxPool):
 
     range_rule = "max_pool"
 
-    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> OnnxValue:
-        return g.node("MaxPool", x, kernel_shape=list(kernel_size), strides=list(stride),
-                      pads=list(padding) * 2, dilations=list(dilation), ceil_mode=int(ceil_mode))
-
     spatial = 1
 
 
@@ -596,10 +677,6 @@ class MaxPool2d(MaxPool):
     name = "max_pool2d"
 
     range_rule = "max_pool"
-
-    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> OnnxValue:
-        return g.node("MaxPool", x, kernel_shape=list(kernel_size), strides=list(stride),
-                      pads=list(padding) * 2, dilations=list(dilation), ceil_mode=int(ceil_mode))
 
     onnx_import = ("MaxPool",)
     spatial = 2
@@ -657,13 +734,6 @@ class AvgPool2d(AvgPool):
 
     range_rule = "avg_pool"
 
-    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], ceil_mode: bool, count_include_pad: bool, divisor_override: int | None) -> OnnxValue:
-        if divisor_override is not None:
-            raise NotImplementedError("avg_pool2d with divisor_override has no ONNX mapping")
-        return g.node("AveragePool", x, kernel_shape=list(kernel_size), strides=list(stride),
-                      pads=list(padding) * 2, ceil_mode=int(ceil_mode),
-                      count_include_pad=int(count_include_pad))
-
     onnx_import = ("AveragePool",)
     spatial = 2
 
@@ -720,6 +790,39 @@ class AdaptiveAvgPool(_AdaptiveAvgPool):
         n = self.spatial
         return (_apply(f"adaptive_avg_pool{n}d_backward", g, input_size=tuple(x.shape[-n:])),)
 
+    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *,
+                output_size: Sequence[int | None]) -> OnnxValue:
+        # Output size 1 everywhere is GlobalAveragePool; otherwise each pooled dim is a
+        # MatMul with its (out, size) window-averaging matrix, which needs a concrete size.
+        import numpy as np
+
+        assert x.shape is not None
+        n = self.spatial
+        if all(o == 1 for o in output_size):
+            xb, added = g.batched(x, n)
+            y = g.node("GlobalAveragePool", xb)
+            return g.squeeze(y, [0]) if added else y
+        rank = len(x.shape)
+        y = x
+        for i, o in enumerate(output_size):
+            axis = rank - n + i
+            size = x.shape[axis]
+            if o is None or (size.is_constant and size.as_int() == o):
+                continue
+            if not size.is_constant:
+                raise NotImplementedError(f"adaptive_avg_pool{n}d of the symbolic size {size} "
+                                          f"to {o}")
+            m = size.as_int()
+            matrix = np.zeros((m, o))
+            for j in range(o):
+                lo, hi = (j * m) // o, -(-((j + 1) * m) // o)
+                matrix[lo:hi, j] = 1.0 / (hi - lo)
+            if axis == rank - 1:
+                y = g.node("MatMul", y, g.const(matrix, x.dtype))
+            else:  # pool the dim before last: matrix.T @ y
+                y = g.node("MatMul", g.const(matrix.T, x.dtype), y)
+        return y if y is not x else g.node("Identity", x)
+
 
 class AdaptiveAvgPoolBackward(_AdaptiveAvgPool):
     """The adjoint of adaptive_avg_pool (its gradient); ``input_size`` is the pooled input's
@@ -757,12 +860,6 @@ class AdaptiveAvgPool2d(AdaptiveAvgPool):
 
     name = "adaptive_avg_pool2d"
     range_rule = "avg_pool"
-
-    def to_onnx(self, g: OnnxBuilder, x: OnnxValue, *, output_size: Sequence[int | None]) -> OnnxValue:
-        if all(d == 1 for d in output_size):
-            return g.node("GlobalAveragePool", x)
-        raise NotImplementedError(f"adaptive_avg_pool2d to {tuple(output_size)} (only 1x1 maps to "
-                                  "GlobalAveragePool so far)")
 
     onnx_import = ("GlobalAveragePool",)
     spatial = 2

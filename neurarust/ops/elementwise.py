@@ -150,6 +150,16 @@ class Logical(Binary):
         return dt.bool_
 
 
+def _onnx_bitwise(g: OnnxBuilder, bitwise: str, logical: str, *xs: OnnxValue) -> OnnxValue:
+    """A bitwise op as ONNX: the logical node on bools, the bitwise one (opset 18) on ints."""
+    if all(x.dtype.is_bool for x in xs):
+        return g.node(logical, *xs)
+    if g.opset < 18:
+        raise NotImplementedError(f"{bitwise} on integers needs opset 18 or later (export "
+                                  f"with opset=18), got opset {g.opset}")
+    return g.node(bitwise, *xs)
+
+
 class IntegerOnly(Binary):
     """Bitwise ops: integer or bool inputs only."""
 
@@ -292,6 +302,20 @@ class Remainder(NoBoolBinary):
 
     name = "remainder"
     range_rule = "remainder"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        if not a.dtype.is_floating_point:
+            return g.node("Mod", a, b, fmod=0)  # integer Mod takes the divisor's sign
+        # float Mod must be fmod (the dividend's sign); move nonzero results whose sign
+        # differs from the divisor's by one divisor, as numpy's remainder does
+        r = g.node("Mod", a, b, fmod=1)
+        zero = g.scalar(0, a)
+        flip = g.node("And", g.node("Not", g.node("Equal", r, zero, dtype=dt.bool_),
+                                    dtype=dt.bool_),
+                      g.node("Xor", g.node("Less", r, zero, dtype=dt.bool_),
+                             g.node("Less", b, zero, dtype=dt.bool_), dtype=dt.bool_),
+                      dtype=dt.bool_)
+        return g.node("Where", flip, g.node("Add", r, b), r)
 
     def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
         return needs_grad[1], needs_grad[1]  # d/da = 1; d/db reads both
@@ -1085,6 +1109,9 @@ class BitwiseAnd(IntegerOnly):
     name = "bitwise_and"
     range_rule = "bitwise"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return _onnx_bitwise(g, "BitwiseAnd", "And", a, b)
+
 
 @register
 class BitwiseOr(IntegerOnly):
@@ -1092,6 +1119,9 @@ class BitwiseOr(IntegerOnly):
 
     name = "bitwise_or"
     range_rule = "bitwise"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return _onnx_bitwise(g, "BitwiseOr", "Or", a, b)
 
 
 @register
@@ -1101,6 +1131,9 @@ class BitwiseXor(IntegerOnly):
     name = "bitwise_xor"
     range_rule = "bitwise"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return _onnx_bitwise(g, "BitwiseXor", "Xor", a, b)
+
 
 @register
 class BitwiseNot(Unary):
@@ -1108,6 +1141,9 @@ class BitwiseNot(Unary):
 
     name = "bitwise_not"
     range_rule = "bitwise"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue) -> OnnxValue:
+        return _onnx_bitwise(g, "BitwiseNot", "Not", a)
     differentiable = False
 
     def dtype(self, a: DType, **attrs: Any) -> DType:
@@ -1166,6 +1202,9 @@ class Copy(OpDef):
 
     name = "copy"
     range_rule = "copy"
+
+    def to_onnx(self, g: OnnxBuilder, dst: OnnxValue, src: OnnxValue) -> OnnxValue:
+        return g.node("Expand", g.cast(src, dst.dtype), g.node("Shape", dst, dtype=dt.int64))
     save_inputs = False
     input_names = ("self", "src")
 

@@ -274,6 +274,9 @@ class Outer(_LinalgOp):
     name = "outer"
     range_rule = "outer"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, b: OnnxValue) -> OnnxValue:
+        return g.node("Mul", g.unsqueeze(a, [1]), g.unsqueeze(b, [0]))
+
     def shape(self, dims: Dims, a: Shape, b: Shape) -> Shape:
         if len(a) != 1 or len(b) != 1:
             raise RuleViolation("expects 1-d inputs",
@@ -391,6 +394,12 @@ class Einsum(OpDef):
     name = "einsum"
     range_rule = "einsum"
     input_names = tuple(f"operand{i}" for i in range(52))
+
+    def to_onnx(self, g: OnnxBuilder, *operands: OnnxValue, equation: str) -> OnnxValue:
+        # the attr is the explicit form, which ONNX Einsum reads as is (ellipsis included)
+        return g.node("Einsum", *operands, equation=equation)
+
+    onnx_import = ("Einsum",)
 
     def shape(self, dims: Dims, *shapes: Shape, equation: str) -> Shape:
         spec = parse_einsum(equation)

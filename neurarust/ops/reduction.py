@@ -202,6 +202,12 @@ class Cumsum(OpDef):
 
     name = "cumsum"
     range_rule = "cumsum"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: int,
+                dtype: DType | None = None) -> OnnxValue:
+        if a.rank == 0:
+            return g.cast(a, g.out_dtype)
+        return g.node("CumSum", g.cast(a, g.out_dtype), g.ints([g.axes([dim], a.rank or 0)[0]]))
     save_inputs = False
     input_names = ("input",)
 
@@ -268,6 +274,13 @@ class _MaxDim(SelectingReduction):
 
     select = ""  # the index op that picks the element: "argmax" or "argmin"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None,
+                keepdim: bool = False) -> OnnxValue:
+        reduce = "ReduceMax" if self.select == "argmax" else "ReduceMin"
+        if a.rank == 0:
+            return g.node("Identity", a)
+        return g.reduce(reduce, a, dim, keepdim, a.rank or 0)
+
     def shape(self, dims: Dims, a: Shape, *, dim: Sequence[int] | None = None,
               keepdim: bool = False, **attrs: Any) -> Shape:
         if dim is None or len(dim) != 1:
@@ -319,6 +332,20 @@ class _ArgIndex(SelectingReduction):
         if a.is_bool:
             raise self.dtype_error("does not support bool input; convert with .int() first", a)
         return dt.int64
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None,
+                keepdim: bool = False) -> OnnxValue:
+        # select_last_index=0: the first extreme element, as PyTorch
+        op = "ArgMax" if self.name == "argmax" else "ArgMin"
+        rank = a.rank or 0
+        if rank == 0:
+            return g.const(0, dt.int64)
+        if dim is None:
+            flat = g.node("Reshape", a, g.ints([-1]), dtype=a.dtype)
+            out = g.node(op, flat, axis=0, keepdims=0, select_last_index=0)
+            return g.reshape(out, g.out_shape) if keepdim else out
+        return g.node(op, a, axis=g.axes(dim, rank)[0], keepdims=int(keepdim),
+                      select_last_index=0)
 
 
 @register
@@ -426,6 +453,23 @@ class Norm(Reduction):
     range_rule = "norm"
     save_output = True
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, p: float = 2.0,
+                dim: Sequence[int] | None = None, keepdim: bool = False) -> OnnxValue:
+        rank = a.rank or 0
+        x = g.node("Abs", a)
+        if p == 2:
+            return g.reduce("ReduceL2", a, dim, keepdim, rank)
+        if p == 1:
+            return g.reduce("ReduceL1", a, dim, keepdim, rank)
+        if math.isinf(p):
+            return g.reduce("ReduceMax" if p > 0 else "ReduceMin", x, dim, keepdim, rank)
+        if p == 0:
+            nonzero = g.cast(g.node("Not", g.node("Equal", a, g.scalar(0, a), dtype=dt.bool_),
+                                    dtype=dt.bool_), a.dtype)
+            return g.reduce("ReduceSum", nonzero, dim, keepdim, rank)
+        total = g.reduce("ReduceSum", g.node("Pow", x, g.scalar(p, a)), dim, keepdim, rank)
+        return g.node("Pow", total, g.scalar(1.0 / p, a))
+
     def dtype(self, a: DType, **attrs: Any) -> DType:
         self.float_only(a)
         return a
@@ -468,6 +512,18 @@ class _Logical(Reduction):
 
     def dtype(self, a: DType, **attrs: Any) -> DType:
         return dt.uint8 if a is dt.uint8 else dt.bool_
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dim: Sequence[int] | None = None,
+                keepdim: bool = False) -> OnnxValue:
+        # ONNX has no boolean reduction: the min (all) or max (any) of the nonzero flags
+        # as int32; an empty dim gives int32's max (all: True) or min (any: False).
+        nonzero = g.node("Not", g.node("Equal", a, g.scalar(0, a), dtype=dt.bool_),
+                         dtype=dt.bool_)
+        flags = g.cast(nonzero, dt.int32)
+        reduce = "ReduceMin" if self.name == "all" else "ReduceMax"
+        out = g.reduce(reduce, flags, dim, keepdim, a.rank or 0)
+        return g.cast(g.node("Greater", out, g.const(0, dt.int32), dtype=dt.bool_),
+                      g.out_dtype)
 
 
 @register

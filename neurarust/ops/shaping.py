@@ -237,6 +237,14 @@ class Flip(_ShapeOp):
     name = "flip"
     range_rule = "flip"
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, dims_to_flip: Sequence[int]) -> OnnxValue:
+        if not dims_to_flip or a.rank == 0:
+            return g.node("Identity", a)
+        axes = g.axes(dims_to_flip, a.rank or 0)
+        n = len(axes)  # a reversed Slice: from the last element past the first
+        return g.node("Slice", a, g.ints([-1] * n), g.ints([-(2**63)] * n), g.ints(axes),
+                      g.ints([-1] * n))
+
     def shape(self, dims: Dims, a: Shape, *, dims_to_flip: Sequence[int]) -> Shape:
         norm = [dims.check_dim(d, len(a)) for d in dims_to_flip]
         if len(set(norm)) != len(norm):
@@ -253,6 +261,11 @@ class Repeat(_ShapeOp):
 
     name = "repeat"
     range_rule = "repeat"
+
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, *, repeats: Sequence[Any]) -> OnnxValue:
+        extra = len(repeats) - (a.rank or 0)
+        x = g.unsqueeze(a, list(range(extra))) if extra else a
+        return g.node("Tile", x, g.shape_of(list(repeats)))
 
     def shape(self, dims: Dims, a: Shape, *, repeats: Sequence[Any]) -> Shape:
         if len(repeats) < len(a):

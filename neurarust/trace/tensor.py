@@ -35,7 +35,7 @@ class SymbolicTensor(Tensor):
     __slots__ = ("_sym_shape", "_shape", "_name", "_tracer")
 
     _sym_shape: tuple[Dim, ...]
-    _shape: tuple[TracedDim, ...]
+    _shape: tuple[TracedDim | int, ...]
     _name: str
     _tracer: Tracer
 
@@ -53,7 +53,9 @@ class SymbolicTensor(Tensor):
         t._accumulate = None
         t._retains_grad = False
         t._sym_shape = shape
-        t._shape = tuple(traced(d) for d in shape)
+        # constant dims are plain ints, so model code may do int arithmetic on them
+        # (np.arange(size), split sizes); only named dims are TracedDims
+        t._shape = tuple(d.as_int() if d.is_constant else traced(d) for d in shape)
         t._name = name
         t._tracer = tracer
         return t
@@ -92,6 +94,10 @@ class SymbolicTensor(Tensor):
         return True
 
     def contiguous(self) -> Tensor:
+        return self
+
+    def detach(self) -> Tensor:
+        # a traced value carries no gradient history: detaching changes nothing
         return self
 
     def __len__(self) -> int:
