@@ -56,6 +56,7 @@ __all__ = ["ConstructionError", "TraceError", "Tracer", "parse_spec", "trace", "
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _USER_DIRS = (os.path.join(_PKG_DIR, "examples") + os.sep,)
 _TYPES_DIR = os.path.join(_PKG_DIR, "types") + os.sep
+_TRACE_DIR = os.path.join(_PKG_DIR, "trace") + os.sep
 _BY_SHORT: dict[str, DType] = {d.short: d for d in ALL_DTYPES}
 _BY_SHORT.update({d.name: d for d in ALL_DTYPES})
 
@@ -481,7 +482,7 @@ def _control_flow_error(err: TypeError) -> TraceError | None:
         return None
     frames = traceback.extract_tb(err.__traceback__)
     where = next((f for f in reversed(frames) if not os.path.abspath(f.filename).startswith(
-        _TYPES_DIR)), None)
+        (_TYPES_DIR, _TRACE_DIR))), None)
     if where is None:
         return None
     user = next((f for f in reversed(frames) if not _is_framework(f.filename)), where)
