@@ -61,13 +61,17 @@ def mypy_config(folder: Path, plugin: bool) -> Path:
     return path
 
 
+class MypyCrash(RuntimeError):
+    """mypy (or the plugin inside it) raised instead of reporting."""
+
+
 def run_mypy(files: Sequence[Path], config: Path, cache: Path) -> str:
     cmd = [sys.executable, "-m", "mypy", "--config-file", str(config), "--cache-dir",
            str(cache), "--no-error-summary", "--hide-error-context", *map(str, files)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                           check=False)
     if "Traceback" in done.stdout + done.stderr or done.returncode not in (0, 1):
-        raise RuntimeError(f"mypy crashed:\n{done.stdout}\n{done.stderr}")
+        raise MypyCrash(f"mypy crashed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done.stdout
 
 
@@ -155,6 +159,7 @@ class Verdicts:
     flagged: set[str] = field(default_factory=set)  # file stems with >= 1 error
     noted: set[str] = field(default_factory=set)  # file stems with >= 1 note
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # per stem
+    crashed: list[str] = field(default_factory=list)  # "stem: last line of the crash"
     messages: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, stem: str, is_error: bool, message: str) -> None:
@@ -191,10 +196,25 @@ def write_cases(framework: ground_truth.Framework, folder: Path, with_verify: bo
     return cases
 
 
+def _mypy_batches(files: list[Path], config: Path, cache: Path, crashed: list[str]) -> str:
+    """One mypy run over ``files``; if it crashes, halves until the crashing files are
+    alone (each then recorded in ``crashed``), so one bad mutant costs only its own verdict."""
+    try:
+        return run_mypy(files, config, cache)
+    except MypyCrash as crash:
+        if len(files) == 1:
+            crashed.append(f"{files[0].stem}: {str(crash).strip().splitlines()[-1]}")
+            return ""
+        half = len(files) // 2
+        return (_mypy_batches(files[:half], config, cache, crashed)
+                + _mypy_batches(files[half:], config, cache, crashed))
+
+
 def mypy_verdicts(folder: Path, work: Path) -> Verdicts:
     files = sorted(folder.glob("*.py"))
-    out = run_mypy(files, mypy_config(work, True), work / "cache-mutants")
     verdicts = Verdicts()
+    out = _mypy_batches(files, mypy_config(work, True), work / "cache-mutants",
+                        verdicts.crashed)
     for line in out.splitlines():
         m = _MYPY_LINE.match(line)
         if m:
@@ -403,6 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{', '.join(ASSUMPTIONS)}; it reads the rules, not the return annotation; "
                   "raise = fails by raising):")
             print(verify_table(nr_cases, nr_v))
+        if nr_v.crashed:
+            print(f"\nmypy CRASHED on {len(nr_v.crashed)} files (counted as not flagged):")
+            print("\n".join(f"  {c}" for c in nr_v.crashed))
         mine = score(nr_cases, nr_v)
         print(f"plugin: {mine.noted_missed} of the missed would-fail mutants get an "
               "[nr-undecided] note (left to neurarust verify)")
