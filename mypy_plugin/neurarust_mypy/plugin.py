@@ -320,10 +320,13 @@ class Call:
     """
 
     def __init__(self, api: Any, context: Context, default: Type,
-                 facts: tuple[Cond, ...] | None = None, at_end: bool = False) -> None:
+                 facts: tuple[Cond, ...] | None = None, at_end: bool = False,
+                 quiet: bool = False) -> None:
         self.api, self.context, self.default = api, context, default
         self.facts = scope_facts(api) if facts is None else facts
-        self.at_end = at_end
+        self.at_end, self.quiet = at_end, quiet
+        self.errors = 0
+        self.held: list[tuple[str, ErrorCode]] | None = [] if quiet else None
         if not at_end:
             deferred.remember(api)
 
@@ -332,14 +335,23 @@ class Call:
         return self
 
     def shape_error(self, message: str) -> None:
-        self.api.fail(message, self.context, code=NR_SHAPE)
+        self._fail(message, NR_SHAPE)
 
     def dtype_error(self, message: str) -> None:
-        self.api.fail(message, self.context, code=NR_DTYPE)
+        self._fail(message, NR_DTYPE)
+
+    def _fail(self, message: str, code: ErrorCode) -> None:
+        self.errors += 1
+        if self.held is not None:  # a quiet call holds its errors for the caller to decide
+            self.held.append((message, code))
+        else:
+            self.api.fail(message, self.context, code=code)
 
     def undecided(self, label: str, conditions: Sequence[Any]) -> None:
         """A note per condition the algebra could not settle: the verifier's job. Conditions
         that hold once every size is at least 1 (``0 < T``, ``C != 0``) are not worth one."""
+        if self.quiet:
+            return
         parts = [p for c in conditions for p in (
             cast(Any, c).parts if isinstance(c, Cond) and getattr(c, "kind", None) == "and" else [c])]
         for cond in parts:
@@ -1103,7 +1115,12 @@ def layer_config(ctx: FunctionContext, cls: str) -> Type:
             if any(isinstance(t, Instance) and t.type.fullname.endswith("OrderedDict")
                    for t in items):
                 return ctx.default_return_type
-            text = f"Sequential{ {'layers': tuple(_layer_key(t) for t in ctx.arg_types[0])}!r}"
+            layers = tuple(_layer_key(t) for t in ctx.arg_types[0])
+            config: dict[str, Any] = {"layers": layers}
+            broken = _check_chain(ctx, layers)
+            if broken is not None:
+                config["broken"] = broken
+            text = f"Sequential{config!r}"
         elif cls == "TransformerEncoder":
             if not ctx.arg_types or not ctx.arg_types[0]:
                 return ctx.default_return_type
@@ -1119,6 +1136,59 @@ def layer_config(ctx: FunctionContext, cls: str) -> Type:
     except NotLiteral:
         return ctx.default_return_type
     return Instance(p.type, [_literal(ctx.api, text)], line=p.line, column=p.column)
+
+
+def _probe(key: str | None) -> TInfo | None:
+    """A symbolic input a layer accepts, from its configuration alone (None: no such)."""
+    if key is None:
+        return None
+    dtype = get_default_dtype().name
+    if key.startswith("Linear("):
+        return TInfo(dtype, dims_of((Dim.sym("N"), int(key[len("Linear("):].split(",")[0]))))
+    cls, brace, rest = key.partition("{")
+    if not brace:
+        return None
+    cfg = ast.literal_eval(brace + rest)
+    n, h, w = Dim.sym("N"), Dim.sym("H"), Dim.sym("W")
+    shapes: dict[str, Callable[[], tuple[Any, ...]]] = {
+        "Conv2d": lambda: (n, cfg["in_channels"], h, w),
+        "Conv1d": lambda: (n, cfg["in_channels"], Dim.sym("L")),
+        "BatchNorm2d": lambda: (n, cfg["num_features"], h, w),
+        "BatchNorm1d": lambda: (n, cfg["num_features"]),
+        "LayerNorm": lambda: (n, *_ints(cfg["normalized_shape"])),
+    }
+    if cls == "Sequential":
+        return _probe(cfg["layers"][0]) if cfg["layers"] else None
+    if cls == "Embedding":
+        return TInfo("int64", dims_of((n, Dim.sym("T"))))
+    return TInfo(dtype, dims_of(shapes[cls]())) if cls in shapes else None
+
+
+def _check_chain(ctx: FunctionContext, layers: tuple[str | None, ...]) -> int | None:
+    """Where ``nn.Sequential(...)`` is built: apply its layers to a symbolic input of the
+    first one; a layer that provably cannot take its predecessor's output is reported here,
+    once (calls then stop before it). Returns that layer's index."""
+    h = _probe(layers[0]) if layers else None
+    if h is None:
+        return None
+    sym = _LOOKUP[0](TENSOR) if _LOOKUP else None
+    if sym is None or not isinstance(sym.node, TypeInfo):
+        return None
+    call = Call(ctx.api, ctx.context, Instance(sym.node, []), facts=(), quiet=True)
+    name = "input"
+    for i, sub in enumerate(layers):
+        shape = h.shape or ()
+        out = read(apply_layer(call, sub, h, name, f"Sequential[{i}]"))
+        if call.errors:
+            if any(isinstance(d, Dim) and d.free_symbols() - {"N"} for d in shape):
+                return None  # sizes of the probe's own: clearer where it is called
+            for message, code in call.held or []:
+                ctx.api.fail(message, ctx.context, code=code)
+            return i
+        if out is None or out.shape is None:
+            return None
+        h, name = out, f"Sequential[{i}](...)"
+    return None
 
 
 def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str,
@@ -1145,6 +1215,8 @@ def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str,
         h, h_name = x, x_name
         layers = cfg["layers"]
         for i, sub in enumerate(layers):
+            if i == cfg.get("broken"):
+                return plain(call.default)  # reported where the Sequential is built
             last = i == len(layers) - 1
             out = apply_layer(call if last else call.inner(), sub, h, h_name, f"{label}[{i}]")
             found = read(out)
@@ -1352,6 +1424,7 @@ def _shaped(t: Type) -> TInfo | None:
 
 
 _INSTANCES: dict[Any, dict[str, Any]] = {}
+_LOOKUP: list[Callable[[str], Any]] = []  # the plugin's lookup_fully_qualified
 
 
 def _instance_dims(ctx: Any, expr: Expression | None, here: TypeInfo | None,
@@ -1556,6 +1629,7 @@ class NeurarustPlugin(Plugin):
         super().__init__(options)
         # one plugin per build: state keyed by node identity must not outlive it
         _INSTANCES.clear()
+        _LOOKUP[:] = [self.lookup_fully_qualified]
         deferred.reset()
         flow.reset()
 
