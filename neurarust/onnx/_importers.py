@@ -598,7 +598,7 @@ def _range(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
 
 
 # -- reductions --------------------------------------------------------------------------------------
-def _reduce(f: Callable[..., Tensor], since: int) -> Importer:
+def _reduce(f: Callable[..., Tensor], since: int, empty: str | None = None) -> Importer:
     def run(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
         x = xs[0]
         axes = _axes(ctx, xs, a, since)
@@ -609,14 +609,30 @@ def _reduce(f: Callable[..., Tensor], since: int) -> Importer:
             axes = list(range(x.ndim))
         if x.ndim == 0:
             return [x]
+        if empty is not None and any(int(x.shape[d]) == 0 for d in axes):
+            # ONNX reduces an empty set to the reduction's identity (-inf for max, ...)
+            dims = {d % x.ndim for d in axes}
+            shape = [1 if i in dims else int(n) for i, n in enumerate(x.shape) if keep or
+                     i not in dims]
+            return [fn.full(shape, _identity_value(x.dtype, empty), dtype=x.dtype)]
         return [f(x, tuple(axes), keep)]
     return run
 
 
+def _identity_value(dtype: DType, which: str) -> Any:
+    """The identity of max ('low') or min ('high') in ``dtype``."""
+    if dtype.is_bool:
+        return which == "high"
+    if dtype.is_floating_point:
+        return float("-inf") if which == "low" else float("inf")
+    info = np.iinfo(dtype.np_dtype)
+    return int(info.min) if which == "low" else int(info.max)
+
+
 IMPORTERS["ReduceSum"] = _reduce(lambda x, d, k: fn.sum(x, d, k), 13)
 IMPORTERS["ReduceMean"] = _reduce(lambda x, d, k: fn.mean(x, d, k), 18)
-IMPORTERS["ReduceMax"] = _reduce(lambda x, d, k: fn.amax(x, d, k), 18)
-IMPORTERS["ReduceMin"] = _reduce(lambda x, d, k: fn.amin(x, d, k), 18)
+IMPORTERS["ReduceMax"] = _reduce(lambda x, d, k: fn.amax(x, d, k), 18, "low")
+IMPORTERS["ReduceMin"] = _reduce(lambda x, d, k: fn.amin(x, d, k), 18, "high")
 IMPORTERS["ReduceProd"] = _reduce(lambda x, d, k: fn.prod(x, d[0], k) if len(d) == 1
                                   else _prod_many(x, d, k), 18)
 IMPORTERS["ReduceSumSquare"] = _reduce(lambda x, d, k: fn.sum(fn.mul(x, x), d, k), 18)
@@ -974,10 +990,19 @@ def _bitshift(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]
     x, y = xs
     direction = a["direction"]
     direction = direction.decode() if isinstance(direction, bytes) else str(direction)
-    factor = fn.pow(fn.full_like(y, 2), y)
+    bits = x.dtype.bits
+    # a shift that is negative or at least the width shifts everything out: 0 to the left,
+    # the sign to the right (arithmetic shift); computed in int64 so 2**k cannot overflow
+    wide = fn.cast(x, dtype=_int64())
+    out_of_range = fn.logical_or(fn.lt(y, 0), fn.ge(y, bits))
+    shift = fn.cast(fn.where(out_of_range, fn.zeros_like(y), y), dtype=_int64())
+    factor = fn.pow(fn.full_like(shift, 2), shift)
     if direction == "LEFT":
-        return [fn.cast(fn.mul(x, factor), dtype=x.dtype)]
-    return [fn.cast(fn.div(x, factor, rounding_mode="floor"), dtype=x.dtype)]
+        shifted = fn.where(out_of_range, fn.zeros_like(wide), fn.mul(wide, factor))
+    else:
+        sign = fn.where(fn.lt(wide, 0), fn.full_like(wide, -1), fn.zeros_like(wide))
+        shifted = fn.where(out_of_range, sign, fn.div(wide, factor, rounding_mode="floor"))
+    return [fn.cast(shifted, dtype=x.dtype)]
 
 
 @_reg("TopK")

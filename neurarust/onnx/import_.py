@@ -29,7 +29,14 @@ from ..trace.tracer import TraceError
 from ..types.errors import DTypeError, ShapeError
 
 # the importer modules register their entries in IMPORTERS when imported
-from . import _import_attention, _import_control, _import_pool, _import_resize, _import_rnn  # noqa: F401,I001
+from . import (  # noqa: F401
+    _import_attention,
+    _import_control,
+    _import_pool,
+    _import_quant,
+    _import_resize,
+    _import_rnn,
+)
 from ._host import HOST_FOLDS, SHAPE_OPERANDS, HostValue, host_of, materialize
 from ._importers import IMPORTERS, MAX_ELEMENTS, ImportContext, OnnxUnsupported, SubGraph
 from .builder import require_onnx
