@@ -42,6 +42,19 @@ int = int32  # noqa: A001
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
+if _TYPE_CHECKING:
+    from . import verify as verify
+else:
+    def __getattr__(name: str) -> object:
+        # nr.verify (z3, linear bounds) loads on first use: `import neurarust` stays light
+        if name == "verify":
+            import importlib
+
+            return importlib.import_module(f"{__name__}.verify")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "DType", "DTypeError", "Device", "data", "Generator", "ShapeError", "Tensor", "autograd", "bool",
     "bool_", "cuda", "device", "double", "enable_grad", "float", "float16", "float32", "float64",
