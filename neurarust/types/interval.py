@@ -679,10 +679,21 @@ def sum_(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fa
             "a sum over a size that no assumption bounds"
         return RangeResult(r.out, int_overflow("sum", s_lo, s_hi, out_dtype, what))
     lo_e, hi_e = a.expanded(axes)
-    lo = lo_e.sum(axis=axes, keepdims=True)
-    hi = hi_e.sum(axis=axes, keepdims=True)
-    mag = np.maximum(np.abs(lo_e), np.abs(hi_e)).sum(axis=axes, keepdims=True)
-    err = 0.0 if exact else (mag * (n * u / max(1e-300, 1 - n * u)) if n * u < 1 else np.inf)
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo = lo_e.sum(axis=axes, keepdims=True)
+        hi = hi_e.sum(axis=axes, keepdims=True)
+        mag = np.maximum(np.abs(lo_e), np.abs(hi_e)).sum(axis=axes, keepdims=True)
+        gamma = n * u / max(1e-300, 1 - n * u) if n * u < 1 else np.inf
+        err = 0.0 if exact else mag * gamma
+        if not exact and gamma < 1:
+            # terms of one sign: |fl(s) - s| <= gamma |s|, so an infinite bound on one side
+            # (exp of a large input) leaves the other side finite
+            nonneg = (lo_e >= 0).all(axis=axes, keepdims=True)
+            nonpos = (hi_e <= 0).all(axis=axes, keepdims=True)
+            lo_err = np.where(nonneg, lo * gamma, err)
+            hi_err = np.where(nonpos, -hi * gamma, err)
+            lo, hi = lo - lo_err, hi + hi_err
+            err = 0.0
     lo, hi = _finish(lo, hi, axes, keepdim)
     err = np.asarray(err) if np.ndim(err) == 0 else _finish(err, err, axes, keepdim)[0]
     r = _out(lo, hi, out_dtype, shape, abs_err=err)

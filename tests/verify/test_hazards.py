@@ -137,8 +137,9 @@ def _naive_layer_norm(x: nr.Tensor) -> nr.Tensor:
 @pytest.mark.parametrize("stable,naive,spec,box,hazard", [
     (lambda x: x.logsumexp(1), _naive_logsumexp, "f32[B, 10]", (0.0, 100.0), ("exp", "overflow")),
     (lambda x: F.softmax(x, 1), _naive_softmax, "f32[B, 10]", (0.0, 100.0), ("exp", "overflow")),
+    # exp(-60) / (9 exp(60)) underflows float32 to 0 (at -50..50 it does not: ~4e-45)
     (lambda x: F.log_softmax(x, 1), lambda x: _naive_softmax(x).log(), "f32[B, 10]",
-     (-50.0, 50.0), ("log", "log-domain")),
+     (-60.0, 60.0), ("log", "log-domain")),
     (lambda x: F.layer_norm(x, (8,)), _naive_layer_norm, "f32[B, 8]", (-10.0, 10.0),
      ("div", "div-by-zero")),
 ])
