@@ -392,3 +392,22 @@ def test_cli_paths_factories_json_and_unknown(tmp_path: Path,
     assert main(["verify", f"{path}:loop", "--input", "x: f32[T]", "--max-values", "2",
                  "--assume", "T <= 3"]) == 3
     assert main(["verify", f"{path}:make", *ins, "--assume", "D <"]) == 2
+
+
+def test_timeout_is_unknown_and_ranges_join_each_path(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    report = verify(nn.Linear(4, 2), {"x": "f32[B, 4]"}, timeout=0.0)
+    assert report.status == "unknown" and report.limit is not None and "timed out" in report.limit
+    path = tmp_path / "model.py"
+    path.write_text(MODEL)
+    assert main(["verify", f"{path}:Wrong", "--input", "x: f32[B, 16]", "--timeout", "0"]) == 3
+    capsys.readouterr()
+
+    def f(x: nr.Tensor) -> nr.Tensor:
+        return x.log() if x.shape[1] > 2 else x.exp()
+
+    both = verify(f, {"x": "f32[B, N]"}, [], ranges=["x in [0, 1]"])
+    assert [p.condition for p in both.paths] == ["N > 2", "N <= 2"]
+    assert [p.status for p in both.paths] == ["refuted", "proven"]  # log(0) on the first path
+    assert all(p.numeric is not None for p in both.paths)
+    assert both.to_json()["ranges"] == {"x": [0.0, 1.0]}
