@@ -38,7 +38,10 @@ def _margin_and_grad(net: AffineReLUNet, x: Array, c: Array, d: Array,
             acts.append(a)
     v = a @ c.T - d                                   # (N, m)
     worst = np.argmax(v, axis=1)
-    g = c[worst]                                      # d margin / d y, (N, n_out)
+    # descend on the sum of the rows still unmet (all rows at once, rather than zig-zagging
+    # between the worst ones); the worst row where all are met
+    unmet = np.asarray(v > 0, dtype=np.float64)
+    g = np.where(unmet.max(axis=1)[:, None] > 0, unmet @ c, c[worst])
     for k in range(len(net.weights) - 1, -1, -1):
         g = g @ net.weights[k]
         if k > 0:
