@@ -263,8 +263,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(f"Using a target size ({list(target.shape)}) that is different to the "
                          f"input size ({list(input.shape)}) is deprecated. Please ensure they "
                          "have the same size.")
-    values = input.detach().numpy()
-    if values.size and not ((values >= 0) & (values <= 1)).all():
+    from .. import _dispatch
+
+    values = input.detach().numpy() if _dispatch._tracer is None else None  # traced: no values
+    if values is not None and values.size and not ((values >= 0) & (values <= 1)).all():
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 "
                            "and 1")
     log_x = _log_clamped(input, input.gt(0))

@@ -48,7 +48,7 @@ from ..types.symbolic import SymbolicAlgebra
 from ..ir.graph import Constant, Graph, Input, Node, NodeInput, Value
 from ..types.cond import Cond
 from .dims import plain, traced
-from .paths import PathOracle
+from .paths import PathOracle, SomeValues
 from .tensor import SymbolicTensor
 
 __all__ = ["ConstructionError", "TraceError", "Tracer", "parse_spec", "trace", "user_frame"]
@@ -206,12 +206,18 @@ class Tracer:
         fixed = d.substitute(known) if known else d
         if fixed.is_constant:  # already decided on this path (3*D == 192 fixes D)
             return fixed.as_int()
-        values = self.oracle.values(d)
-        if isinstance(values, str):
-            raise TypeError(f"dim {d} is symbolic; it has no integer value ({values})")
+        found = self.oracle.values(d)
+        if isinstance(found, str):
+            raise TypeError(f"dim {d} is symbolic; it has no integer value ({found})")
+        values = found.values if isinstance(found, SomeValues) else found
         options = [d.eq(k) for k in values]
+        if isinstance(found, SomeValues):  # one more path for every larger value
+            options.append(d.gt(values[-1]))
         i = self.oracle.choose(options, "value", frame)
         self.algebra.facts = (*self.algebra.facts, options[i])
+        if i == len(values):
+            assert isinstance(found, SomeValues)
+            raise TypeError(f"dim {d} is symbolic; it has no integer value ({found.rest})")
         return values[i]
 
     # -- ops ------------------------------------------------------------------------------------
@@ -259,9 +265,10 @@ class Tracer:
                 shapes.append(None)
                 refs.append(None)
             elif isinstance(x, Dim):
-                if not x.is_constant:
-                    raise TraceError(f"{op.name}: the symbolic size {x} is used as a tensor "
-                                     f"value; that is not supported yet\n  at {source}")
+                if not x.is_constant:  # a size used as a number: ``total / x.shape[0]``
+                    return self.dispatch(op, tuple(self._size_value(v) if isinstance(v, Dim)
+                                                   and not v.is_constant else v
+                                                   for v in inputs), attrs)
                 shapes.append(())
                 refs.append(x.as_int())
                 has_scalar = True
@@ -292,6 +299,15 @@ class Tracer:
         self.graph.nodes.append(Node(op.name, tuple(refs), dict(attrs), Value(name, shape, out_dtype),
                                      source, scope, obligations))
         return SymbolicTensor._make(self, name, shape, out_dtype)
+
+    def _size_value(self, d: Dim) -> SymbolicTensor:
+        """The symbolic size ``d`` as a 0-d int64 graph value: the sum of a 1 expanded to
+        ``(d,)``, so that the exported graph computes it from the input shapes."""
+        from ..functions.creation import tensor
+
+        ones = self.dispatch(get("expand"), (tensor(1),), {"size": (plain(d),)})
+        return self.dispatch(get("sum"), (ones,), {"dim": None, "keepdim": False,  # type: ignore[no-any-return]
+                                                   "dtype": None})
 
     def dispatch_inplace(self, op: OpDef, target: Tensor, others: tuple[Any, ...],
                          attrs: dict[str, Any]) -> Any:
