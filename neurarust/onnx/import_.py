@@ -32,6 +32,7 @@ from ..types.errors import DTypeError, ShapeError
 from . import (  # noqa: F401
     _import_attention,
     _import_control,
+    _import_grid,
     _import_pool,
     _import_quant,
     _import_resize,

@@ -213,11 +213,14 @@ def test_new_importer_families_pass_their_conformance_cases() -> None:
     ops = ["Resize", "Upsample", "LSTM", "GRU", "RNN", "MaxPool", "AveragePool", "LpPool",
            "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss", "If", "Loop",
            "LinearAttention", "CausalConvWithState", "RotaryEmbedding", "CumProd",
-           "LpNormalization", "CenterCropPad", "Pad", "ScatterND", "ScatterElements"]
+           "LpNormalization", "CenterCropPad", "Pad", "ScatterND", "ScatterElements",
+           "GridSample", "AffineGrid", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
+           "GroupNormalization", "LRN", "ReverseSequence"]
     res = conformance.run(ops=ops, with_ort=False)
     failing = {op: dict(c) for op, c in res.ours.items() if c["pass"] != sum(c.values())}
     minimum = {"Resize": 39, "LSTM": 6, "MaxPool": 19, "AveragePool": 20, "LpPool": 8,
-               "NegativeLogLikelihoodLoss": 13, "LinearAttention": 7, "CumProd": 9}
+               "NegativeLogLikelihoodLoss": 13, "LinearAttention": 7, "CumProd": 9,
+               "GridSample": 18, "QLinearMatMul": 8}
     assert not failing, failing
     assert all(res.ours[op]["pass"] >= n for op, n in minimum.items()), dict(res.ours)
 
@@ -233,3 +236,35 @@ def test_unsupported_ops_inside_subgraphs_are_listed_too() -> None:
         nr.onnx.load(m)
     assert "2 unsupported op type(s) (3 node(s))" in str(err.value)
     assert "Foo x2" in str(err.value) and "Bar x1" in str(err.value)
+
+
+def test_grid_sample_forward_and_gradients_match_torch() -> None:
+    """The imported GridSample differentiates with respect to both the input and the grid."""
+    torch = pytest.importorskip("torch")
+    h = onnx.helper
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
+    grid = rng.uniform(-1.2, 1.2, (2, 6, 7, 2)).astype(np.float32)
+    # ONNX clamps/reflects the coordinate before taking cubic taps, PyTorch each tap: they
+    # agree for cubic only with zero padding
+    cases = [("linear", "bilinear", p) for p in ("zeros", "border", "reflection")]
+    for mode, torch_mode, padding in [*cases, ("cubic", "bicubic", "zeros")]:
+        m = _model([h.make_node("GridSample", ["x", "g"], ["y"], mode=mode,
+                                padding_mode=padding, align_corners=0)],
+                   [_vi("x", list(x.shape)), _vi("g", list(grid.shape))],
+                   [_vi("y", None)], opset=20)
+        xn, gn = nr.tensor(x, requires_grad=True), nr.tensor(grid, requires_grad=True)
+        yn = nr.onnx.load(m)(xn, gn)
+        (yn * yn).sum().backward()
+        xt = torch.tensor(x, requires_grad=True)
+        gt = torch.tensor(grid, requires_grad=True)
+        yt = torch.nn.functional.grid_sample(xt, gt, mode=torch_mode, padding_mode=padding,
+                                             align_corners=False)
+        (yt * yt).sum().backward()
+        what = f"{mode}/{padding}"
+        np.testing.assert_allclose(yn.detach().numpy(), yt.detach().numpy(), rtol=1e-4,
+                                   atol=1e-5, err_msg=what)
+        np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-4,
+                                   err_msg=what)
+        np.testing.assert_allclose(gn.grad.numpy(), gt.grad.numpy(), rtol=1e-3, atol=1e-3,
+                                   err_msg=what)
