@@ -1244,9 +1244,8 @@ def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str,
                                                     "ceil_mode": bool(cfg["ceil_mode"])}, label)
     if cls in ("AvgPool1d", "AvgPool2d"):
         extra_attrs = {"ceil_mode": bool(cfg["ceil_mode"]),
-                       "count_include_pad": bool(cfg["count_include_pad"])}
-        if cls == "AvgPool2d":
-            extra_attrs["divisor_override"] = cfg["divisor_override"]
+                       "count_include_pad": bool(cfg["count_include_pad"]),
+                       "divisor_override": cfg.get("divisor_override")}
         return pool(call, cls.lower().replace("pool", "_pool"), x, x_name, cfg["kernel_size"],
                     cfg["stride"], cfg["padding"], extra_attrs, label)
     if cls == "Flatten":

@@ -31,7 +31,7 @@ def diagnostics(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, int,
     config.write_text(f"[mypy]\nplugins = neurarust_mypy\nmypy_path = {ROOT}\n"
                       "follow_imports = silent\nwarn_unused_ignores = False\n")
     stdout, stderr, _ = api.run(["--config-file", str(config), "--cache-dir",
-                                 str(tmp / "cache"), *map(str, CASES)])
+                                 str(tmp_path_factory.getbasetemp() / "mypy-cache"), *map(str, CASES)])
     assert "Traceback" not in stdout + stderr, stdout + stderr
     found = set()
     for line in stdout.splitlines():
