@@ -553,6 +553,15 @@ def reshape(a: Interval, shape: Sequence[Any], **_: Any) -> RangeResult:
         sizes = tuple(int(s) for s in shape if s is not None)
         return RangeResult(Interval(a.lo.reshape(sizes), a.hi.reshape(sizes), shape, a.dtype,
                                     a.point), [])
+    # dims kept at the end, everything before them shared: the bounds of the kept dims stay
+    k = 0
+    while (k < min(len(a.shape), len(shape)) and a.shape[-1 - k] is not None
+           and a.shape[-1 - k] == shape[-1 - k]):
+        k += 1
+    if k and all(b == 1 for b in a.lo.shape[:a.ndim - k]):
+        new_b = (1,) * (len(shape) - k) + a.lo.shape[a.ndim - k:]
+        return RangeResult(Interval(a.lo.reshape(new_b), a.hi.reshape(new_b), shape, a.dtype,
+                                    a.point), [])
     # a leading symbolic (batch) dim shared by both sides: keep the rest per element
     if (a.shape and shape and a.shape[0] is None and shape[0] is None and a.lo.shape[0] == 1
             and all(s is not None and b == s for b, s in zip(a.lo.shape[1:], a.shape[1:]))

@@ -122,8 +122,12 @@ def index_select(a: Interval, idx: Interval, *, dim: int, **_: Any) -> RangeResu
     hazards = check_index("index_select", idx, a, d)
     if a.ndim == 0:
         return RangeResult(a, hazards)
-    lo, hi = _hull_along(a, [d])
     shape = (*a.shape[:d], idx.shape[0] if idx.shape else 1, *a.shape[d + 1:])
+    if idx.point and not hazards and a.lo.shape[d] == a.shape[d]:  # constant indices: exact
+        rows = idx.lo.reshape(-1).astype(np.int64)
+        return RangeResult(Interval(np.take(a.lo, rows, axis=d), np.take(a.hi, rows, axis=d),
+                                    shape, a.dtype, a.point), hazards)
+    lo, hi = _hull_along(a, [d])
     return RangeResult(Interval(lo, hi, shape, a.dtype), hazards)
 
 

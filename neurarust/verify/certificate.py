@@ -21,12 +21,14 @@ traced graph (one trace: the graph proven is the graph written and hashed).
 1. the hash is recomputed from the file (any changed weight byte, node or attribute fails);
 2. every recorded shape obligation is re-proven by z3 under the recorded assumptions (and
    ``dim >= min_size``), so an edited assumption that no longer implies an obligation fails;
-3. numeric claims are re-proven when the imported model can be traced symbolically:
-   ``verify_ranges`` runs on that trace with the recorded input ranges, and must find no
-   hazard and output bounds inside the recorded ones (a widened input range fails). When the
-   imported model cannot be traced (importers that read constant operands, such as Reshape or
-   Slice, need concrete data), the numeric claims are only hash-checked, and the report
-   says so.
+3. numeric claims are re-proven on the file itself: the ONNX graph is imported
+   (``nr.onnx.load``) and traced, and ``verify_ranges`` runs on that trace with the recorded
+   input ranges and assumptions; it must find no hazard and output bounds inside the recorded
+   ones, per element (so a changed weight fails even if the hash were forged). When the
+   imported model does not trace symbolically (an importer that needs a size as data, such
+   as ``Range`` over ``T``), it is traced at the least and at the greatest sizes the
+   assumptions allow, where size-dependent bounds are extreme; when even that is impossible
+   (an unbounded dim), the numeric claims are only hash-checked, and the report says so.
 
 The certificate is not signed: it proves nothing about who produced it, only that its claims
 hold for the file it is embedded in.
@@ -185,9 +187,7 @@ def certify(graph: Graph, proto: Any, assumptions: Sequence[str] = (),
         numeric = {"status": "proven", "method": "interval bounds, rounded outward for the "
                                                  "dtype; sizes bounded by the assumptions",
                    "facts": _numeric_facts(graph),
-                   "outputs": {k: {"lo": np.asarray(v.lo, dtype=np.float64).tolist(),
-                                   "hi": np.asarray(v.hi, dtype=np.float64).tolist()}
-                               for k, v in nr_.outputs.items()}}
+                   "outputs": {k: _claimed(v.lo, v.hi) for k, v in nr_.outputs.items()}}
     if problems:
         raise CertificateError("not certified: verification did not prove everything:\n  "
                                + "\n  ".join(problems))
@@ -199,6 +199,19 @@ def certify(graph: Graph, proto: Any, assumptions: Sequence[str] = (),
         assumptions=tuple(assumptions), min_size=graph.min_size,
         input_ranges={k: (float(lo), float(hi)) for k, (lo, hi) in ranges.items()},
         shape_facts=facts, numeric=numeric, hash=model_hash(proto))
+
+
+CLAIM_MARGIN = 2.0 ** -16
+"""Recorded output bounds are the proven ones widened by this fraction of their magnitude
+(still sound: a wider bound of a bounded value): the re-proof runs on the imported graph,
+whose decomposition may round once more than the exported one, and must fit inside."""
+
+
+def _claimed(lo: Any, hi: Any) -> dict[str, Any]:
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        margin = CLAIM_MARGIN * np.maximum(np.abs(lo), np.abs(hi)) + 2.0 ** -126
+    return {"lo": (lo - margin).tolist(), "hi": (hi + margin).tolist()}
 
 
 def _numeric_facts(graph: Graph) -> list[str]:
@@ -299,47 +312,100 @@ def _reprove_shapes(cert: Certificate, result: CheckResult) -> None:
                         f"by z3 under the recorded assumptions")
 
 
+def _corner_specs(cert: Certificate) -> list[dict[str, str]] | str:
+    """Input specs at the least and at the greatest sizes the recorded assumptions allow
+    (every named dim at once), or why there are none (a dim no assumption bounds)."""
+    from ..trace.tracer import parse_spec
+    from ..types.dim import Dim
+    from .sizes import Sizes
+
+    symbols = sorted({s for spec in cert.inputs.values() for d in parse_spec(spec)[1]
+                      for s in d.free_symbols()})
+    if not symbols:
+        return [dict(cert.inputs)]
+    sizes = Sizes(symbols, list(cert.assumptions), min_size=cert.min_size)
+    ranges = {n: sizes.range(Dim.sym(n)) for n in symbols}
+    open_ = [n for n, r in ranges.items() if r.hi == float("inf")]
+    if open_:
+        return f"no assumption bounds {', '.join(open_)}"
+    corners = []
+    for end in ("lo", "hi"):
+        binding = {n: int(getattr(r, end)) for n, r in ranges.items()}
+        specs = {}
+        for name, spec in cert.inputs.items():
+            dtype, dims = parse_spec(spec)
+            specs[name] = f"{dtype.short}[{', '.join(str(d.evaluate(binding)) for d in dims)}]"
+        corners.append(specs)
+    return corners
+
+
+def _traces(cert: Certificate, proto: Any, result: CheckResult) -> list[tuple[Graph, str]]:
+    """The imported model traced symbolically; failing that (an importer that needs a size
+    as data), traced at the least and greatest sizes the assumptions allow, where the
+    size-dependent bounds (counts of sums, ``arange(T)``'s last index) are extreme."""
+    from ..onnx import load
+    from ..trace import trace
+
+    try:
+        return [(trace(load(proto), dict(cert.inputs)), "its symbolic trace")]
+    except Exception as err:  # the imported model cannot be traced symbolically
+        why = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+    corners = _corner_specs(cert)
+    if isinstance(corners, str):
+        result.notes.append(f"numeric: NOT re-proven (the imported model does not trace "
+                            f"symbolically: {why}; and {corners}); only hash-checked")
+        return []
+    try:
+        out = [(trace(load(proto), specs), ", ".join(f"{k}: {v}" for k, v in specs.items()))
+               for specs in corners]
+    except Exception as err:
+        result.notes.append(f"numeric: NOT re-proven (the imported model traces neither "
+                            f"symbolically nor at concrete sizes: {type(err).__name__}); "
+                            f"only hash-checked")
+        return []
+    result.notes.append(f"numeric: the imported model does not trace symbolically ({why}); "
+                        f"re-proving at the least and greatest sizes the assumptions allow")
+    return out
+
+
 def _reprove_numeric(cert: Certificate, proto: Any, result: CheckResult) -> None:
     if cert.numeric is None:
         if cert.input_ranges:
             result.problems.append("input ranges are recorded but no numeric claim is")
         return
-    from ..onnx import load
-    from ..trace import trace
     from .numeric import verify_ranges
 
-    try:
-        graph = trace(load(proto), dict(cert.inputs))
-    except Exception as err:  # the imported model cannot be traced symbolically
-        result.notes.append(f"numeric: NOT re-proven (the imported model does not trace "
-                            f"symbolically: {type(err).__name__}); only hash-checked")
-        return
-    try:
-        report = verify_ranges(graph, dict(cert.input_ranges), list(cert.assumptions))
-    except ValueError as err:
-        result.problems.append(f"numeric: {err}")
-        return
-    for h in report.hazards:
-        result.problems.append(f"numeric: {h}")
-    recorded = cert.numeric.get("outputs", {})
-    if len(recorded) != len(report.outputs):
-        result.problems.append(f"numeric: {len(recorded)} recorded outputs, the model has "
-                               f"{len(report.outputs)}")
-    for (name, rec), iv in zip(recorded.items(), report.outputs.values()):
-        lo, hi = np.asarray(rec["lo"], dtype=np.float64), np.asarray(rec["hi"], dtype=np.float64)
-        try:  # per element where both are, else against the recorded hull
-            outside = bool(np.any(iv.lo < lo) or np.any(iv.hi > hi))
-        except ValueError:
-            outside = bool(np.min(iv.lo) < np.min(lo) or np.max(iv.hi) > np.max(hi))
-        if outside:
-            result.problems.append(
-                f"numeric: output {name} re-proven in [{float(np.min(iv.lo)):.6g}, "
-                f"{float(np.max(iv.hi)):.6g}], not inside the recorded "
-                f"[{float(np.min(lo)):.6g}, {float(np.max(hi)):.6g}]")
-    if not result.problems:
+    before = len(result.problems)
+    traces = _traces(cert, proto, result)
+    for graph, where in traces:
+        try:
+            report = verify_ranges(graph, dict(cert.input_ranges), list(cert.assumptions))
+        except ValueError as err:
+            result.problems.append(f"numeric: {err}")
+            return
+        for h in report.hazards:
+            result.problems.append(f"numeric ({where}): {h}")
+        recorded = cert.numeric.get("outputs", {})
+        if len(recorded) != len(report.outputs):
+            result.problems.append(f"numeric: {len(recorded)} recorded outputs, the model has "
+                                   f"{len(report.outputs)}")
+        for (name, rec), iv in zip(recorded.items(), report.outputs.values()):
+            lo = np.asarray(rec["lo"], dtype=np.float64)
+            hi = np.asarray(rec["hi"], dtype=np.float64)
+            try:  # per element where both are, else against the recorded hull
+                outside = bool(np.any(iv.lo < lo) or np.any(iv.hi > hi))
+            except ValueError:
+                outside = bool(np.min(iv.lo) < np.min(lo) or np.max(iv.hi) > np.max(hi))
+            if outside:
+                result.problems.append(
+                    f"numeric ({where}): output {name} re-proven in "
+                    f"[{float(np.min(iv.lo)):.6g}, {float(np.max(iv.hi)):.6g}], not inside the "
+                    f"recorded [{float(np.min(lo)):.6g}, {float(np.max(hi)):.6g}]")
+    if traces and len(result.problems) == before:
         result.notes.append(f"numeric: re-proven on the file itself (its graph imported and "
-                            f"traced, {len(graph.nodes)} nodes): no hazard, output bounds "
-                            f"inside the recorded ones")
+                            f"traced: {'; '.join(w for _, w in traces)}; "
+                            f"{len(traces[0][0].nodes)} nodes): no hazard, output bounds inside "
+                            f"the recorded ones")
 
 
 def check_certificate(proto: Any) -> CheckResult:

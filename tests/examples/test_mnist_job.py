@@ -190,7 +190,9 @@ def test_the_job_ends_with_the_model_verified_and_exported_certified(
     bounds = cert.numeric["outputs"]  # type: ignore[index]
     (b,) = bounds.values()
     assert np.all(logits >= np.asarray(b["lo"])) and np.all(logits <= np.asarray(b["hi"]))
-    assert record.results["logit_lower_bound"] == pytest.approx(np.min(b["lo"]))
+    # the certificate claims the proven bounds widened by a margin (CLAIM_MARGIN)
+    assert np.min(b["lo"]) <= record.results["logit_lower_bound"]
+    assert record.results["logit_lower_bound"] == pytest.approx(np.min(b["lo"]), rel=1e-4)
     assert main_job_onnx_verifies(path)
 
 

@@ -166,3 +166,28 @@ def test_certificate_records_the_numeric_facts_and_reproves_them() -> None:
         assert "no numeric hazard" in facts[0]
         result = check_certificate(onnx.load(os.path.join(tmp, "net.onnx")))
         assert any("re-proven on the file itself" in n for n in result.notes), result
+
+
+class Positions(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos = nn.Embedding(64, 8)
+
+    def forward(self, x: nr.Tensor) -> nr.Tensor:
+        return x + self.pos(nr.arange(x.shape[1]))
+
+
+def test_a_model_that_imports_only_at_concrete_sizes_is_reproven_at_the_extreme_sizes() -> None:
+    """``arange(T)`` exports as ONNX Range over Shape(x), which imports only with a concrete
+    T: the claims are re-proven at the least and the greatest sizes the assumptions allow."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "pos.onnx")
+        graph = nr.trace(Positions(), {"x": "f32[B, T, 8]"})
+        export_certified(graph, path, ["B <= 4", "T <= 64"], {"x": (-1.0, 1.0)})
+        result = check_certificate(onnx.load(path))
+        assert result.ok, result
+        assert any("least and greatest sizes" in n for n in result.notes)
+        assert any("x: f32[4, 64, 8]" in n and "re-proven on the file itself" in n
+                   for n in result.notes), result
+        with pytest.raises(CertificateError, match="index-range"):  # T = 65 would read row 64
+            export_certified(graph, path, ["B <= 4", "T <= 100"], {"x": (-1.0, 1.0)})
