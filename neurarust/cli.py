@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--max-paths", type=int, default=64, metavar="N",
                         help="explore at most N paths through shape-dependent Python control "
                              "flow (default 64; unknown beyond)")
-    verify.add_argument("--max-values", type=int, default=16, metavar="N",
+    verify.add_argument("--max-values", type=int, default=8, metavar="N",
                         help="follow a symbolic size used as an int (range(T)) value by value "
-                             "when it has at most N values (default 16; unknown beyond)")
+                             "when it has at most N values (default 8; larger ones unknown)")
     export = sub.add_parser("export", help="trace a model once and write it as ONNX "
                                            "(symbolic dims become dim_params)")
     export.add_argument("target", help="path/model.py:Name (a Module class, instance, factory "
@@ -252,7 +252,7 @@ def _verify_kernels() -> int:
 
 def _verify(target: str, inputs: list[str], assumptions: list[str],
             ranges: list[str] | None = None, *, exact: bool = False, json_out: bool = False,
-            timeout: float | None = None, max_paths: int = 64, max_values: int = 16) -> int:
+            timeout: float | None = None, max_paths: int = 64, max_values: int = 8) -> int:
     """``neurarust verify path/model.py:Name``: explore every path, prove every obligation;
     exit 0 all proven, 1 refuted, 2 usage or input error, 3 unknown or timed out."""
     import json

@@ -24,7 +24,7 @@ from types import FrameType
 from ..types.cond import Cond
 from ..types.dim import Dim
 
-__all__ = ["Decision", "PathOracle", "frame_site"]
+__all__ = ["Decision", "PathOracle", "SomeValues", "frame_site"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,16 @@ def frame_site(frame: FrameType) -> tuple[str, str, str, str]:
                                                f.f_lineno).strip()
 
 
+@dataclass(frozen=True)
+class SomeValues:
+    """The smallest ``values`` of a size that has more than are followed one by one: the
+    path takes each of them (bounded checking: small sizes find most bugs), and one more path
+    stands for every larger value, reported unknown with ``rest`` (why it is not followed)."""
+
+    values: list[int]
+    rest: str
+
+
 class PathOracle:
     """Chooses the way at each undecided point of a trace (see the module docstring).
 
@@ -89,7 +99,7 @@ class PathOracle:
         (``[c, ~c]`` for a branch, ``[T == 1, T == 2, ...]`` for a value)."""
         raise NotImplementedError
 
-    def values(self, d: Dim) -> list[int] | str:
-        """Every value ``d`` may take on this path, or why they cannot be followed one by
-        one (too many: the point is then reported, not explored)."""
+    def values(self, d: Dim) -> list[int] | SomeValues | str:
+        """Every value ``d`` may take on this path; or its smallest ones and why the rest are
+        not followed (:class:`SomeValues`); or why none can be followed."""
         raise NotImplementedError

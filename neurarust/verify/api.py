@@ -31,7 +31,7 @@ __all__ = ["verify"]
 def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequence[str] = (),
            ranges: Mapping[str, Any] | Sequence[str] | None = None, *,
            config: Mapping[str, str] | None = None, min_size: int = 1, max_paths: int = 64,
-           max_values: int = 16, timeout: float | None = None, exact: bool = False) -> Report:
+           max_values: int = 8, timeout: float | None = None, exact: bool = False) -> Report:
     """Verify shape safety (and, with ``ranges``, numeric safety) of ``model``.
 
     Args:

@@ -26,7 +26,7 @@ from typing import Any
 import z3
 
 from ..ir.graph import Graph
-from ..trace.paths import Decision, PathOracle, frame_site
+from ..trace.paths import Decision, PathOracle, SomeValues, frame_site
 from ..trace.tracer import parse_spec, trace
 from ..types.cond import Cond
 from ..types.dim import Dim
@@ -82,6 +82,7 @@ class _Z3Oracle(PathOracle):
         self.prefix = list(prefix)
         self.queue = queue
         self.max_values = max_values
+        self.timeout_ms = timeout_ms
         self.taken: list[int] = []
         self.solver = z3.Solver()
         if timeout_ms is not None:
@@ -126,36 +127,35 @@ class _Z3Oracle(PathOracle):
                                            user_code))
         return i
 
-    def values(self, d: Dim) -> list[int] | str:
+    def values(self, d: Dim) -> list[int] | SomeValues | str:
         term = self.z.from_dim(d)
         self._sync()
         found: list[int] = []
-        self.solver.push()
-        try:
-            while len(found) <= self.max_values:
-                verdict = self.solver.check()
-                if verdict == z3.unsat:
-                    break
-                if verdict != z3.sat:
-                    return ("z3 could not enumerate its values under the assumptions and this "
-                            "path; this path is not verified")
-                v = self.solver.model().eval(term, model_completion=True).as_long()
-                found.append(v)
-                self.solver.add(term != v)
-        finally:
-            self.solver.pop()
-        if len(found) > self.max_values:
-            shown = ", ".join(map(str, sorted(found)[:4]))
-            return (f"under the assumptions and this path it takes more than "
-                    f"{self.max_values} values (e.g. {shown}, ...), too many to follow one by "
-                    f"one, so this path is not verified; bound it with an assumption such as "
-                    f"'{d} <= {self.max_values}' to follow it value by value")
-        return sorted(found)
+        while len(found) <= self.max_values:  # the smallest values, in increasing order
+            opt = z3.Optimize()
+            opt.set("timeout", self.timeout_ms or 10_000)
+            opt.add(*self.solver.assertions())
+            if found:
+                opt.add(term > found[-1])
+            opt.minimize(term)
+            verdict = opt.check()
+            if verdict == z3.unsat:
+                return found
+            if verdict != z3.sat:
+                return ("z3 could not enumerate its values under the assumptions and this "
+                        "path; this path is not verified")
+            found.append(opt.model().eval(term, model_completion=True).as_long())
+        kept = found[:self.max_values]
+        return SomeValues(kept, (
+            f"under the assumptions and this path it also takes values above {kept[-1]}; "
+            f"{len(kept)} values were followed one by one (a path each) and the larger ones "
+            f"are not verified; bound it with an assumption such as '{d} <= {kept[-1]}' to "
+            "cover them all"))
 
 
 def explore(model: Callable[..., Any], inputs: Mapping[str, str],
             assume: Sequence[str] = (), *, config: Mapping[str, str] | None = None,
-            min_size: int = 1, max_paths: int = 64, max_values: int = 16,
+            min_size: int = 1, max_paths: int = 64, max_values: int = 8,
             timeout_ms: int | None = 10_000, deadline: float | None = None) -> Exploration:
     """Trace ``model`` once per feasible path; see the module docstring.
 

@@ -198,12 +198,24 @@ def test_loops_over_a_symbolic_count_unroll_when_bounded_else_unknown() -> None:
     assert small.ok and [p.condition for p in small.paths] == ["T == 1", "T == 2", "T == 3"]
     assert [len(p.shape.graph.nodes) for p in small.paths if p.shape] == [3, 5, 7]
     assert any("followed value by value" in n for n in small.notes)
-    big = verify(f, {"x": "f32[T, 4]"}, ["T <= 4096"])
-    (path,) = big.paths
+    big = verify(f, {"x": "f32[T, 4]"}, ["T <= 4096"], max_values=4)
+    assert [p.condition for p in big.paths] == ["T == 1", "T == 2", "T == 3", "T == 4", "T > 4"]
+    assert [p.status for p in big.paths] == ["proven"] * 4 + ["unknown"]
+    path = big.paths[-1]
     assert big.status == "unknown" and path.failure is not None
     assert path.failure.source.endswith(":" + _line_of(f, "for i in range"))
-    assert "more than 16 values" in path.failure.message
-    assert "T <= 16" in path.failure.message  # the assumption that would bound it
+    assert "also takes values above 4" in path.failure.message
+    assert "T <= 4" in path.failure.message  # the assumption that would bound it
+
+    def bug_at_3(x: nr.Tensor) -> nr.Tensor:
+        y = x[0]
+        for i in range(x.shape[0]):
+            y = y + x[i]
+        return y + nr.zeros(4)[: 5 - x.shape[0]]  # wrong unless T == 1 or T == 4
+
+    found = verify(bug_at_3, {"x": "f32[T, 4]"}, ["T <= 4096"], max_values=4)
+    assert found.status == "refuted"  # the bounded part finds it
+    assert [p.status for p in found.paths] == ["proven", "refuted", "refuted", "proven", "unknown"]
 
 
 def test_construction_errors_from_symbolic_config_are_refuted_with_the_line() -> None:
