@@ -1,5 +1,6 @@
-"""ONNX sequence-model ops added in recent opsets: ``LinearAttention`` (linear, gated, delta
-and gated-delta state updates), ``CausalConvWithState`` and ``RotaryEmbedding``.
+"""ONNX attention and sequence-model ops: ``Attention`` (masks, causal, caches, grouped
+heads, softcap, sliding windows), ``LinearAttention`` (linear, gated, delta and gated-delta
+state updates), ``CausalConvWithState`` and ``RotaryEmbedding``.
 
 Each is written with registered ops (the recurrences unrolled over a concrete sequence
 length), computing in float32 where ONNX's reference does and casting back at the end.
@@ -12,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from .. import functions as fn
+from ..nn import functional as F
 from ..tensor import Tensor
 from ..types.dtype import float32
-from ._importers import ImportContext, OnnxUnsupported, _reg, _text
+from ._importers import ImportContext, OnnxUnsupported, _bool, _reg, _text, onnx_to_dtype
 
 __all__: list[str] = []
 
@@ -135,3 +137,99 @@ def _rotary(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
 def _int64() -> Any:
     from ..types.dtype import int64
     return int64
+
+
+@_reg("Attention")
+def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """Scaled dot-product attention as ONNX's reference computes it: optional past key/value
+    concatenated, grouped heads repeated, softcap, float/bool mask, causal (bottom-right)
+    mask; fully masked rows give 0. Masks from static sizes are constants."""
+    xs = list(xs) + [None] * (7 - len(xs))
+    q, k, v, mask, past_k, past_v, nonpad = xs[:7]
+    left, right = int(a.get("left_window_size", -1)), int(a.get("right_window_size", -1))
+    three = q.ndim == 3
+    b = int(q.shape[0])
+    if three:
+        hq, hkv = int(a["q_num_heads"]), int(a["kv_num_heads"])
+
+        def heads(t: Tensor, h: int) -> Tensor:
+            return fn.permute(fn.reshape(t, [b, int(t.shape[1]), h, -1]), [0, 2, 1, 3])
+        q, k, v = heads(q, hq), heads(k, hkv), heads(v, hkv)
+    scale = a.get("scale")
+    scale = 1.0 / float(np.sqrt(int(q.shape[3]))) if scale is None else float(scale)
+    # ONNX scales q and k by sqrt(scale) each, in the input dtype (matters in float16)
+    root = float(np.asarray(np.sqrt(scale), dtype=q.dtype.np_dtype))
+    if past_k is not None:
+        k = fn.cat([past_k, k], dim=2)
+    if past_v is not None:
+        v = fn.cat([past_v, v], dim=2)
+    present_k, present_v = k, v
+    sq, skv = int(q.shape[2]), int(k.shape[2])
+    neg = float("-inf")
+    bias: Tensor | None = None
+    if mask is not None:
+        pad = skv - int(mask.shape[-1])
+        if pad > 0:
+            shape = list(mask.shape)
+            shape[-1] = pad
+            fill = fn.full(shape, False if mask.dtype is _bool() else neg, dtype=mask.dtype)
+            mask = fn.cat([mask, fill], dim=-1)
+        if mask.dtype is _bool():
+            mask = fn.where(mask, fn.zeros([], dtype=q.dtype), fn.full([], neg, dtype=q.dtype))
+        bias = mask
+    if a.get("is_causal", 0):
+        offset: Any = int(past_k.shape[2]) if past_k is not None else 0
+        if past_k is None and nonpad is not None:  # per-batch frontier: (B, 1, 1, 1)
+            offset = ctx.array(nonpad).reshape(-1, 1, 1, 1) - sq
+        allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + offset
+        causal = fn.tensor(np.where(allowed, 0.0, -np.inf).astype(q.dtype.np_dtype))
+        bias = causal if bias is None else fn.add(bias, causal)
+    if left >= 0 or right >= 0:  # sliding window around each query's absolute position
+        start: Any = int(past_k.shape[2]) if past_k is not None else 0
+        if past_k is None and nonpad is not None:
+            start = ctx.array(nonpad).reshape(-1, 1, 1, 1) - sq
+        diff = np.arange(sq)[:, None] + start - np.arange(skv)[None, :]
+        inside = np.ones_like(diff, dtype=bool)
+        if left >= 0:
+            inside &= diff <= left
+        if right >= 0:
+            inside &= -diff <= right
+        window = fn.tensor(np.where(inside, 0.0, -np.inf).astype(q.dtype.np_dtype))
+        bias = window if bias is None else fn.add(bias, window)
+    if nonpad is not None:
+        lens = ctx.array(nonpad).reshape(-1, 1)
+        keep = np.arange(skv)[None, :] < lens
+        padm = np.where(keep, 0.0, -np.inf).astype(q.dtype.np_dtype).reshape(b, 1, 1, skv)
+        bias = fn.tensor(padm) if bias is None else fn.add(bias, fn.tensor(padm))
+    hq_, hk_ = int(q.shape[1]), int(k.shape[1])
+    if hq_ != hk_ and hq_ % hk_ == 0:
+        rep = hq_ // hk_
+
+        def repeat(t: Tensor) -> Tensor:
+            e = fn.expand(fn.unsqueeze(t, 2), [-1, -1, rep, -1, -1])
+            return fn.reshape(e, [b, hq_, int(t.shape[2]), int(t.shape[3])])
+        k, v = repeat(k), repeat(v)
+    qk = fn.matmul(fn.mul(q, root), fn.transpose(fn.mul(k, root), -2, -1))
+    softcap = a.get("softcap")
+    if softcap is not None and float(softcap) > 0:
+        qk = fn.mul(fn.tanh(fn.div(qk, float(softcap))), float(softcap))
+    scores = qk if bias is None else fn.add(qk, bias)
+    mode = int(a.get("qk_matmul_output_mode", 0))
+    qk_out = scores if mode == 2 else qk
+    precision = a.get("softmax_precision")
+    if precision is not None:
+        scores = fn.cast(scores, dtype=onnx_to_dtype(int(precision)))
+    if bias is not None:
+        dead = fn.isinf(fn.amax(bias, -1, True))
+        dead = fn.logical_and(dead, fn.lt(fn.amax(bias, -1, True), 0))
+        zero = fn.zeros([], dtype=scores.dtype)
+        probs = fn.where(dead, zero, F.softmax(fn.where(dead, zero, scores), dim=-1))
+    else:
+        probs = F.softmax(scores, dim=-1)
+    probs = fn.cast(probs, dtype=q.dtype) if probs.dtype is not q.dtype else probs
+    if mode == 3:
+        qk_out = probs
+    y = fn.matmul(probs, v)
+    if three:
+        y = fn.reshape(fn.permute(y, [0, 2, 1, 3]), [b, sq, -1])
+    return [y, present_k, present_v, qk_out]

@@ -31,8 +31,10 @@ from ..types.errors import DTypeError, ShapeError
 # the importer modules register their entries in IMPORTERS when imported
 from . import (  # noqa: F401
     _import_attention,
+    _import_composed,
     _import_control,
     _import_grid,
+    _import_losses,
     _import_pool,
     _import_quant,
     _import_resize,
