@@ -21,6 +21,8 @@ import numpy as np
 
 CORPUS: Final = Path(__file__).resolve().parent
 Framework = Literal["nr", "torch"]
+# float32 normal samples, or int64 ids below ID_BOUND[kind].
+InputKind = Literal["float32", "tokens", "case"]
 # The bindings of the annotations' dims for the concrete run: distinct sizes, so that a
 # mutation swapping two dims (B for T) changes the shapes and shows.
 B: Final = 2
@@ -34,7 +36,7 @@ class ModelSpec:
 
     name: str  # file stem in nr_models/ and torch_models/
     cls: str
-    inputs: tuple[tuple[tuple[int, ...], Literal["float32", "tokens"]], ...]
+    inputs: tuple[tuple[tuple[int, ...], InputKind], ...]
     output: tuple[int, ...]
     # The same inputs for `neurarust verify` (symbolic dims; the LSTM's loop over time needs
     # a concrete T to trace).
@@ -54,10 +56,12 @@ MODELS: Final = (
               {"x": "f32[B,16,16,16]"}),
     ModelSpec("transformer_block", "EncoderBlock", (((B, T, 64), "float32"),), (B, T, 64),
               {"x": "f32[B,T,64]"}),
-    ModelSpec("lstm_tagger", "Tagger", (((B, T), "tokens"),), (B, T, 9),
-              {"tokens": f"i64[B,{T}]"}),
+    ModelSpec("lstm_tagger", "Tagger", (((B, T), "tokens"), ((B, T), "case")), (B, T, 9),
+              {"tokens": f"i64[B,{T}]", "case": f"i64[B,{T}]"}),
 )
-VOCABULARY_USED: Final = 50  # token ids drawn below this, well inside every vocabulary
+# Ids are drawn well inside every table (vocabulary 1000, 4 case classes), so that a mutated
+# table size is a shape question, not an out-of-range id.
+ID_BOUND: Final = {"tokens": 50, "case": 2}
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class Outcome:
 
 def _inputs(spec: ModelSpec) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
-    return [rng.integers(0, VOCABULARY_USED, size=shape, dtype=np.int64) if kind == "tokens"
+    return [rng.integers(0, ID_BOUND[kind], size=shape, dtype=np.int64) if kind != "float32"
             else rng.standard_normal(shape).astype(np.float32) for shape, kind in spec.inputs]
 
 
