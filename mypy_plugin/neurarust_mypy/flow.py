@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from mypy.nodes import (
+    GDEF,
     AssignmentStmt,
     Block,
     ClassDef,
@@ -166,3 +167,33 @@ def reaching_type(api: Any, scope: FuncItem | MypyFile | None, expr: Expression,
         p = get_proper_type(found) if found is not None else None
         found = p.items[i] if isinstance(p, TupleType) and i < len(p.items) else None
     return found
+
+
+def reaching_value(api: Any, scope: FuncItem | MypyFile | None, expr: NameExpr,
+                   ) -> tuple[Expression, tuple[int, ...]] | None:
+    """The right-hand side (and tuple index path) of the one assignment that reaches the
+    read ``expr`` in straight-line code; None when there is none, or several may reach it."""
+    if not isinstance(expr.node, Var) or scope is None:
+        return None
+    if isinstance(scope, FuncItem) and any(a.variable is expr.node for a in scope.arguments):
+        return None
+    index = _index(scope)
+    writes = index.writes.get(id(expr.node), [])
+    if not writes and expr.kind == GDEF and not isinstance(scope, MypyFile):
+        # a module constant (``HIDDEN = 64``) read in a function: its one top-level write
+        tree = getattr(api, "tree", None)
+        top = _index(tree).writes.get(id(expr.node), []) if isinstance(tree, MypyFile) else []
+        if len(top) == 1 and not top[0].blocks and top[0].value is not None:
+            return top[0].value, top[0].path
+        return None
+    pos = (expr.line, expr.column)
+    inside, loops = index.around(pos)
+    if not writes or any(set(w.loops) & loops for w in writes):
+        return None
+    before = [w for w in writes if w.end < pos]
+    if not before:
+        return None
+    last = max(before, key=lambda w: w.end)
+    if not set(last.blocks) <= inside or last.value is None:
+        return None
+    return last.value, last.path

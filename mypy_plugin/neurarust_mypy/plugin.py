@@ -234,6 +234,10 @@ def literal_value(expr: Expression, api: Any) -> Any:
             da, db = Dim.of(a), Dim.of(b)
             out = {"*": da * db, "//": da // db, "+": da + db, "-": da - db}[expr.op]
             return out.as_int() if out.is_constant else out
+    if isinstance(expr, NameExpr):
+        value = flow.reaching_value(api, flow.current_scope(api), expr)
+        if value is not None:  # ``b = x.shape[0]`` earlier: b is the dim B
+            return value_of(value, api)
     t = get_proper_type(api.get_expression_type(expr)) if hasattr(api, "get_expression_type") \
         else None
     if isinstance(t, LiteralType) and isinstance(t.value, (int, bool)):
@@ -242,6 +246,20 @@ def literal_value(expr: Expression, api: Any) -> Any:
             and isinstance(t.last_known_value.value, (int, bool)):
         return t.last_known_value.value
     raise NotLiteral(expr)
+
+
+def value_of(value: tuple[Expression, tuple[int, ...]], api: Any) -> Any:
+    """The literal value of an assignment's right-hand side, at a tuple index path:
+    ``b = x.shape[0]``, ``b, t = x.shape[0], x.shape[1]``, ``b, t, c = x.shape``."""
+    expr, path = value
+    for i in path:
+        if isinstance(expr, (TupleExpr, ListExpr)) and i < len(expr.items):
+            expr = expr.items[i]
+        elif isinstance(expr, MemberExpr) and expr.name == "shape" and len(path) == 1:
+            return _dim_of(expr.expr, i, api)
+        else:
+            raise NotLiteral(expr)
+    return literal_value(expr, api)
 
 
 def _dim_of(expr: Expression, index: Any, api: Any) -> Any:
@@ -967,7 +985,49 @@ def functional(ctx: FunctionContext, name: str) -> Type:
     return plain(call.default)
 
 
+def _dtype_arg(ctx: FunctionContext, fallback: str) -> str:
+    """The dtype passed as ``dtype=nr.int64`` (``fallback`` when absent; a group when it
+    cannot be read)."""
+    exprs = _args(ctx, "dtype")
+    if exprs is None or len(exprs) != 1:
+        return fallback
+    e = exprs[0]
+    if isinstance(e, NameExpr) and e.fullname == "builtins.None":
+        return fallback
+    name = e.name if isinstance(e, (NameExpr, MemberExpr)) else None
+    return name if name in _BY_NAME else "Shaped"
+
+
+def creation(ctx: FunctionContext, name: str) -> Type:
+    """``nr.zeros(B, 5)``, ``nr.randn((B, T))``, ``nr.full(size, v)``, ``nr.zeros_like(x)``:
+    the sizes as given (literal ints, or dims read from ``x.shape[i]``)."""
+    call = Call(ctx.api, ctx.context, _tensor_default_fn(ctx))
+    if name.endswith("_like"):
+        x, _, _ = _arg(ctx, "input", 0)
+        if x is None:
+            return plain(call.default)
+        return call.result(_dtype_arg(ctx, x.dtype), x.shape)
+    exprs = _args(ctx, "size", 0)
+    if exprs is None:
+        return plain(call.default)
+    sizes = tuple(literal_value(e, ctx.api) for e in exprs)
+    if len(sizes) == 1 and isinstance(sizes[0], tuple):
+        sizes = sizes[0]
+    if not all(isinstance(d, Dim) or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
+               for d in sizes):
+        return plain(call.default)
+    default = get_default_dtype().name
+    if name == "full":
+        fill = _lit(ctx, "fill_value", None, 1)
+        default = "bool" if isinstance(fill, bool) else "int64" if isinstance(fill, int) \
+            else default
+    return call.result(_dtype_arg(ctx, default), sizes)
+
+
 FUNCTIONS: dict[str, Callable[[FunctionContext], Type]] = {
+    **{n: functools.partial(creation, name=n)
+       for n in ("zeros", "ones", "empty", "rand", "randn", "full", "zeros_like", "ones_like",
+                 "empty_like", "rand_like", "randn_like", "full_like")},
     "cat": lambda ctx: joined(ctx, "cat"),
     "concat": lambda ctx: joined(ctx, "cat"),
     "concatenate": lambda ctx: joined(ctx, "cat"),
