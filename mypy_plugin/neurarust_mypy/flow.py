@@ -33,6 +33,7 @@ from mypy.nodes import (
     OperatorAssignmentStmt,
     OverloadedFuncDef,
     StarExpr,
+    TryStmt,
     TupleExpr,
     ListExpr,
     Var,
@@ -62,6 +63,7 @@ class _Index:
     def __init__(self, body: list[Any]) -> None:
         self.writes: dict[int, list[_Write]] = {}
         self.blocks: list[tuple[tuple[int, int], tuple[int, int], int, bool]] = []
+        self.guarded: list[tuple[tuple[int, int], tuple[int, int]]] = []
         self._walk(body, (), ())
 
     def _walk(self, body: list[Any], blocks: tuple[int, ...], loops: tuple[int, ...]) -> None:
@@ -75,6 +77,9 @@ class _Index:
                 self._target(stmt.lvalue, None, (), _end(stmt), blocks, loops)
             if isinstance(stmt, ForStmt):
                 self._target(stmt.index, None, (), (stmt.line, stmt.column), blocks, loops)
+            if isinstance(stmt, TryStmt) and any(
+                    getattr(t, "name", None) == "ShapeError" for t in stmt.types):
+                self.guarded.append(((stmt.body.line, stmt.body.column), _end(stmt.body)))
             if isinstance(stmt, WithStmt):
                 for target in stmt.target:
                     if target is not None:
@@ -197,3 +202,13 @@ def reaching_value(api: Any, scope: FuncItem | MypyFile | None, expr: NameExpr,
     if not set(last.blocks) <= inside or last.value is None:
         return None
     return last.value, last.path
+
+
+def expects_shape_error(api: Any, context: Any) -> bool:
+    """Whether ``context`` sits in the body of a ``try`` that catches ``ShapeError``: there
+    the code means to provoke one (a demo, a test), so it is no mistake to report."""
+    scope = current_scope(api)
+    if scope is None:
+        return False
+    pos = (context.line, context.column)
+    return any(start <= pos <= end for start, end in _index(scope).guarded)

@@ -362,7 +362,7 @@ class Call:
         self.errors += 1
         if self.held is not None:  # a quiet call holds its errors for the caller to decide
             self.held.append((message, code))
-        else:
+        elif self.at_end or not flow.expects_shape_error(self.api, self.context):
             self.api.fail(message, self.context, code=code)
 
     def undecided(self, label: str, conditions: Sequence[Any]) -> None:

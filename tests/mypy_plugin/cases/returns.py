@@ -100,3 +100,12 @@ class Reassigned(nn.Module):
         a, b = x, self.fc2(x)
         a, b = b, a
         return a
+
+
+def provoked(x: Float32[Tensor, "32 784"], w: Float32[Tensor, "128 784"]) -> None:
+    """Inside ``try: ... except ShapeError`` the code means to provoke one: no error."""
+    try:
+        x @ w
+    except nr.ShapeError:
+        pass
+    x @ w  # E: matmul: inner dimensions must match: x is [32, 784], w is [128, 784] (expected input.shape[-1] == other.shape[-2], got 784 != 128; hint: is other transposed? other.mT has shape [784, 128])  [nr-shape]
