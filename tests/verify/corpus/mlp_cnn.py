@@ -1,6 +1,6 @@
 """MLPs and CNNs: correct ones, and planted shape bugs (a Linear whose in_features does not
-match; a flatten size that is right for one input size only; a CNN given no lower bound on
-its image size)."""
+match, for fixed sizes and in a factory with a symbolic width; a flatten size that is right
+for one input size only; a CNN given no lower bound on its image size)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ class MLPWrongWidth(nn.Module):
 
     def forward(self, x: nr.Tensor) -> nr.Tensor:
         return self.fc2(self.fc1(x.flatten(1)).relu())
+
+
+def make_mlp(D: int) -> nn.Module:
+    """A factory with a symbolic hidden width D; the second layer is written for 128."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, D), nn.ReLU(), nn.Linear(128, 10))
 
 
 class CNN(nn.Module):
@@ -65,6 +70,12 @@ CASES = [
     {"name": "mlp wrong in_features (bug)", "target": "MLPWrongWidth",
      "inputs": {"x": "f32[B, 1, 28, 28]"}, "assume": ["1 <= B <= 4096"], "expect": "refuted",
      "error": "linear: input has 128 features, the weight expects 100"},
+    {"name": "make_mlp(D), D in {100, 128} (bug at D=100)", "target": "make_mlp",
+     "config": {"D": "D"}, "inputs": {"x": "f32[B, 1, 28, 28]"},
+     "assume": ["D == 100 or D == 128"], "expect": "refuted",
+     "error": "linear: input has 100 features, the weight expects 128"},
+    {"name": "make_mlp(D), D == 128", "target": "make_mlp", "config": {"D": "D"},
+     "inputs": {"x": "f32[B, 1, 28, 28]"}, "assume": ["D == 128"], "expect": "proven"},
     {"name": "cnn, symbolic H/W", "target": "CNN", "inputs": {"x": "f32[B, 1, H, W]"},
      "assume": ["1 <= B <= 4096", "28 <= H <= 512", "28 <= W <= 512"], "expect": "proven"},
     {"name": "cnn, no lower bound on H/W (bug)", "target": "CNN",
