@@ -3,10 +3,11 @@
 One call does what ``neurarust verify path/model.py:Name`` does: :func:`~.paths.explore`
 traces every feasible path through the model's shape-dependent control flow, then each path's
 graph goes to :func:`~.shape.verify_shapes` under the assumptions plus the path condition (and
-to :func:`~.numeric.verify_ranges` when ranges are given). A path whose trace raised a model
-error (a constructor's check, a requirement false for every size on the path) is refuted with
-a counterexample drawn from the assumptions and the path condition, so running the model at
-those sizes raises the same error.
+to :func:`~.numeric.verify_ranges` when ranges are given). A path whose trace raised (a
+constructor's check, a requirement false for every size on the path) is refuted with the
+smallest witness of the assumptions and the path condition, and only when building and running
+the model for real at those sizes raises the same error; otherwise the exception came from
+tracing itself and the path is unknown.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequenc
         assume: assumptions on dims: ``["1 <= B <= 4096", "T % 8 == 0"]``.
         ranges: input ranges, ``{"x": (0.0, 1.0)}`` or ``["x in [0, 1]"]``.
         max_paths: explore at most this many paths (then the verdict is unknown).
-        max_values: follow a size needed as an int (``range(T)``) value by value when it
-            has at most this many values under the assumptions.
+        max_values: follow a size needed as an int (``range(T)``) value by value, up to
+            this many of its smallest values (the larger ones, if any, are unknown).
         timeout: seconds for the whole verification (z3 queries get the time left).
         exact: with ranges, tighten bounds with z3 on small exact subproblems.
 
@@ -64,6 +65,7 @@ def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequenc
     explored = explore(model, inputs, assume, config=config, min_size=min_size,
                        max_paths=max_paths, max_values=max_values,
                        timeout_ms=_ms(deadline), deadline=deadline)
+
     def replay(sizes: dict[str, int]) -> BaseException | None:
         return _replay(model, inputs, config, sizes)
 

@@ -6,9 +6,9 @@ decide (``if x.shape[1] > 512:``, ``min(T, 512)``, a constructor's ``embed_dim %
 it asks this module's z3 oracle which sides are feasible under the assumptions and the path
 so far: one feasible side is simply taken; several fork the path (the first is taken, the
 others are queued as new prefixes). Where a size is needed as an int (``range(T)``, the size
-of a created tensor) the path takes each feasible value in turn when there are at most
-``max_values`` of them; otherwise the path stops there and is reported unknown with the line,
-never proven.
+of a created tensor) the path takes each feasible value in turn, up to the ``max_values``
+smallest ones; when the size can be larger still, one more path stands for all the larger
+values, and it stops there, reported unknown with the line (never proven).
 
 Runs are deterministic given their decisions (the model's control flow may depend on sizes
 only), so a prefix replays its path exactly. The number of paths is bounded by ``max_paths``;
