@@ -255,3 +255,36 @@ def test_symbolic_size_where_an_int_is_needed_is_reported() -> None:
     with pytest.raises(TraceError, match="a symbolic size is used where an int is needed") as e:
         nr.trace(lambda x: nr.stack(list(nr.split(x, 1, 0))), {"x": "f32[B, 5, 8]"})
     assert "called from" in str(e.value) and "dim B is symbolic" in str(e.value)
+
+
+def test_a_path_oracle_decides_undecided_control_flow() -> None:
+    from neurarust.trace import Decision, PathOracle
+    from neurarust.trace.paths import frame_site
+
+    class Second(PathOracle):
+        """Always the last option (recorded); sizes needed as ints take the value 3."""
+
+        def choose(self, options, kind, frame):  # type: ignore[no-untyped-def]
+            here, code, user, user_code = frame_site(frame)
+            self.decisions.append(Decision(options[-1], kind, here, code, user, True,
+                                           user_code))
+            return len(options) - 1
+
+        def values(self, d):  # type: ignore[no-untyped-def]
+            return [3]
+
+    def f(x: nr.Tensor) -> nr.Tensor:
+        if x.shape[0] > 512:  # the oracle says: not
+            x = x * 2
+        for _ in range(x.shape[1]):  # T == 3 on this path
+            x = x + 1
+        return x
+
+    oracle = Second()
+    g = nr.trace(f, {"x": "f32[B, T]"}, oracle=oracle)
+    assert g.ops() == ["add", "add", "add"]
+    first, second = oracle.decisions
+    assert isinstance(first, Decision) and str(first.condition) == "B <= 512"
+    assert first.kind == "branch" and first.source.endswith(f":{_line(f, 'if x.shape[0]')}")
+    assert str(second.condition) == "T == 3" and second.kind == "value"
+    assert first.code == "if x.shape[0] > 512:  # the oracle says: not"
