@@ -36,7 +36,7 @@ from neurarust.examples.mnist import MEAN, STD, SmallCNN
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "model"
-DEFAULT_CHECKPOINT = Path("runs/mnist/model.safetensors")
+DEFAULT_CHECKPOINT = HERE.parents[1] / "runs" / "mnist" / "model.safetensors"  # `neurarust train`
 INPUT_SPEC = {"x": "f32[B, 1, 28, 28]"}
 
 
@@ -105,12 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export_demo: no {DEFAULT_CHECKPOINT} (run `neurarust train` first for a trained "
               "model); exporting the random initialisation", file=sys.stderr)
     images, labels = demo_digits(args.count)
-    logits = write_demo(load_model(checkpoint), args.out, images, labels,
-                        weights=checkpoint or "random init")
+    weights = "random init"
+    if checkpoint is not None:  # shown on the page: relative to the repository when inside it
+        path = Path(checkpoint).resolve()
+        root = HERE.parents[1]
+        weights = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    logits = write_demo(load_model(checkpoint), args.out, images, labels, weights=weights)
     correct = int((logits.argmax(axis=1) == labels).sum())
     print(f"wrote {args.out}/model.onnx and {args.out}/digits.json "
           f"({len(labels)} digits, neurarust classifies {correct} correctly; "
-          f"weights: {checkpoint or 'random init'})")
+          f"weights: {weights})")
     return 0
 
 

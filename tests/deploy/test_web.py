@@ -178,6 +178,8 @@ def test_browser_logits_match_neurarust(tmp_path: Path,
     diff = float(np.abs(got - want).max())
     print(f"browser vs neurarust: max abs logit difference {diff:.3g} over {got.size} logits")
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # The symbolic batch dim at a second size: the first digit run on its own.
+    np.testing.assert_allclose(result["first_digit_alone"], want[0], rtol=1e-4, atol=1e-5)
     assert result["predictions"] == want.argmax(axis=1).tolist()
     assert result["labels"] == labels.tolist()
     # The page's own comparison with the logits export_demo.py stored, as it shows it.
