@@ -279,6 +279,8 @@ class RNNBase(Module):
         out, (layers * directions, N, state)."""
         directions = 2 if self.bidirectional else 1
         steps = x.shape[0]
+        if not isinstance(steps, int) and self.proj_size == 0:
+            return self._run_symbolic(x, h0, c0)
         hidden = self.hidden_size
         h_n: list[Tensor] = []
         c_n: list[Tensor] = []
@@ -321,6 +323,31 @@ class RNNBase(Module):
                 layer_output = _dropout(layer_output, self.dropout)
             layer_input = layer_output
         return layer_input, _F.stack(h_n, 0), (_F.stack(c_n, 0) if c_n else None)
+
+    def _run_symbolic(self, x: Tensor, h0: Tensor, c0: Tensor | None
+                      ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``_run`` while tracing with a symbolic sequence length, where no Python loop can
+        run: one ``rnn_layer`` op per layer (``neurarust.ops.recurrent``), which exports as
+        ONNX's RNN/LSTM/GRU node."""
+        directions = 2 if self.bidirectional else 1
+        h_n: list[Tensor] = []
+        c_n: list[Tensor] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            ws = [self._weights(layer, d) for d in range(directions)]
+            stacked = {name: _F.stack([w[name] for w in ws], 0) for name in ws[0]}
+            states = slice(layer * directions, (layer + 1) * directions)
+            args = (layer_input, h0[states], c0[states] if c0 is not None else None,
+                    stacked["weight_ih"], stacked["weight_hh"], stacked.get("bias_ih"),
+                    stacked.get("bias_hh"))
+            out = _F.apply("rnn_layer", *args, mode=self.mode, part="output")
+            h_n.append(_F.apply("rnn_layer", *args, mode=self.mode, part="h_n"))
+            if c0 is not None:
+                c_n.append(_F.apply("rnn_layer", *args, mode=self.mode, part="c_n"))
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                out = _dropout(out, self.dropout)
+            layer_input = out
+        return layer_input, _F.cat(h_n, 0), (_F.cat(c_n, 0) if c_n else None)
 
     def _forward(self, input: Tensor, hx: Tensor | None, cx: Tensor | None,
                  lstm: bool) -> tuple[Tensor, Tensor, Tensor | None]:

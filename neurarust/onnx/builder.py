@@ -72,6 +72,7 @@ class OnnxBuilder:
         self._consts: dict[tuple[Any, ...], OnnxValue] = {}
         self._inputs = list(inputs)
         self._symbol_cache: dict[str, OnnxValue] = {}
+        self.memo: dict[Any, Any] = {}  # ONNX nodes shared by several traced nodes (rnn_layer)
         self.out: Value | None = None  # the traced node being emitted
         self.prefix = "n"
 

@@ -115,6 +115,13 @@ LAYERS: dict[str, list[Case]] = {
     "LSTM": [Case(lambda: nn.LSTM(3, 4, batch_first=True, bidirectional=True), SEQ),
              Case(lambda: nn.LSTM(3, 4, num_layers=2, proj_size=2), {"x": "f32[5, B, 3]"})],
     "GRU": [Case(lambda: nn.GRU(3, 4, num_layers=2, batch_first=True), SEQ)],
+    # a symbolic sequence length: each layer is one rnn_layer op, ONNX's RNN/LSTM/GRU node
+    "RNN_symbolic_T": [Case(lambda: nn.RNN(3, 4, nonlinearity="relu", bidirectional=True),
+                            {"x": "f32[T, B, 3]"}),
+                       Case(lambda: nn.RNN(3, 4, num_layers=2, bias=False), {"x": "f32[T, 3]"})],
+    "LSTM_symbolic_T": [Case(lambda: nn.LSTM(3, 4, num_layers=2, batch_first=True,
+                                             bidirectional=True), {"x": "f32[B, T, 3]"})],
+    "GRU_symbolic_T": [Case(lambda: nn.GRU(3, 4, bidirectional=True), {"x": "f32[T, B, 3]"})],
     "RNNCell": [Case(lambda: nn.RNNCell(3, 4), {"x": "f32[B, 3]"})],
     "LSTMCell": [Case(lambda: nn.LSTMCell(3, 4), {"x": "f32[B, 3]"})],
     "GRUCell": [Case(lambda: nn.GRUCell(3, 4), {"x": "f32[B, 3]"})],

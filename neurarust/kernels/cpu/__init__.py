@@ -3,3 +3,4 @@
 from . import conv, elementwise, indexing, joining, linalg, reduction, shaping  # noqa: F401
 from . import nn_ops  # noqa: F401
 from . import creation  # noqa: F401
+from . import recurrent  # noqa: F401
