@@ -22,12 +22,14 @@ from mypy.nodes import (
     GDEF,
     AssignmentStmt,
     Block,
+    CallExpr,
     ClassDef,
     Decorator,
     Expression,
     ForStmt,
     FuncDef,
     FuncItem,
+    IntExpr,
     MypyFile,
     NameExpr,
     OperatorAssignmentStmt,
@@ -64,6 +66,8 @@ class _Index:
         self.writes: dict[int, list[_Write]] = {}
         self.blocks: list[tuple[tuple[int, int], tuple[int, int], int, bool]] = []
         self.guarded: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        self.starts: dict[int, tuple[int, int]] = {}
+        self.trips: dict[int, int | None] = {}  # loop body -> its literal trip count
         self._walk(body, (), ())
 
     def _walk(self, body: list[Any], blocks: tuple[int, ...], loops: tuple[int, ...]) -> None:
@@ -91,6 +95,9 @@ class _Index:
                 for block in children:
                     in_loop = isinstance(stmt, _LOOPS) and attr == "body"
                     key = id(block)
+                    self.starts[key] = (block.line, block.column)
+                    if in_loop:
+                        self.trips[key] = _trips(stmt)
                     self.blocks.append(((block.line, block.column), _end(block), key, in_loop))
                     self._walk(block.body, (*blocks, key), (*loops, key) if in_loop else loops)
 
@@ -110,6 +117,34 @@ class _Index:
         inside = {key for start, end, key, _ in self.blocks if start <= pos <= end}
         loops = {key for start, end, key, loop in self.blocks if loop and start <= pos <= end}
         return inside, loops
+
+
+def _trips(loop: Any) -> int | None:
+    """The number of trips of ``for _ in range(k)`` with a literal ``k`` (else None)."""
+    it = getattr(loop, "expr", None)
+    if isinstance(loop, ForStmt) and isinstance(it, CallExpr) and isinstance(
+            it.callee, NameExpr) and it.callee.fullname == "builtins.range" \
+            and len(it.args) == 1 and isinstance(it.args[0], IntExpr):
+        return it.args[0].value
+    return None
+
+
+def again(api: Any, expr: Expression, context: Any) -> int:
+    """How many more times the call ``context`` runs with its own result in place of the
+    name ``expr`` it reads: ``h = f(h)`` in ``for _ in range(k)`` gives ``k - 1``."""
+    scope = current_scope(api)
+    if not isinstance(expr, NameExpr) or not isinstance(expr.node, Var) or scope is None:
+        return 0
+    index = _index(scope)
+    writes = index.writes.get(id(expr.node), [])
+    mine = [w for w in writes if w.value is context and not w.path]
+    if len(mine) != 1 or not mine[0].loops:
+        return 0
+    loop = mine[0].loops[-1]
+    if sum(1 for w in writes if loop in w.loops) != 1:
+        return 0  # other writes in the loop: the next trip's value is not this result
+    trips = index.trips.get(loop)
+    return max(trips - 1, 0) if trips is not None else 0
 
 
 def _end(node: Any) -> tuple[int, int]:
@@ -159,12 +194,18 @@ def reaching_type(api: Any, scope: FuncItem | MypyFile | None, expr: Expression,
         return given
     pos = (expr.line, expr.column)
     inside, loops = index.around(pos)
-    if any(set(w.loops) & loops for w in writes):
-        return None  # re-assigned in a loop around the read: the value depends on the trip
     before = [w for w in writes if w.end < pos]
-    if not before:
+    last = max(before, key=lambda w: w.end) if before else None
+    carried = {key for w in writes if w.end >= pos for key in set(w.loops) & loops}
+    if carried and not (last is not None and carried <= set(last.loops)
+                        and set(last.blocks) <= inside):
+        # written later in a loop around the read: on the first trip the name holds what it
+        # held before the loop (later trips: see ``again``)
+        start = min(index.starts[key] for key in carried)
+        before = [w for w in writes if w.end < start]
+        last = max(before, key=lambda w: w.end) if before else None
+    if last is None:
         return given if is_param else None
-    last = max(before, key=lambda w: w.end)
     if not set(last.blocks) <= inside or last.value is None:
         return None  # assigned in a branch that may or may not have run
     found = api.lookup_type_or_none(last.value)

@@ -89,9 +89,11 @@ class Reassigned(nn.Module):
         return h  # E: return value has shape [B, 128], expected [B, 10] (dim 1 is 128, expected 10)  [nr-shape]
 
     def branches(self, x: Float32[Tensor, "B 256"], flag: bool) -> Float32[Tensor, "B 10"]:
+        # the first trip reads x; the second reads the first trip's [B, 128]: an error there.
+        # After the loop, and after the branch, h is unknown.
         h = x
         for _ in range(3):
-            h = self.fc2(h)  # a loop re-assigns h: unknown inside and after it
+            h = self.fc2(h)  # E: self.fc2: inner dimensions must match: h is [B, 128], self.fc2.weight.T is [256, 128] (expected input.shape[-1] == other.shape[-2], got 128 != 256; hint: is other transposed? other.mT has shape [128, 256])  [nr-shape]
         if flag:
             h = self.fc2(x)
         return h
