@@ -35,6 +35,10 @@ def require_onnx() -> Any:
     """The ``onnx`` module, or an ImportError saying how to install it."""
     try:
         import onnx
+        import onnx.checker
+        import onnx.helper
+        import onnx.numpy_helper  # submodules that ``import onnx`` alone may not load
+        import onnx.shape_inference
     except ImportError as err:  # pragma: no cover - exercised only without the extra
         raise ImportError("ONNX export needs the 'onnx' package: pip install 'neurarust[onnx]'"
                           ) from err
