@@ -122,7 +122,7 @@ def time_mypy(repeats: int, work: Path) -> tuple[Timings, Timings]:
     folder = work / "mypy-timing"
     folder.mkdir()
     files = [Path(shutil.copy(f, folder)) for f in sorted(mutate_corpus_dir("nr").glob("*.py"))]
-    edited = files[0]
+    edited = files[0]  # the first in name order, as main() reports it
     configs = {True: mypy_config(work, True), False: mypy_config(work, False)}
     times = {True: Timings(), False: Timings()}
     for i in range(repeats):
@@ -393,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args.skip_timing:
             plain, plugin = time_mypy(args.repeats, work)
-            edited_name = sorted(mutate_corpus_dir("nr").glob("*.py"))[0].name
+            edited_name = min(mutate_corpus_dir("nr").glob("*.py")).name
             print(f"mypy on the corpus ({len(list(mutate_corpus_dir('nr').glob('*.py')))} "
                   f"files, each run a fresh process and a fresh cache, median of "
                   f"{args.repeats}, runs interleaved):")
