@@ -21,7 +21,7 @@ from neurarust.types.annotations import decide_under
 from neurarust.types.cond import Cond
 from neurarust.types.dim import Dim
 
-from .plugin import Call, TInfo, apply_rule, dims_of, read, show, sizes_at_least_one
+from .core import Call, TInfo, apply_rule, dims_of, read, show, sizes_at_least_one
 
 
 class Stop(Exception):
@@ -335,7 +335,7 @@ def attention_type(call: Call, out: TInfo, weights: TInfo | None, need_weights: 
 def encoder_layer(call: Call, cfg: dict[str, Any], x: TInfo, x_name: str, label: str) -> TInfo:
     """``TransformerEncoderLayer``: self-attention and feed-forward blocks with residual adds
     and layer norms (the order of ``norm_first`` does not change a shape)."""
-    from .plugin import layer_norm
+    from .functions import layer_norm
 
     steps = Steps(call, label)
     d_model = cfg["d_model"]
