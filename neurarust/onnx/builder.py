@@ -239,8 +239,14 @@ class OnnxBuilder:
         for v in self._inputs:
             for axis, d in enumerate(v.shape):
                 if d == Dim.sym(name):
-                    shape = self.node("Shape", OnnxValue(v.name, v.dtype, v.shape),
-                                      dtype=dt.int64, start=axis, end=axis + 1)
+                    source = OnnxValue(v.name, v.dtype, v.shape)
+                    if self.opset >= 15:
+                        shape = self.node("Shape", source, dtype=dt.int64, start=axis,
+                                          end=axis + 1)
+                    else:  # Shape's start/end attributes arrived in opset 15
+                        shape = self.node("Slice", self.node("Shape", source, dtype=dt.int64),
+                                          self.ints([axis]), self.ints([axis + 1]),
+                                          dtype=dt.int64)
                     self._symbol_cache[name] = shape
                     return shape
         raise NotImplementedError(

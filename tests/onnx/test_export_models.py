@@ -127,14 +127,15 @@ def _draw(rng: np.random.Generator, spec: str, sizes: dict[str, int],
     return rng.standard_normal(dims).astype(dtype.np_dtype)
 
 
-def export_and_compare(name: str, path: str | None = None) -> float:
+def export_and_compare(name: str, path: str | None = None, opset: int = 17) -> float:
     """Export model ``name`` (to ``path`` when given), run it at both sizes in one
     onnxruntime session; returns the largest absolute difference from eager neurarust."""
     make, spec, kind, runs, atol = MODELS[name]
     nr.manual_seed(0)
     model = make()
     model.eval()
-    proto = nr.onnx.export(model, {"x": spec}, path)
+    proto = nr.onnx.export(model, {"x": spec}, path, opset=opset)
+    assert proto.opset_import[0].version == opset
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param for d in dims if d.dim_param] == [
         str(d) for d in parse_spec(spec)[1] if not d.is_constant]
@@ -155,6 +156,14 @@ def export_and_compare(name: str, path: str | None = None) -> float:
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_matches_onnxruntime(name: str) -> None:
     export_and_compare(name)
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_other_opsets(opset: int) -> None:
+    """Opset 13 (reduction axes as attributes, Shape without start/end) and 18 (axes as
+    inputs) on the models that use both."""
+    export_and_compare("transformer_encoder", opset=opset)
+    export_and_compare("lstm", opset=opset)
 
 
 def test_cli_export_of_a_model_file(tmp_path: object) -> None:
