@@ -272,3 +272,17 @@ def test_file_written_atomically_and_cli(tmp_path: Path) -> None:
     onnx.checker.check_model(onnx.load(str(out)), full_check=True)
     assert main(["export", "neurarust/examples/mnist.py:Nope", "--input", "x: f32[B]",
                  "-o", str(out)]) == 2
+
+
+def test_bitwise_on_integers_needs_opset_18() -> None:
+    def f(x: nr.Tensor, y: nr.Tensor) -> nr.Tensor:
+        return (x & y) + (x | y) + (x ^ y) + ~x
+
+    specs = {"x": "i64[B, 3]", "y": "i64[B, 3]"}
+    with pytest.raises(OnnxExportError, match="BitwiseAnd on integers needs opset 18"):
+        nr.onnx.export(f, specs)
+    proto = nr.onnx.export(f, specs, opset=18)
+    sess = ort.InferenceSession(proto.SerializeToString())
+    x, y = RNG.integers(-9, 9, (4, 3)), RNG.integers(-9, 9, (4, 3))
+    want = f(nr.tensor(x), nr.tensor(y)).numpy()
+    np.testing.assert_array_equal(sess.run(None, {"x": x, "y": y})[0], want)
