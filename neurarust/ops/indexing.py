@@ -349,9 +349,16 @@ class IndexPut(OpDef):
                 accumulate: bool) -> OnnxValue:
         # ScatterND into ``a`` with the indexed dims moved first; the values broadcast to
         # the indexed region in PyTorch's layout, then move to GatherND's.
+        if not indices and all(item == FULL or type(item) is int for item in index):
+            # x[:, 0] = v: each int is a 0-d index tensor on its dim (no None, so item k
+            # indexes dim k), which leaves the other dims in place, as the basic index does
+            indexed_dims = tuple(k for k, item in enumerate(index) if type(item) is int)
+            indices = tuple(g.const(item, dt.int64) for item in index if type(item) is int)
+            index = ()
         if any(item != FULL for item in index) or not indices:
-            raise NotImplementedError("index_put (x[...] = v) through a basic index (ints, "
-                                      "slices, None) has no ONNX mapping yet; only x[i, j] = v")
+            raise NotImplementedError("index_put (x[...] = v) through slices or None has no "
+                                      "ONNX mapping yet; x[i] = v, x[:, 0] = v and "
+                                      "x[:, i, j] = v have one")
         rank = a.rank or 0
         vals = g.cast(values, a.dtype) if values is not None else g.scalar(0, a)
         data, stacked, perm = _onnx_gather_layout(g, a, rank, indices, indexed_dims)

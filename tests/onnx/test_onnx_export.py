@@ -147,6 +147,8 @@ CASES: list[tuple[str, Callable[..., Any], dict[str, str], dict[str, str]]] = [
      {"i": "int3"}),
     ("index_put", lambda x, i, v: _put(x, i, v),
      {"x": "f32[B, 3, 4]", "i": "i64[2]", "v": "f32[3, 4]"}, {"i": "int2"}),
+    ("index_put_basic", lambda x, v: _put_basic(x, v), {"x": "f32[3, B, 4]",
+                                                        "v": "f32[B, 4]"}, {}),
     ("scatter", lambda x, i: nr.scatter(x, 1, i, x[:, :2] * 10),
      {"x": "f32[B, 3]", "i": "i64[B, 2]"}, {"i": "int3"}),
     ("scatter_value", lambda x, i: x.scatter(1, i, 5.0), {"x": "f32[B, 3]", "i": "i64[B, 2]"},
@@ -185,6 +187,14 @@ CASES: list[tuple[str, Callable[..., Any], dict[str, str], dict[str, str]]] = [
 def _put(x: nr.Tensor, i: nr.Tensor, v: nr.Tensor) -> nr.Tensor:
     y = x.clone()
     y[i] = v
+    return y
+
+
+def _put_basic(x: nr.Tensor, v: nr.Tensor) -> nr.Tensor:
+    y = x.clone()
+    y[0] = v  # a (B, 4) region
+    y[1, :, 2] = v[:, 0] * 2  # a (B,) region, ints apart
+    y[:, :, 1] = 5.0
     return y
 
 
