@@ -104,10 +104,14 @@ class _Model:
         iv = self.values[name]
         return max(abs(iv.min), abs(iv.max))
 
-    def value(self, x: Any) -> tuple[Any, float]:
-        """Terms and error bound of a node input (a value name or a Python number)."""
+    def value(self, x: Any, dtype: Any = None) -> tuple[Any, float]:
+        """Terms and error bound of a node input (a value name, or a Python number, which
+        the op computes with in its dtype: ``x + 0.1`` adds ``float32(0.1)``)."""
         if not isinstance(x, str):
-            return np.array(_q(float(x)), dtype=object), 0.0
+            v = float(x)
+            if dtype is not None and dtype.is_floating_point and math.isfinite(v):
+                v = float(np.asarray(v).astype(dtype.np_dtype))
+            return np.array(_q(v), dtype=object), 0.0
         if x not in self.terms:
             self.terms[x], self.err[x] = self._build(x)
         return self.terms[x], self.err[x]
@@ -138,7 +142,8 @@ class _Model:
         m_out = self._mag(out)
         if op not in _MODELLED:
             raise ValueError(f"{op} is not modelled exactly")
-        ins: list[tuple[Any, float]] = [self.value(x) if x is not None else (None, 0.0)
+        dtype = node.output.dtype
+        ins: list[tuple[Any, float]] = [self.value(x, dtype) if x is not None else (None, 0.0)
                                         for x in node.inputs]
         if op in ("add", "sub"):
             (a, ea), (b, eb) = ins[:2]

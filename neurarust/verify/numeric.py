@@ -198,6 +198,19 @@ def _rule(name: str) -> tuple[Callable[..., RangeResult | None], bool]:
     return fn, "kernel" in inspect.signature(fn).parameters
 
 
+def _scalar(x: Any, dtype: Any) -> Interval:
+    """A Python number operand: computed with in the op's dtype (``x + 0.1`` on float32 adds
+    ``float32(0.1)``), so its interval holds both the number and its value in that dtype."""
+    v = float(x)
+    if dtype is None or not dtype.is_floating_point or not math.isfinite(v):
+        return Interval.exact(v)
+    cast = float(np.asarray(v, dtype=np.float64).astype(dtype.np_dtype))
+    if cast == v:
+        return Interval.exact(v)
+    lo, hi = min(v, cast), max(v, cast)
+    return Interval(np.asarray(lo), np.asarray(hi), (), None)
+
+
 def _rerun(fn: Callable[..., RangeResult | None], attrs: dict[str, Any],
            args: list[Interval | None]) -> RangeResult | None:
     return fn(*args, **attrs)
@@ -254,7 +267,7 @@ def verify_ranges(graph: Graph, input_ranges: Mapping[str, Any],
             elif x is None:
                 args.append(None)
             else:
-                args.append(Interval.exact(float(x)))
+                args.append(_scalar(x, node.output.dtype))
         op = get(node.op)
         result: RangeResult | None = None
         if op.range_rule is not None:
