@@ -54,7 +54,8 @@ from .core import (
 )
 
 
-FUNCTION_MODULES = ("neurarust.functions.", "neurarust.nn.functional", "neurarust.nn._loss_functional")
+FUNCTION_MODULES = ("neurarust.functions.", "neurarust.nn.functional", "neurarust.nn._loss_functional",
+                    "neurarust.nn._resampling")
 
 class _Sizes:
     """Stands for a weight whose ``.shape`` the runtime's argument normalisers read."""
@@ -167,6 +168,19 @@ def pool(call: Call, op: str, x: TInfo, x_name: str, kernel_size: Any, stride: A
         return plain(call.default)
     return apply_rule(call, op, [(x, x_name)], {**attrs, **extra}, label=label)
 
+def adaptive_pool(call: Call, op: str, x: TInfo, x_name: str, output_size: Any,
+                  label: str) -> Type:
+    """``adaptive_avg_pool{1,2}d`` to a literal ``output_size`` (the runtime's normaliser)."""
+    from neurarust.functions.conv import _sizes
+
+    try:
+        sizes = _sizes(output_size, int(op[-2]), op)
+    except (ValueError, TypeError) as err:
+        call.shape_error(f"{label}: {str(err).split(': ', 1)[-1]}")
+        return plain(call.default)
+    return apply_rule(call, op, [(x, x_name)], {"output_size": sizes}, label=label)
+
+
 def layer_norm(call: Call, x: TInfo, x_name: str, normalized_shape: Any, label: str) -> Type:
     """``layer_norm``: the input's last dims must equal ``normalized_shape``; same shape."""
     norm = (normalized_shape,) if not isinstance(normalized_shape, tuple) else normalized_shape
@@ -260,6 +274,8 @@ def functional(ctx: FunctionContext, name: str) -> Type:
                      "divisor_override": _lit(ctx, "divisor_override", None, 6)}, name)
     if name == "layer_norm":
         return layer_norm(call, x, x_name, _lit(ctx, "normalized_shape", None, 1), name)
+    if name in ("adaptive_avg_pool1d", "adaptive_avg_pool2d"):
+        return adaptive_pool(call, name, x, x_name, _lit(ctx, "output_size", None, 1), name)
     if name == "embedding":
         w, _, _ = _arg(ctx, "weight", 1)
         if w is None or w.shape is None or len(w.shape) != 2:
@@ -316,7 +332,8 @@ FUNCTIONS: dict[str, Callable[[FunctionContext], Type]] = {
     "cross_entropy": lambda ctx: loss(ctx, "cross_entropy"),
     "nll_loss": lambda ctx: loss(ctx, "nll_loss"),
     **{n: functools.partial(functional, name=n)
-       for n in ("linear", "conv2d", "max_pool2d", "avg_pool2d", "layer_norm", "embedding")},
+       for n in ("linear", "conv2d", "max_pool2d", "avg_pool2d", "layer_norm", "embedding",
+                 "adaptive_avg_pool1d", "adaptive_avg_pool2d")},
 }
 
 def _function(ctx: FunctionContext, name: str) -> Type:

@@ -49,6 +49,7 @@ from .core import (
     read,
 )
 from .functions import (
+    adaptive_pool,
     conv,
     embedding,
     layer_norm,
@@ -94,6 +95,8 @@ LAYERS = {
     "neurarust.nn.attention.MultiheadAttention": "MultiheadAttention",
     "neurarust.nn.transformer.TransformerEncoderLayer": "TransformerEncoderLayer",
     "neurarust.nn.transformer.TransformerEncoder": "TransformerEncoder",
+    "neurarust.nn.pooling.AdaptiveAvgPool1d": "AdaptiveAvgPool1d",
+    "neurarust.nn.pooling.AdaptiveAvgPool2d": "AdaptiveAvgPool2d",
 }
 
 _CONV_ARGS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
@@ -113,6 +116,8 @@ LAYER_ARGS = {  # the constructor arguments that decide a layer's output shape
     "MaxPool1d": ("kernel_size", "stride", "padding", "dilation", "return_indices",
                   "ceil_mode"),
     "AvgPool1d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    "AdaptiveAvgPool1d": ("output_size",),
+    "AdaptiveAvgPool2d": ("output_size",),
     "BatchNorm1d": ("num_features",),
     "BatchNorm2d": ("num_features",),
     "GroupNorm": ("num_groups", "num_channels", "affine"),
@@ -327,6 +332,9 @@ def apply_layer(call: Call, key: str | None, x: TInfo, x_name: str, label: str,
                        "divisor_override": cfg.get("divisor_override")}
         return pool(call, cls.lower().replace("pool", "_pool"), x, x_name, cfg["kernel_size"],
                     cfg["stride"], cfg["padding"], extra_attrs, label)
+    if cls in ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d"):
+        return adaptive_pool(call, f"adaptive_avg_pool{cls[-2]}d", x, x_name, cfg["output_size"],
+                             label)
     if cls == "Flatten":
         return apply_rule(call, "flatten", [(x, x_name)],
                           {"start_dim": cfg["start_dim"], "end_dim": cfg["end_dim"]},

@@ -1,5 +1,5 @@
 """nn.functional calls with literal arguments, through the registered ops they compose."""
-from neurarust import Tensor
+from neurarust import Tensor, nn
 from neurarust.nn import functional as F
 from neurarust.types import Float32, Int64
 
@@ -47,6 +47,8 @@ def convs(img: Float32[Tensor, "N 1 28 28"], k: Float32[Tensor, "8 1 3 3"],
     F.conv2d(img[0, 0], k)  # E: conv2d: expected a 3-d (unbatched) or 4-d (batched) input: input is [28, 28], k is [8, 1, 3, 3] (got a 2-d input of shape [28, 28]; layout is (N, C, H, W) or without N)  [nr-shape]
     F.conv2d(img, k, padding=-1)  # E: conv2d: negative padding is not supported, got padding=-1  [nr-shape]
     F.max_pool2d(img, 4, padding=3)  # E: max_pool2d: pad should be at most half of kernel size: img is [N, 1, 28, 28] (got padding=(3, 3), kernel_size=(4, 4), dilation=(1, 1))  [nr-shape]
+    reveal_type(F.adaptive_avg_pool2d(img, (7, None)))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[N, 1, 7, 28]']]"
+    reveal_type(nn.AdaptiveAvgPool2d(1)(img).flatten(1))  # N: Revealed type is "neurarust.tensor.Tensor[Literal['f32[N, 1]']]"
     F.layer_norm(img, 27)  # E: layer_norm: the input's last dims must equal normalized_shape: img is [N, 1, 28, 28], normalized_shape is [27]  [nr-shape]
 
 
