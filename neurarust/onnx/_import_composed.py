@@ -357,3 +357,41 @@ def _center_crop_pad(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> li
                 parts.append(fn.zeros(shape, dtype=x.dtype))
             x = fn.cat([parts[0], x, parts[1]], dim=ax)
     return [x]
+
+
+# -- data-dependent selections: sizes read from the values (eager only, not traceable) ----------
+@_reg("NonZero")
+def _nonzero(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    return [fn.transpose(fn.nonzero(xs[0]), 0, 1)]  # ONNX: (rank, count)
+
+
+@_reg("Compress")
+def _compress(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    x = xs[0]
+    keep = np.flatnonzero(ctx.array(xs[1]).reshape(-1).astype(bool))
+    if "axis" not in a:
+        return [fn.index_select(fn.reshape(x, [-1]), 0, fn.tensor(keep))]
+    return [fn.index_select(x, int(a["axis"]) % x.ndim, fn.tensor(keep))]
+
+
+@_reg("Unique")
+def _unique(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """Unique values (sorted, or in order of first occurrence) gathered from the input, with
+    ONNX's first indices, inverse indices and counts (computed from the values)."""
+    x = xs[0]
+    axis = a.get("axis")
+    values = ctx.array(x)
+    flat = axis is None
+    data = values.reshape(-1) if flat else values
+    ax = 0 if axis is None else int(axis) % x.ndim
+    _, first, inverse, counts = np.unique(data, return_index=True, return_inverse=True,
+                                          return_counts=True, axis=None if flat else ax)
+    inverse = inverse.reshape(-1)
+    if not a.get("sorted", 1):  # renumber by first occurrence
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        first, counts, inverse = first[order], counts[order], rank[inverse]
+    source = fn.reshape(x, [-1]) if flat else x
+    y = fn.index_select(source, ax, fn.tensor(first.astype(np.int64)))
+    return [y, *(fn.tensor(v.astype(np.int64)) for v in (first, inverse, counts))]
