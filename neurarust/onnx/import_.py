@@ -7,9 +7,17 @@ the nodes in topological order through the import table in :mod:`._importers`, o
 ONNX op type mapping onto the public functions: every imported model differentiates and
 traces through the same op declarations as hand-written ones.
 
+Size arithmetic (``Shape -> Gather -> Concat -> Reshape``) is folded on the host by
+:mod:`._host`, with symbolic dims while tracing, so an imported model with a dynamic batch
+traces with ``B`` symbolic. Subgraph attributes (``If``/``Loop``/``Scan``) are compiled with
+the model. The importers live in ``_importers`` (the core table) and ``_import_*`` (one
+module per family).
+
 Loading parses the protobuf only; it never executes code, never reads external-data files
-named inside the model, and turns malformed or truncated files into :class:`OnnxImportError`.
-Every unsupported op is listed at once with its count before anything runs.
+named inside the model, and turns malformed or truncated files into :class:`OnnxImportError`
+(wiring and initializer sizes are checked at load; sizes read from the data and every node's
+result are capped at ``MAX_ELEMENTS``; loops at ``MAX_ITERATIONS``). Every unsupported op,
+inside subgraphs too, is listed at once with its count before anything runs.
 """
 
 from __future__ import annotations
