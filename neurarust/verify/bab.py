@@ -135,25 +135,29 @@ def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float,
         groups.setdefault((case.lo.tobytes(), case.hi.tobytes()), []).append(case)
     searches = [_CaseSearch(net, runners, cases, batch, intermediate, alpha_steps)
                 for cases in groups.values()]
-    wide_starts = max(1000, 4000 // len(prop.cases))
-    wide_search_at = t0 + 3.0  # a larger attack, once, where the proof takes a while
+    wide_starts = max(1000, min(2000, 8000 // len(prop.cases)))
+    # a larger attack where the proof takes a while, again with new starts at 3, 9, 21, 45,
+    # ... s (each about a second): tiny unsafe regions are found by some seeds only
+    wide_search_at, wide_seed = t0 + 3.0, 1
     while searches:
         now = time.perf_counter()
         if now > deadline:
-            return BabResult("unknown", boxes=sum(x.count for x in searches),
+            return BabResult("unknown", boxes=boxes_done + sum(x.count for x in searches),
                              seconds=now - t0, reason="timeout")
         if now > wide_search_at:
-            wide_search_at = np.inf
+            wide_search_at = now + 6.0 * 2 ** (wide_seed - 1)
+            wide_seed += 1
             for case in prop.cases:
                 found = _confirm(runners, case, search(net, case.lo, case.hi, case.c, case.d,
-                                                       starts=wide_starts, steps=50, seed=1))
+                                                       starts=wide_starts, steps=50,
+                                                       seed=wide_seed))
                 if found is not None:
                     found.seconds = time.perf_counter() - t0
                     return found
         for x in list(searches):
             found = x.step()
             if found is not None:
-                found.boxes = sum(y.count for y in searches)
+                found.boxes = boxes_done + sum(y.count for y in searches)
                 found.seconds = time.perf_counter() - t0
                 return found
             if not x.stack:
