@@ -97,6 +97,8 @@ CASES: dict[str, tuple[Fn, list[tuple[int, ...]], tuple[float, float]]] = {
     "einsum": (lambda a, b: nr.einsum("ij,jk->ik", a, b), [(2, 4), (4, 3)], (-10, 10)),
     "conv_transpose2d": (lambda a: F.conv_transpose2d(a, nr.tensor(K), stride=2),
                          [(1, 2, 3, 3)], (-5, 5)),
+    "adaptive_avg_pool2d": (lambda a: F.adaptive_avg_pool2d(a, (2, 3)), [(1, 2, 5, 5)],
+                            (-5, 5)),
     "max_pool2d_indices": (lambda a: F.max_pool2d(a, 2, return_indices=True)[1],
                            [(1, 2, 4, 4)], (-5, 5)),
     # more elementwise math
