@@ -124,6 +124,7 @@ SHAPE_OPERANDS: dict[str, tuple[int, ...]] = {
     "ReduceL2": (1,), "ReduceLogSum": (1,), "ReduceLogSumExp": (1,), "LSTM": (4,),
     "GRU": (4,), "RNN": (4,), "Compress": (1,), "ReverseSequence": (1,), "CumProd": (1,),
     "CenterCropPad": (1,), "Loop": (0, 1), "If": (0,), "AffineGrid": (1,),
+    "Col2Im": (1, 2),
 }
 """Per op, the input positions read as sizes/indices (passed to the importer as host
 values, read through ``ImportContext.ints``/``array``); all other inputs arrive as tensors."""

@@ -395,3 +395,38 @@ def _unique(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     source = fn.reshape(x, [-1]) if flat else x
     y = fn.index_select(source, ax, fn.tensor(first.astype(np.int64)))
     return [y, *(fn.tensor(v.astype(np.int64)) for v in (first, inverse, counts))]
+
+
+@_reg("Col2Im")
+def _col2im(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
+    """Sum the column blocks back into the (padded) image, the adjoint of im2col: one
+    ``scatter_add`` at positions computed from the sizes, then the pads cropped off."""
+    x = xs[0]
+    image = [int(v) for v in ctx.ints(xs[1])]
+    block = [int(v) for v in ctx.ints(xs[2])]
+    nd = len(image)
+    dil = [int(v) for v in a.get("dilations", [1] * nd)]
+    pads = [int(v) for v in a.get("pads", [0] * (2 * nd))]
+    strides = [int(v) for v in a.get("strides", [1] * nd)]
+    n, ck, length = (int(v) for v in x.shape)
+    kernel = int(np.prod(block))
+    c = ck // kernel
+    padded = [image[i] + pads[i] + pads[i + nd] for i in range(nd)]
+    counts = [(padded[i] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1 for i in range(nd)]
+    if int(np.prod(counts)) != length:
+        raise OnnxUnsupported(f"Col2Im: {length} columns do not tile image {image} with block "
+                              f"{block} (expected {int(np.prod(counts))})")
+    offsets = np.stack(np.meshgrid(*[np.arange(b) for b in block], indexing="ij"), -1)
+    starts = np.stack(np.meshgrid(*[np.arange(k) for k in counts], indexing="ij"), -1)
+    coords = (offsets.reshape(-1, 1, nd) * np.asarray(dil) +
+              starts.reshape(1, -1, nd) * np.asarray(strides))  # (kernel, length, nd)
+    flat = np.ravel_multi_index(tuple(np.moveaxis(coords, -1, 0)), padded)  # (kernel, length)
+    index = np.broadcast_to(flat.reshape(1, 1, -1), (n, c, kernel * length))
+    values = fn.reshape(x, [n, c, kernel * length])
+    total = int(np.prod(padded))
+    out = fn.scatter_add(fn.zeros([n, c, total], dtype=x.dtype), 2,
+                         fn.tensor(np.ascontiguousarray(index)), values)
+    out = fn.reshape(out, [n, c, *padded])
+    crop = tuple([slice(None), slice(None)] +
+                 [slice(pads[i], pads[i] + image[i]) for i in range(nd)])
+    return [fn.getitem(out, crop)]
