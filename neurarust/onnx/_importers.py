@@ -303,30 +303,39 @@ def _gemm(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
 
 def _spatial(a: dict[str, Any], x: Tensor, kernel: Sequence[int], op: str
              ) -> tuple[int, list[int], list[int], list[int]]:
-    """(n spatial dims, strides, symmetric pads, dilations) of a conv/pool node."""
+    """(n spatial dims, strides, pads before then after, dilations) of a conv node."""
     n = x.ndim - 2
     if n not in (1, 2):
         raise OnnxUnsupported(f"{op} over {n} spatial dims (1 or 2 are supported)")
     strides = list(a.get("strides", [1] * n))
     dil = list(a.get("dilations", [1] * n))
-    auto = a.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = _text(a.get("auto_pad", "NOTSET"))
     if auto in ("SAME_UPPER", "SAME_LOWER"):
-        pads = []
+        small, big = [], []
         for i in range(n):
             size = int(x.shape[2 + i])
             out = -(-size // strides[i])
             total = max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - size)
-            if total % 2:
-                raise OnnxUnsupported(f"{op} auto_pad={auto} with odd total padding")
-            pads.append(total // 2)
-        return n, strides, pads, dil
+            small.append(total // 2)
+            big.append(total - total // 2)
+        return n, strides, small + big if auto == "SAME_UPPER" else big + small, dil
     if auto == "VALID":
-        return n, strides, [0] * n, dil
-    p = list(a.get("pads", [0] * (2 * n)))
-    if p[:n] != p[n:]:
-        raise OnnxUnsupported(f"{op} with asymmetric pads {p}")
-    return n, strides, p[:n], dil
+        return n, strides, [0] * (2 * n), dil
+    return n, strides, [int(v) for v in a.get("pads", [0] * (2 * n))], dil
+
+
+def _zero_pad(x: Tensor, begin: Sequence[int], end: Sequence[int]) -> Tensor:
+    """``x`` with zeros added before/after each spatial dim (asymmetric conv padding)."""
+    for i, (lo, hi) in enumerate(zip(begin, end)):
+        ax = 2 + i
+        parts = []
+        for amount in (lo, hi):
+            shape = list(x.shape)
+            shape[ax] = amount
+            parts.append(fn.zeros(shape, dtype=x.dtype))
+        if lo or hi:
+            x = fn.cat([parts[0], x, parts[1]], dim=ax)
+    return x
 
 
 @_reg("Conv")
@@ -335,8 +344,10 @@ def _conv(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     b = xs[2] if len(xs) > 2 else None
     kernel = list(a.get("kernel_shape", w.shape[2:]))
     n, s, p, d = _spatial(a, x, kernel, "Conv")
+    if p[:n] != p[n:]:  # asymmetric (e.g. SAME with an odd total): pad explicitly first
+        x, p = _zero_pad(x, p[:n], p[n:]), [0] * (2 * n)
     f = fn.conv1d if n == 1 else fn.conv2d
-    return [f(x, w, b, stride=tuple(s), padding=tuple(p), dilation=tuple(d),
+    return [f(x, w, b, stride=tuple(s), padding=tuple(p[:n]), dilation=tuple(d),
               groups=int(a.get("group", 1)))]
 
 

@@ -269,3 +269,19 @@ def test_grid_sample_forward_and_gradients_match_torch() -> None:
                                    err_msg=what)
         np.testing.assert_allclose(gn.grad.numpy(), gt.grad.numpy(), rtol=1e-3, atol=1e-3,
                                    err_msg=what)
+
+
+@pytest.mark.parametrize("attrs", [{"pads": [0, 1, 2, 0]}, {"auto_pad": "SAME_UPPER"},
+                                   {"auto_pad": "SAME_LOWER", "strides": [2, 2]}])
+def test_conv_with_asymmetric_padding_matches_onnxruntime(attrs: dict) -> None:  # type: ignore[type-arg]
+    ort = pytest.importorskip("onnxruntime")
+    h = onnx.helper
+    rng = np.random.default_rng(4)
+    w = onnx.numpy_helper.from_array(rng.standard_normal((3, 2, 2, 4)).astype(np.float32), "w")
+    m = _model([h.make_node("Conv", ["x", "w"], ["y"], **attrs)], [_vi("x", [1, 2, 5, 6])],
+               [_vi("y", None)], [w])
+    x = rng.standard_normal((1, 2, 5, 6)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = nr.onnx.load(m)(x).detach().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
