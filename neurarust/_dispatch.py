@@ -18,6 +18,7 @@ import numpy as np
 from .autograd import anomaly as _anomaly
 from .autograd import grad_mode
 from .autograd.graph import Node
+from .kernels.cuda.array import DeviceArray
 from .ops.registry import InputMeta
 from .ops.registry import OpDef
 from .tensor import _FAST_TYPES, Tensor, _Storage
@@ -198,7 +199,7 @@ def _finish(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], data: Any
             out_shape: Any, out_dtype: DType, device: Any, requires_grad: bool) -> Tensor:
     """Check the kernel's result against the rule, wrap it, record autograd if needed."""
     np_out = out_dtype.np_dtype
-    if type(data) is not np.ndarray:
+    if type(data) is not np.ndarray and type(data) is not DeviceArray:
         data = np.asarray(data)
     if data.dtype is not np_out and data.dtype != np_out:
         data = data.astype(np_out)

@@ -28,10 +28,8 @@ class Device:
             index = int(idx)
         if type not in _KNOWN_TYPES:
             if type == "cuda":
-                raise RuntimeError(
-                    "device 'cuda' is not available: the CUDA backend is not installed in this "
-                    "build (only 'cpu' is)"
-                )
+                _load_cuda()
+        if type not in _KNOWN_TYPES:
             raise ValueError(f"unknown device type {type!r}; known: {sorted(_KNOWN_TYPES)}")
         self.type = type
         self.index = index
@@ -56,6 +54,16 @@ class Device:
         return f"device(type={self.type!r}" + (
             f", index={self.index})" if self.index is not None else ")"
         )
+
+
+def _load_cuda() -> None:
+    """Load the cuda backend (pycuda + a GPU, or the emulator); raise naming what to install."""
+    from .kernels.cuda import backend
+
+    try:
+        backend.load()
+    except RuntimeError as err:
+        raise RuntimeError(f"device 'cuda' is not available: {err}") from err
 
 
 def register_backend_device(device_type: str, backend: str) -> None:

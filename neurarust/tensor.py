@@ -204,6 +204,7 @@ class Tensor:
             )
         self._data = value._data
         self.dtype = value.dtype
+        self.device = value.device
         self._storage = value._storage
 
     # -- autograd ---------------------------------------------------------------------------
@@ -279,6 +280,9 @@ class Tensor:
                 "numpy: can't call numpy() on a tensor that requires grad; use "
                 "tensor.detach().numpy()"
             )
+        if self.device.backend != "cpu":
+            raise TypeError(f"numpy: can't convert a {self.device} tensor to numpy; use "
+                            "tensor.cpu() to copy it to host memory first")
         return self._data
 
     def __array__(self, dtype: Any = None, copy: _bool | None = None) -> np.ndarray:  # type: ignore[type-arg]
@@ -335,7 +339,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", precision=4, prefix="tensor(")
-        extras = []
+        extras = [] if self.device.backend == "cpu" else [f"device='{self.device}'"]
         if self.dtype is not _dt.get_default_dtype() and self.dtype is not _dt.int64 and \
                 self.dtype is not _dt.bool_:
             extras.append(f"dtype={self.dtype!r}")
@@ -362,7 +366,10 @@ class Tensor:
                 dev = a
         target = self.device if dev is None else to_device(dev)
         if target != self.device:
-            raise RuntimeError(f"to: no backend can move data from {self.device} to {target}")
+            from .kernels.cuda.backend import move  # cpu <-> cuda; raises for anything else
+
+            moved: Tensor = move(self, target)
+            return moved if dtype is None or dtype is moved.dtype else _F.cast(moved, dtype=dtype)
         if dtype is not None and dtype is not self.dtype:
             return _F.cast(self, dtype=dtype)
         return self.clone() if copy else self
@@ -390,6 +397,14 @@ class Tensor:
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
+
+    def cuda(self, device: _int | None = None) -> Tensor:
+        """A copy on the CUDA device (``cuda:0`` unless ``device`` is given), as in PyTorch."""
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    @property
+    def is_cuda(self) -> _bool:
+        return self.device.type == "cuda"
 
     def clone(self) -> Tensor:
         return _F.clone(self)

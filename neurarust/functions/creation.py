@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..device import Device
+from ..device import CPU, Device
 from ..device import device as to_device
 from ..tensor import Tensor, _shape_args, _Storage
 from ..types import dtype as dt
@@ -24,7 +24,11 @@ DeviceArg = str | Device | None
 
 
 def _make(data: np.ndarray, dtype: DType, device: DeviceArg, requires_grad: bool) -> Tensor:  # type: ignore[type-arg]
-    t = Tensor._from_parts(data, dtype, to_device(device), _Storage())
+    target = to_device(device)
+    if target.backend != "cpu":  # built on the host, then copied (one upload)
+        return Tensor._from_parts(data, dtype, CPU, _Storage()).to(target) \
+            .requires_grad_(requires_grad)
+    t = Tensor._from_parts(data, dtype, target, _Storage())
     if requires_grad:
         t.requires_grad_(True)
     return t

@@ -217,7 +217,9 @@ class Optimizer:
             g = p.grad
             if g is None:
                 continue
-            if p.device.type != "cpu":  # TODO: the CUDA backend needs its own update kernels
+            # cuda parameters update through their device arrays' numpy interop: host round
+            # trips, counted in nr.cuda.fallback_counts(). TODO: fused CUDA update kernels.
+            if p.device.type not in ("cpu", "cuda"):
                 raise NotImplementedError(
                     f"{type(self).__name__}: parameters on {p.device} are not supported yet; "
                     "only 'cpu' is"

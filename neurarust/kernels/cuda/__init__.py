@@ -2,7 +2,8 @@
 contracts (:mod:`.contracts`, proven in bounds by ``neurarust verify --kernels``).
 
 Importing this package never imports pycuda; :func:`require_pycuda` does, on first GPU use,
-and fails with an error naming what to install. The pycuda launch path is not written yet.
+and fails with an error naming what to install. The launch path: :mod:`.driver` (pycuda or
+the emulator), :mod:`.array` (device arrays), :mod:`.kernels`, :mod:`.backend`.
 """
 
 from __future__ import annotations
@@ -41,9 +42,14 @@ def require_pycuda() -> ModuleType:
 
 
 def is_available() -> bool:
-    """True when pycuda imports and a CUDA device can be opened; never raises."""
+    """True when pycuda imports and a CUDA device can be opened, or when the emulator is
+    selected (``NEURARUST_CUDA_EMULATE=1``); never raises."""
     import importlib.util
 
+    from .driver import emulating
+
+    if emulating():
+        return True
     if importlib.util.find_spec("pycuda") is None:
         return False
     try:
