@@ -7,7 +7,9 @@ symbolic within their bounds; the launch configuration is the host's own formula
 
 * the launch is valid: ``1 <= gridDim.x <= 2^31-1``, ``1 <= blockDim.x <= max_block``;
 * each lemma's range follows from its definition (then only the range is used);
-* each access's index is in ``[0, size)`` of its buffer whenever its guard holds.
+* each access's index is in ``[0, size)`` of its buffer whenever its guard holds;
+* and, before these, the contract matches its C source: functions, parameters and the
+  ``buffer[index]`` expressions (:mod:`neurarust.kernels.cuda.source_check`).
 
 A refuted obligation carries a counterexample: shapes, launch configuration, thread ids and
 the offending index. Imports z3 (not pycuda).
@@ -83,8 +85,21 @@ def _as_int(v: Any) -> int:
     return int(v.as_long()) if z3.is_int_value(v) else int(str(v))
 
 
-def verify_kernel(contract: KernelContract, timeout_ms: int = 20000) -> KernelReport:
-    """Prove every obligation of one contract (see the module docstring)."""
+def _source_obligations(contract: KernelContract) -> list[Obligation]:
+    """The contract checked against its C source (:mod:`~..kernels.cuda.source_check`)."""
+    import shutil
+
+    from ..kernels.cuda.source_check import check_source
+
+    if shutil.which("g++") is None:
+        return [Obligation("source: contract vs C source (needs g++ on PATH)", "unknown")]
+    return [Obligation(f.what, "proven" if f.ok else "refuted") for f in check_source(contract)]
+
+
+def verify_kernel(contract: KernelContract, timeout_ms: int = 20000,
+                  source: bool = True) -> KernelReport:
+    """Prove every obligation of one contract (see the module docstring); with ``source``,
+    first check that the contract's functions, parameters and accesses are the C source's."""
     ops = Z3Ops()
     p = {q.name: z3.Int(q.name) for q in contract.params}
     hyps: list[Any] = []
@@ -97,6 +112,8 @@ def verify_kernel(contract: KernelContract, timeout_ms: int = 20000) -> KernelRe
     hyps += [grid == contract.grid(ctx), block == contract.block(ctx)]
     ctx.grid, ctx.block, ctx.bx, ctx.tx = grid, block, bx, tx
     report = KernelReport(contract)
+    if source:
+        report.obligations += _source_obligations(contract)
     shown = [*p.values(), grid, block]
 
     def prove(what: str, claim: Any, extra: Sequence[Any], show: Iterable[Any]) -> bool:

@@ -83,3 +83,25 @@ def test_host_launch_configuration(rows: int) -> None:
     assert launch.block == 256 and 1 <= launch.grid <= 65535
     assert launch.grid * launch.block >= min(rows, 65535 * 256)
     assert SOFTMAX.launch(rows=rows, cols=3).grid == rows
+
+
+def test_contracts_match_their_c_sources() -> None:
+    from neurarust.kernels.cuda.source_check import check_source
+
+    for c in CONTRACTS:
+        findings = check_source(c)
+        assert findings and all(f.ok for f in findings), [f.what for f in findings if not f.ok]
+
+
+def test_contract_drifting_from_source_is_reported() -> None:
+    # the contract claims out[i + 1] while elementwise.cu writes out[i]
+    drifted = Access("out", "write", lambda c: c.v["i"], lambda c: [], "out[i + 1]")
+    planted = dataclasses.replace(ELEMENTWISE, accesses=(*ELEMENTWISE.accesses[:2], drifted))
+    report = verify_kernel(planted)
+    bad = [o.what for o in report.obligations if o.status == "refuted"]
+    assert report.status == "refuted"
+    assert any("in the source, not the contract: out[i]" in w
+               and "in the contract, not the source: out[i+1]" in w for w in bad), bad
+    missing = dataclasses.replace(ROWSUM, functions=("nr_rowsum_f16",))
+    assert any("nr_rowsum_f16 is not a kernel of rowsum.cu" in o.what
+               for o in verify_kernel(missing).obligations if o.status == "refuted")
