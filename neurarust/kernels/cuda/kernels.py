@@ -1,0 +1,213 @@
+"""The cuda backend's kernels, registered with the op registry under backend ``"cuda"``.
+
+Native kernels (each launches a ``.cu`` function with its contract's own launch function):
+``add``/``sub``/``mul``/``div`` (float32/float64, broadcasting up to rank 4, scalars as
+stride-0 operands; ``elementwise.cu``), ``sum`` over the last dim or all elements
+(``rowsum.cu``), ``softmax`` over the last dim in float32 (``softmax.cu``, real GPU only: it
+uses block barriers, which the emulator does not run; called directly, as the registry's
+softmax is a composite), and ``matmul`` of 2-D operands or
+``(..., n, k) @ (k, m)`` (cuBLAS GEMM; numpy in emulation).
+
+Every other op, and the cases above that a native kernel does not cover (other dtypes, rank
+> 4, ``alpha != 1``, other reduction dims), runs its CPU kernel on host copies: explicit,
+counted per op in ``nr.cuda.fallback_counts()``, and an error under
+``NEURARUST_CUDA_STRICT=1``. View ops therefore return copies on cuda: an in-place write
+into a view of a cuda tensor does not reach its base (documented in docs/cuda.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ...ops.registry import all_ops
+from .array import DeviceArray, count_round_trip, to_host, upload
+from .contracts import ELEMENTWISE, ROWSUM, SOFTMAX
+from .driver import Buffer, EmulationDriver, get_driver
+
+__all__ = ["cast_array", "inplace_add", "register_all", "softmax_lastdim"]
+
+_FLOATS = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_I64 = np.int64
+
+
+class _Unsupported(Exception):
+    """The native kernel does not cover these arguments; the host fallback runs instead."""
+
+
+def _padded_strides(x: DeviceArray, out_shape: tuple[int, ...]) -> list[int]:
+    """Element strides of contiguous ``x`` broadcast to ``out_shape`` padded to rank 4."""
+    shape = (1,) * (4 - x.ndim) + x.shape
+    strides = (0,) * (4 - x.ndim) + tuple(s // x.itemsize for s in x.strides)
+    full = (1,) * (4 - len(out_shape)) + out_shape
+    return [0 if n == 1 and m != 1 else s for n, m, s in zip(shape, full, strides)]
+
+
+def _as_device(x: Any, dtype: np.dtype[Any], driver: Any) -> DeviceArray:
+    if isinstance(x, DeviceArray):
+        if x.dtype != dtype:
+            raise _Unsupported
+        return x
+    if isinstance(x, (int, float, np.number, np.bool_)):
+        out: DeviceArray = upload(np.asarray(x, dtype), driver)
+        return out
+    raise _Unsupported
+
+
+def _binary(op: str, a: Any, b: Any, out: DeviceArray | None = None) -> DeviceArray:
+    ref = a if isinstance(a, DeviceArray) else b
+    dtype = ref.dtype
+    if dtype not in _FLOATS:
+        raise _Unsupported
+    driver = ref.driver
+    x, y = _as_device(a, dtype, driver), _as_device(b, dtype, driver)
+    shape = tuple(np.broadcast_shapes(x.shape, y.shape))
+    if len(shape) > 4:
+        raise _Unsupported
+    if out is None:
+        out = DeviceArray.empty(shape, dtype, driver)
+    n = out.size
+    if n:
+        d = (1,) * (4 - len(shape)) + shape
+        launch = ELEMENTWISE.launch(d0=d[0], d1=d[1], d2=d[2], d3=d[3])
+        args = [x.buffer, y.buffer, out.buffer, _I64(n), *map(_I64, d),
+                *map(_I64, _padded_strides(x, shape)), *map(_I64, _padded_strides(y, shape))]
+        driver.launch(ELEMENTWISE.source, f"nr_{op}_{_FLOATS[dtype]}", launch.grid,
+                      launch.block, args)
+    return out
+
+
+def inplace_add(target: DeviceArray, other: Any) -> bool:
+    """``target += other`` on the device when the elementwise kernel covers it."""
+    try:
+        if isinstance(other, DeviceArray) and np.broadcast_shapes(
+                target.shape, other.shape) != target.shape:
+            return False
+        _binary("add", target, other, out=target)
+    except _Unsupported:
+        return False
+    return True
+
+
+def _rowsum(x: DeviceArray, rows: int, cols: int, shape: tuple[int, ...]) -> DeviceArray:
+    out = DeviceArray.empty(shape, x.dtype, x.driver)
+    if rows:
+        launch = ROWSUM.launch(rows=rows, cols=max(cols, 1))
+        x.driver.launch(ROWSUM.source, f"nr_rowsum_{_FLOATS[x.dtype]}", launch.grid,
+                        launch.block, [x.buffer, out.buffer, _I64(rows), _I64(cols)])
+    return out
+
+
+def _sum(a: Any, *, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> DeviceArray:
+    if not isinstance(a, DeviceArray) or dtype is not None or a.dtype not in _FLOATS \
+            or a.size == 0:
+        raise _Unsupported
+    if dim is None:
+        return _rowsum(a, 1, a.size, (1,) * a.ndim if keepdim else ())
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    if len(dims) != 1 or a.ndim == 0 or int(dims[0]) % a.ndim != a.ndim - 1:
+        raise _Unsupported
+    cols = a.shape[-1]
+    shape = a.shape[:-1] + ((1,) if keepdim else ())
+    return _rowsum(a, a.size // cols, cols, shape)
+
+
+def softmax_lastdim(a: DeviceArray, dim: int = -1) -> DeviceArray:
+    """Softmax over the last dim (float32) by ``softmax.cu``; the registry's ``softmax`` is a
+    composite of primitives, so this kernel is called directly (GPU parity and bench)."""
+    if not isinstance(a, DeviceArray) or isinstance(a.driver, EmulationDriver) \
+            or a.dtype != np.float32 or a.ndim == 0 or int(dim) % a.ndim != a.ndim - 1 \
+            or a.size == 0:
+        raise _Unsupported  # the emulator runs no block barriers: host fallback there
+    cols = a.shape[-1]
+    rows = a.size // cols
+    out = DeviceArray.empty(a.shape, a.dtype, a.driver)
+    launch = SOFTMAX.launch(rows=rows, cols=cols)
+    a.driver.launch(SOFTMAX.source, "nr_softmax_f32", launch.grid, launch.block,
+                    [a.buffer, out.buffer, _I64(rows), _I64(cols)])
+    return out
+
+
+def _matmul(a: Any, b: Any) -> DeviceArray:
+    if not (isinstance(a, DeviceArray) and isinstance(b, DeviceArray)) or a.dtype != b.dtype \
+            or a.dtype not in _FLOATS or b.ndim != 2 or a.ndim < 2:
+        raise _Unsupported
+    k, n = b.shape
+    m = a.size // k if k else 0
+    out = DeviceArray.empty(a.shape[:-1] + (n,), a.dtype, a.driver)
+    if m and n and k:
+        a.driver.gemm(a.buffer, b.buffer, out.buffer, m, n, k, a.dtype)
+    elif out.size:
+        out.set(np.zeros(out.shape, out.dtype))
+    return out
+
+
+def cast_array(a: DeviceArray, dtype: np.dtype[Any]) -> DeviceArray:
+    """``a.astype(dtype)``: on the host for now (counted as a round trip of ``cast``)."""
+    if dtype == a.dtype:
+        return a.copy()
+    count_round_trip("cast")
+    result: DeviceArray = upload(a.get().astype(dtype), a.driver)
+    return result
+
+
+def _host_fallback(name: str, cpu: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the CPU kernel of op ``name`` on host copies of the device inputs."""
+
+    def run(*args: Any, **attrs: Any) -> Any:
+        count_round_trip(name)
+        driver = get_driver()
+        result = cpu(*to_host(args), **{k: to_host(v) for k, v in attrs.items()})
+        if isinstance(result, np.generic):
+            result = np.asarray(result)
+        return upload(result, driver)
+
+    run.__name__ = f"{name}_host_fallback"
+    return run
+
+
+def _native(name: str, fn: Callable[..., DeviceArray],
+            fallback: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*args: Any, **attrs: Any) -> Any:
+        try:
+            return fn(*args, **attrs)
+        except _Unsupported:
+            return fallback(*args, **attrs)
+
+    run.__name__ = f"{name}_cuda"
+    return run
+
+
+def _binary_kernel(op: str) -> Callable[..., DeviceArray]:
+    def run(a: Any, b: Any, **attrs: Any) -> DeviceArray:
+        if attrs.get("alpha", 1) != 1 or attrs.get("rounding_mode") is not None:
+            raise _Unsupported
+        return _binary(op, a, b)
+
+    return run
+
+
+NATIVE: dict[str, Callable[..., DeviceArray]] = {
+    "add": _binary_kernel("add"), "sub": _binary_kernel("sub"), "mul": _binary_kernel("mul"),
+    "div": _binary_kernel("div"), "sum": _sum, "matmul": _matmul,
+}
+"""Ops with a native CUDA kernel (falling back to the host for cases it does not cover)."""
+
+
+def register_all() -> None:
+    """Give every op with a CPU kernel a ``cuda`` kernel: native where one exists, else the
+    counted host fallback. Idempotent."""
+    for name, op in all_ops().items():
+        cpu = op.kernels.get("cpu")
+        if cpu is None or "cuda" in op.kernels:
+            continue
+        fallback = _host_fallback(name, cpu)
+        native = NATIVE.get(name)
+        op.kernels["cuda"] = fallback if native is None else _native(name, native, fallback)
+
+
+def buffer_of(x: DeviceArray) -> Buffer:
+    """The device buffer behind an array (for tests and benchmarks)."""
+    buffer: Buffer = x.buffer
+    return buffer
