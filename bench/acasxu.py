@@ -24,10 +24,8 @@ import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# run as `python bench/acasxu.py`, this folder comes first on sys.path, where bench/onnx.py
-# would shadow the onnx package: import from the repository root instead
+# import neurarust from this checkout (the script runs from bench/)
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,32 @@ def _inputs(spec: ModelSpec) -> list[np.ndarray]:
             else rng.standard_normal(shape).astype(np.float32) for shape, kind in spec.inputs]
 
 
+def _runtime_shape_extensions() -> None:
+    """Make the PyTorch corpus runnable where Pyrefly's ``shape_extensions`` is not installed.
+
+    The torch versions import ``Shaped`` and ``shape_vars`` from it for Pyrefly's static
+    checks only; at run time both are inert, so a stand-in with the same inert behaviour
+    gives the same ground truth without the optional ``bench`` extra.
+    """
+    try:
+        import shape_extensions  # noqa: F401
+    except ImportError:
+        stand_in = ModuleType("shape_extensions")
+
+        class _Shaped:
+            def __class_getitem__(cls, item: object) -> object:
+                return Any
+
+        def shape_vars(*names: str) -> Any:
+            return lambda fn: fn
+
+        stand_in.Shaped = _Shaped  # type: ignore[attr-defined]
+        stand_in.shape_vars = shape_vars  # type: ignore[attr-defined]
+        sys.modules["shape_extensions"] = stand_in
+
+
 def load(source: str, name: str) -> ModuleType:
+    _runtime_shape_extensions()
     module = ModuleType(name)
     module.__file__ = f"<{name}>"
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 (our corpus)

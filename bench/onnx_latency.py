@@ -23,9 +23,9 @@ average: rerun to see the spread.
 
 Run::
 
-    python bench/onnx.py               # both models, the table with ratios
-    python bench/onnx.py --runs 50     # more timed calls per cell
-    python bench/onnx.py --threads 1
+    python bench/onnx_latency.py               # both models, the table with ratios
+    python bench/onnx_latency.py --runs 50     # more timed calls per cell
+    python bench/onnx_latency.py --threads 1
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-# this file is named onnx.py: its own folder must not shadow the onnx package
-sys.path[0] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+# import neurarust from this checkout (the script runs from bench/)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
 def _blas_threads() -> int:
