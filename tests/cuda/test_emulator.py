@@ -1,10 +1,12 @@
-"""The whole cuda device path on the emulation driver (NEURARUST_CUDA_EMULATE=1): device
+"""The whole cuda device path on the emulation driver (NEURARUST_CUDA_EMULATE=1), or on the
+real GPU under NEURARUST_DEVICE=cuda (bench/gpu_check.sh): device
 type, copies, native kernels (elementwise.cu, rowsum.cu compiled by g++ with the CPU shim and
 launched with their contracts' launch configuration; GEMM by numpy), host fallbacks,
 autograd, nn and optimizer steps, each compared with the CPU backend."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 
@@ -21,8 +23,14 @@ pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not on 
 @pytest.fixture(autouse=True)
 def emulated(monkeypatch: pytest.MonkeyPatch,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    if not driver.emulating() and nr.cuda.is_available():  # pragma: no cover - GPU machine
-        pytest.skip("a real GPU is present: tests/cuda/test_gpu_parity.py covers it")
+    if os.environ.get("NEURARUST_DEVICE") == "cuda" and not driver.emulating():
+        # On a GPU machine (bench/gpu_check.sh): the same tests on pycuda + cuBLAS.
+        if not nr.cuda.is_available():  # pragma: no cover - GPU machine
+            pytest.skip("NEURARUST_DEVICE=cuda but pycuda or the GPU is unusable")
+        backend.load()
+        HOST_ROUND_TRIPS.clear()
+        yield
+        return
     monkeypatch.setenv(driver.EMULATE_ENV, "1")
     monkeypatch.setattr(driver, "CACHE_DIR", tmp_path_factory.getbasetemp() / "nr-cuda-cache")
     backend.unload()
@@ -101,7 +109,7 @@ def test_native_sum_matches_numpy(dtype: type) -> None:
 def test_matmul_gemm_matches_numpy() -> None:
     a, b = _rand(2, 5, 7, dtype=np.float64), _rand(7, 3, dtype=np.float64, seed=3)
     out = nr.from_numpy(a).cuda() @ nr.from_numpy(b).cuda()
-    np.testing.assert_allclose(out.cpu().numpy(), a @ b, rtol=1e-12)
+    np.testing.assert_allclose(out.cpu().numpy(), a @ b, rtol=1e-10)
     assert "matmul" not in HOST_ROUND_TRIPS
 
 
@@ -150,6 +158,8 @@ def _train(device: str, make_opt: type, conv: bool) -> tuple[list[np.ndarray], f
 def test_training_steps_match_cpu(make_opt: type, conv: bool) -> None:
     ref, ref_loss = _train("cpu", make_opt, conv)
     got, loss = _train("cuda", make_opt, conv)
-    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    # The emulator's GEMM is numpy's (bit-identical); cuBLAS sums in another order.
+    tol = 1e-5 if driver.emulating() else 1e-3
+    assert loss == pytest.approx(ref_loss, rel=tol)
     for r, g in zip(ref, got):
-        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g, r, rtol=tol, atol=tol / 10)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -49,7 +49,7 @@ _FLAGS = _Flags()
 class DeviceArray:
     """``shape``/``dtype`` over a device :class:`~.driver.Buffer` (C order, no offset)."""
 
-    __slots__ = ("buffer", "shape", "dtype", "driver")
+    __slots__ = ("buffer", "driver", "dtype", "shape")
     __array_priority__ = 2000
 
     def __init__(self, buffer: Any, shape: tuple[int, ...], dtype: np.dtype[Any],
@@ -169,24 +169,24 @@ class DeviceArray:
                 return None
         return _host_call(f"np.{func.__name__}", func, args, kwargs)
 
-    def _inplace(self, ufunc: Any, other: Any) -> DeviceArray:
+    def _inplace(self, ufunc: Any, other: Any) -> Self:
         ufunc(self, other, out=self)
         return self
 
-    def __iadd__(self, other: Any) -> DeviceArray:
+    def __iadd__(self, other: Any) -> Self:
         from .kernels import inplace_add
 
         if inplace_add(self, other):
             return self
         return self._inplace(np.add, other)
 
-    def __isub__(self, other: Any) -> DeviceArray:
+    def __isub__(self, other: Any) -> Self:
         return self._inplace(np.subtract, other)
 
-    def __imul__(self, other: Any) -> DeviceArray:
+    def __imul__(self, other: Any) -> Self:
         return self._inplace(np.multiply, other)
 
-    def __itruediv__(self, other: Any) -> DeviceArray:
+    def __itruediv__(self, other: Any) -> Self:
         return self._inplace(np.true_divide, other)
 
     def __getitem__(self, key: Any) -> DeviceArray:

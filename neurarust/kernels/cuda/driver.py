@@ -42,7 +42,7 @@ CACHE_DIR = Path(os.environ.get("NEURARUST_CUDA_CACHE",
 class Buffer:
     """A device allocation of ``nbytes``; ``ptr`` is its device address (an int)."""
 
-    __slots__ = ("nbytes", "ptr", "handle")
+    __slots__ = ("handle", "nbytes", "ptr")
 
     def __init__(self, nbytes: int, ptr: int, handle: Any) -> None:
         self.nbytes = nbytes

@@ -17,7 +17,8 @@ into a view of a cuda tensor does not reach its base (documented in docs/cuda.md
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
