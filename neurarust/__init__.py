@@ -4,7 +4,7 @@ the runtime, the mypy plugin, the verifier and ONNX export alike."""
 from . import ops  # declares every op
 from . import kernels  # noqa: F401
 from .kernels import cpu as _cpu_kernels  # noqa: F401  (registers the numpy backend)
-from . import autograd, data, functions, nn, optim, types
+from . import autograd, functions, nn, optim, types
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import Device, device
 from .functions import *  # noqa: F403
@@ -12,7 +12,6 @@ from .functions import Generator, manual_seed
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor
 from .trace import trace
-from . import onnx  # export machinery; the onnx package itself is imported on use
 from . import cuda  # nr.cuda.is_available(); pycuda is imported only on GPU use
 from .types import (
     DType,
@@ -45,14 +44,19 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
 
 if _TYPE_CHECKING:
+    from . import data as data
+    from . import onnx as onnx
     from . import verify as verify
 else:
+    # nr.data, nr.onnx and nr.verify (z3, linear bounds) load on first use: `import
+    # neurarust` stays light for scripts and for the mypy plugin, which imports the registry.
+    _LAZY = frozenset({"data", "onnx", "verify"})
+
     def __getattr__(name: str) -> object:
-        # nr.verify (z3, linear bounds) loads on first use: `import neurarust` stays light
-        if name == "verify":
+        if name in _LAZY:
             import importlib
 
-            return importlib.import_module(f"{__name__}.verify")
+            return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
