@@ -163,3 +163,27 @@ def test_training_steps_match_cpu(make_opt: type, conv: bool) -> None:
     assert loss == pytest.approx(ref_loss, rel=tol)
     for r, g in zip(ref, got):
         np.testing.assert_allclose(g, r, rtol=tol, atol=tol / 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_native_permute_expand_and_views(dtype: type) -> None:
+    a = np.asarray(np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5), dtype=dtype)
+    x = nr.from_numpy(a).cuda()
+    np.testing.assert_array_equal(x.permute(3, 1, 0, 2).cpu().numpy(), a.transpose(3, 1, 0, 2))
+    np.testing.assert_array_equal(x.transpose(0, 1).cpu().numpy(), a.transpose(1, 0, 2, 3))
+    col = nr.from_numpy(a[:, :1, :1, :]).cuda()
+    np.testing.assert_array_equal(col.expand(2, 3, 4, 5).cpu().numpy(),
+                                  np.broadcast_to(a[:, :1, :1, :], (2, 3, 4, 5)))
+    v = x.view(6, 20)
+    assert v._data.buffer is x._data.buffer  # a true view of the device buffer
+    np.testing.assert_array_equal(x.flatten(1).unsqueeze(0).cpu().numpy(),
+                                  a.reshape(1, 2, 60))
+    for op in ("permute", "expand", "view", "flatten", "unsqueeze"):
+        assert op not in HOST_ROUND_TRIPS
+
+
+def test_inplace_through_a_reshaped_view_reaches_the_base() -> None:
+    x = nr.zeros(2, 3, device="cuda")
+    v = x.view(6)
+    v._data += nr.ones(6, device="cuda")._data
+    assert x.cpu().tolist() == [[1.0] * 3] * 2

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "CONTRACTS",
     "ELEMENTWISE",
+    "GATHER",
     "INT32_MAX",
     "ROWSUM",
     "SOFTMAX",
@@ -211,6 +212,26 @@ ELEMENTWISE = KernelContract(
     ),
 )
 
+GATHER = KernelContract(
+    name="gather",
+    source="gather.cu",
+    functions=("nr_gather_f32", "nr_gather_f64", "nr_gather_i64"),
+    params=tuple(Param(d) for d in _D) + tuple(Param(f"s{k}", 0, INT32_MAX) for k in range(4)),
+    assume=lambda c: [_numel(c) <= INT32_MAX],
+    grid=lambda c: c.ops.min(c.ops.cdiv(_numel(c), BLOCK), MAX_GRID),
+    block=lambda c: BLOCK,
+    # the source view spans 1 + sum((d_k - 1) * s_k) elements; the host checks its buffer
+    # holds that many before launching
+    buffers=lambda c: {"x": _extent(c, "s"), "out": _numel(c)},
+    loops=(_grid_stride("i"),),
+    lemmas=tuple(_coord(k) for k in (3, 2, 1, 0)),
+    accesses=(
+        Access("x", "read", lambda c: _offset(c, "s"), lambda c: [c.v["i"] < _numel(c)],
+               "x[c0*s0 + c1*s1 + c2*s2 + c3*s3]"),
+        Access("out", "write", lambda c: c.v["i"], lambda c: [c.v["i"] < _numel(c)], "out[i]"),
+    ),
+)
+
 _RC = (Param("rows"), Param("cols"))
 
 
@@ -271,4 +292,4 @@ SOFTMAX = KernelContract(
     ),
 )
 
-CONTRACTS: tuple[KernelContract, ...] = (ELEMENTWISE, ROWSUM, SOFTMAX)
+CONTRACTS: tuple[KernelContract, ...] = (ELEMENTWISE, GATHER, ROWSUM, SOFTMAX)

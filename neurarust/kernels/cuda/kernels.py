@@ -24,7 +24,7 @@ import numpy as np
 
 from ...ops.registry import all_ops
 from .array import DeviceArray, count_round_trip, to_host, upload
-from .contracts import ELEMENTWISE, ROWSUM, SOFTMAX
+from .contracts import ELEMENTWISE, GATHER, ROWSUM, SOFTMAX
 from .driver import Buffer, EmulationDriver, get_driver
 
 __all__ = ["cast_array", "inplace_add", "register_all", "softmax_lastdim"]
@@ -144,6 +144,65 @@ def _matmul(a: Any, b: Any) -> DeviceArray:
     return out
 
 
+_GATHER_TYPES = {**_FLOATS, np.dtype(np.int64): "i64"}
+
+
+def _gather(x: DeviceArray, shape: tuple[int, ...], strides: list[int]) -> DeviceArray:
+    """A contiguous copy of the strided view ``(shape, strides)`` of ``x`` (``gather.cu``)."""
+    if x.dtype not in _GATHER_TYPES or len(shape) > 4:
+        raise _Unsupported
+    d = (1,) * (4 - len(shape)) + tuple(shape)
+    st = [0] * (4 - len(shape)) + list(strides)
+    if 1 + sum((n - 1) * k for n, k in zip(d, st)) > max(x.size, 1):
+        raise RuntimeError(f"internal: gather view {shape} / {strides} exceeds its buffer "
+                           f"of {x.size} elements")
+    out = DeviceArray.empty(tuple(shape), x.dtype, x.driver)
+    if out.size:
+        launch = GATHER.launch(d0=d[0], d1=d[1], d2=d[2], d3=d[3])
+        x.driver.launch(GATHER.source, f"nr_gather_{_GATHER_TYPES[x.dtype]}", launch.grid,
+                        launch.block, [x.buffer, out.buffer, _I64(out.size), *map(_I64, d),
+                                       *map(_I64, st)])
+    return out
+
+
+def _permute(a: Any, *, dims_order: Any) -> DeviceArray:
+    if not isinstance(a, DeviceArray):
+        raise _Unsupported
+    order = [int(k) % a.ndim for k in dims_order] if a.ndim else []
+    elems = [s // a.itemsize for s in a.strides]
+    return _gather(a, tuple(a.shape[k] for k in order), [elems[k] for k in order])
+
+
+def _shape_of(cpu: Callable[..., Any], a: DeviceArray, attrs: dict[str, Any]) -> tuple[int, ...]:
+    """The result shape of a shape-only CPU kernel, from an uninitialised host stand-in
+    (``np.empty`` reserves, never touches, its pages)."""
+    return tuple(cpu(np.empty(a.shape, np.uint8), **attrs).shape)
+
+
+def _expand_kernel(cpu: Callable[..., Any]) -> Callable[..., DeviceArray]:
+    def run(a: Any, **attrs: Any) -> DeviceArray:
+        if not isinstance(a, DeviceArray):
+            raise _Unsupported
+        shape = _shape_of(cpu, a, attrs)
+        if len(shape) > 4:
+            raise _Unsupported
+        return _gather(a, shape, _padded_strides(a, shape)[4 - len(shape):])
+
+    return run
+
+
+def _reshape_kernel(cpu: Callable[..., Any]) -> Callable[..., DeviceArray]:
+    """view/reshape/flatten/squeeze/unsqueeze: a C-contiguous array reshapes in place, so
+    the result is a true view of the same device buffer."""
+
+    def run(a: Any, **attrs: Any) -> DeviceArray:
+        if not isinstance(a, DeviceArray):
+            raise _Unsupported
+        return a.reshape(_shape_of(cpu, a, attrs))
+
+    return run
+
+
 def cast_array(a: DeviceArray, dtype: np.dtype[Any]) -> DeviceArray:
     """``a.astype(dtype)``: on the host for now (counted as a round trip of ``cast``)."""
     if dtype == a.dtype:
@@ -191,9 +250,16 @@ def _binary_kernel(op: str) -> Callable[..., DeviceArray]:
 
 NATIVE: dict[str, Callable[..., DeviceArray]] = {
     "add": _binary_kernel("add"), "sub": _binary_kernel("sub"), "mul": _binary_kernel("mul"),
-    "div": _binary_kernel("div"), "sum": _sum, "matmul": _matmul,
+    "div": _binary_kernel("div"), "sum": _sum, "matmul": _matmul, "permute": _permute,
 }
 """Ops with a native CUDA kernel (falling back to the host for cases it does not cover)."""
+
+
+_SHAPE_ONLY: dict[str, Callable[[Callable[..., Any]], Callable[..., DeviceArray]]] = {
+    "view": _reshape_kernel, "reshape": _reshape_kernel, "flatten": _reshape_kernel,
+    "squeeze": _reshape_kernel, "unsqueeze": _reshape_kernel, "expand": _expand_kernel,
+}
+"""Shape ops whose native kernel derives the result shape from the op's CPU kernel."""
 
 
 def register_all() -> None:
@@ -205,6 +271,8 @@ def register_all() -> None:
             continue
         fallback = _host_fallback(name, cpu)
         native = NATIVE.get(name)
+        if name in _SHAPE_ONLY:
+            native = _SHAPE_ONLY[name](cpu)
         op.kernels["cuda"] = fallback if native is None else _native(name, native, fallback)
 
 
