@@ -25,6 +25,7 @@ __all__ = [
     "INT32_MAX",
     "ROWSUM",
     "SOFTMAX",
+    "UNARY",
     "Access",
     "Ctx",
     "IntOps",
@@ -232,6 +233,30 @@ GATHER = KernelContract(
     ),
 )
 
+UNARY_OPS = ("neg", "abs", "exp", "log", "tanh", "sqrt", "relu", "sigmoid")
+
+
+def _N(c: Ctx) -> Expr:
+    return c.p["n"]
+
+
+UNARY = KernelContract(
+    name="unary",
+    source="unary.cu",
+    functions=tuple(f"nr_{op}_{t}" for t in ("f32", "f64") for op in UNARY_OPS),
+    params=(Param("n"),),
+    assume=lambda c: [],
+    grid=lambda c: c.ops.min(c.ops.cdiv(_N(c), BLOCK), MAX_GRID),
+    block=lambda c: BLOCK,
+    buffers=lambda c: {"x": _N(c), "out": _N(c)},
+    loops=(_grid_stride("i"),),
+    lemmas=(),
+    accesses=(
+        Access("x", "read", lambda c: c.v["i"], lambda c: [c.v["i"] < _N(c)], "x[i]"),
+        Access("out", "write", lambda c: c.v["i"], lambda c: [c.v["i"] < _N(c)], "out[i]"),
+    ),
+)
+
 _RC = (Param("rows"), Param("cols"))
 
 
@@ -292,4 +317,4 @@ SOFTMAX = KernelContract(
     ),
 )
 
-CONTRACTS: tuple[KernelContract, ...] = (ELEMENTWISE, GATHER, ROWSUM, SOFTMAX)
+CONTRACTS: tuple[KernelContract, ...] = (ELEMENTWISE, GATHER, ROWSUM, SOFTMAX, UNARY)

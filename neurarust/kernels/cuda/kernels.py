@@ -24,7 +24,7 @@ import numpy as np
 
 from ...ops.registry import all_ops
 from .array import DeviceArray, count_round_trip, to_host, upload
-from .contracts import ELEMENTWISE, GATHER, ROWSUM, SOFTMAX
+from .contracts import ELEMENTWISE, GATHER, ROWSUM, SOFTMAX, UNARY, UNARY_OPS
 from .driver import Buffer, EmulationDriver, get_driver
 
 __all__ = ["cast_array", "inplace_add", "register_all", "softmax_lastdim"]
@@ -203,6 +203,20 @@ def _reshape_kernel(cpu: Callable[..., Any]) -> Callable[..., DeviceArray]:
     return run
 
 
+def _unary_kernel(op: str) -> Callable[..., DeviceArray]:
+    def run(a: Any) -> DeviceArray:
+        if not isinstance(a, DeviceArray) or a.dtype not in _FLOATS:
+            raise _Unsupported
+        out = DeviceArray.empty(a.shape, a.dtype, a.driver)
+        if out.size:
+            launch = UNARY.launch(n=out.size)
+            a.driver.launch(UNARY.source, f"nr_{op}_{_FLOATS[a.dtype]}", launch.grid,
+                            launch.block, [a.buffer, out.buffer, _I64(out.size)])
+        return out
+
+    return run
+
+
 def cast_array(a: DeviceArray, dtype: np.dtype[Any]) -> DeviceArray:
     """``a.astype(dtype)``: on the host for now (counted as a round trip of ``cast``)."""
     if dtype == a.dtype:
@@ -253,6 +267,7 @@ NATIVE: dict[str, Callable[..., DeviceArray]] = {
     "div": _binary_kernel("div"), "sum": _sum, "matmul": _matmul, "permute": _permute,
 }
 """Ops with a native CUDA kernel (falling back to the host for cases it does not cover)."""
+NATIVE.update({op: _unary_kernel(op) for op in UNARY_OPS})
 
 
 _SHAPE_ONLY: dict[str, Callable[[Callable[..., Any]], Callable[..., DeviceArray]]] = {
