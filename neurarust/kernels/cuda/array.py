@@ -4,8 +4,9 @@ It offers the small part of numpy's ndarray surface the core reads (``shape``, `
 ``ndim``, ``size``, ``strides``, ``flags``, ``astype``, ``reshape``, ``item``), so tensors,
 autograd and the dispatcher treat it like a CPU buffer. numpy code that meets one (an
 optimizer's in-place update, ``np.copyto`` of an in-place op) goes through
-``__array_ufunc__``/``__array_function__``: the inputs are copied to the host, numpy runs,
-and results (and ``out=`` targets) are written back to the device. Every such round trip is
+``__array_ufunc__``/``__array_function__``: ``np.add/subtract/multiply/divide/sqrt/negative``
+on float arrays and scalars run the device kernels (also with ``out=``); anything else
+copies the inputs to the host, runs numpy, and writes results (and ``out=`` targets) back. Every such round trip is
 counted in :data:`HOST_ROUND_TRIPS` (``nr.cuda.fallback_counts()``) so that it is visible,
 and ``NEURARUST_CUDA_STRICT=1`` turns it into an error.
 
@@ -158,6 +159,12 @@ class DeviceArray:
         return host if dtype is None else host.astype(dtype)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "__call__":
+            from .kernels import ufunc_on_device
+
+            done = ufunc_on_device(ufunc, inputs, kwargs)
+            if done is not None:
+                return done
         return _host_call(f"np.{ufunc.__name__}", getattr(ufunc, method), inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:

@@ -204,10 +204,11 @@ def _reshape_kernel(cpu: Callable[..., Any]) -> Callable[..., DeviceArray]:
 
 
 def _unary_kernel(op: str) -> Callable[..., DeviceArray]:
-    def run(a: Any) -> DeviceArray:
+    def run(a: Any, out: DeviceArray | None = None) -> DeviceArray:
         if not isinstance(a, DeviceArray) or a.dtype not in _FLOATS:
             raise _Unsupported
-        out = DeviceArray.empty(a.shape, a.dtype, a.driver)
+        if out is None:
+            out = DeviceArray.empty(a.shape, a.dtype, a.driver)
         if out.size:
             launch = UNARY.launch(n=out.size)
             a.driver.launch(UNARY.source, f"nr_{op}_{_FLOATS[a.dtype]}", launch.grid,
@@ -215,6 +216,41 @@ def _unary_kernel(op: str) -> Callable[..., DeviceArray]:
         return out
 
     return run
+
+
+_UFUNC_BINARY = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div"}
+_UFUNC_UNARY = {np.sqrt: "sqrt", np.negative: "neg", np.exp: "exp", np.absolute: "abs"}
+
+
+def _shape(v: Any) -> tuple[int, ...]:
+    return v.shape if isinstance(v, DeviceArray) else ()  # a device array or a scalar
+
+
+def ufunc_on_device(ufunc: Any, inputs: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> DeviceArray | None:
+    """numpy ufunc calls on device arrays that a device kernel covers (the optimizers'
+    elementwise updates), run on the device; None when not covered (the host runs it)."""
+    out = kwargs.get("out")
+    if set(kwargs) - {"out"} or (out is not None and (len(out) != 1 or
+                                                      not isinstance(out[0], DeviceArray))):
+        return None
+    target = None if out is None else out[0]
+    try:
+        if ufunc in _UFUNC_BINARY and len(inputs) == 2:
+            a, b = inputs
+            ref = a if isinstance(a, DeviceArray) else b
+            if target is not None and (target.dtype != ref.dtype or target.shape != tuple(
+                    np.broadcast_shapes(_shape(a), _shape(b)))):
+                return None
+            return _binary(_UFUNC_BINARY[ufunc], a, b, out=target)
+        if ufunc in _UFUNC_UNARY and len(inputs) == 1 and isinstance(inputs[0], DeviceArray):
+            x = inputs[0]
+            if target is not None and (target.dtype != x.dtype or target.shape != x.shape):
+                return None
+            return _unary_kernel(_UFUNC_UNARY[ufunc])(x, out=target)
+    except _Unsupported:
+        return None
+    return None
 
 
 def cast_array(a: DeviceArray, dtype: np.dtype[Any]) -> DeviceArray:
