@@ -201,3 +201,18 @@ def test_native_unary_matches_cpu_backend(op: str, dtype: type) -> None:
     # one or two ulp apart at most: libm's and numpy's exp/log/tanh round differently
     np.testing.assert_allclose(got, ref, rtol=4 * np.finfo(dtype).eps, atol=0)
     assert op not in HOST_ROUND_TRIPS
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_relu_gradient_matches_cpu_backend(dtype: type) -> None:
+    a = _rand(4, 33, dtype=dtype)
+    a[0, :2] = 0.0
+    g = _rand(4, 33, dtype=dtype, seed=5)
+    grads = []
+    for device in ("cpu", "cuda"):
+        x = nr.from_numpy(a.copy()).to(device).requires_grad_()
+        x.relu().backward(nr.from_numpy(g).to(device))
+        assert x.grad is not None
+        grads.append(x.grad.cpu().numpy())
+    np.testing.assert_array_equal(grads[1], grads[0])
+    assert "threshold_backward" not in HOST_ROUND_TRIPS

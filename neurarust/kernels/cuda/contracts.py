@@ -195,7 +195,8 @@ def _coord(k: int) -> Lemma:
 ELEMENTWISE = KernelContract(
     name="elementwise_binary",
     source="elementwise.cu",
-    functions=tuple(f"nr_{op}_{t}" for t in ("f32", "f64") for op in ("add", "sub", "mul", "div")),
+    functions=tuple(f"nr_{op}_{t}" for t in ("f32", "f64")
+                    for op in ("add", "sub", "mul", "div", "relu_backward")),
     params=tuple(Param(d) for d in _D)
     + tuple(Param(f"{s}{k}", 0, INT32_MAX) for s in ("sa", "sb") for k in range(4)),
     assume=lambda c: [_numel(c) <= INT32_MAX],

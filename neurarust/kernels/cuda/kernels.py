@@ -306,6 +306,16 @@ NATIVE: dict[str, Callable[..., DeviceArray]] = {
 NATIVE.update({op: _unary_kernel(op) for op in UNARY_OPS})
 
 
+def _threshold_backward(g: Any, x: Any, *, threshold: float) -> DeviceArray:
+    if threshold != 0 or not isinstance(g, DeviceArray) or not isinstance(x, DeviceArray) \
+            or g.shape != x.shape:
+        raise _Unsupported
+    return _binary("relu_backward", g, x)
+
+
+NATIVE["threshold_backward"] = _threshold_backward
+
+
 _SHAPE_ONLY: dict[str, Callable[[Callable[..., Any]], Callable[..., DeviceArray]]] = {
     "view": _reshape_kernel, "reshape": _reshape_kernel, "flatten": _reshape_kernel,
     "squeeze": _reshape_kernel, "unsqueeze": _reshape_kernel, "expand": _expand_kernel,

@@ -32,3 +32,7 @@ NR_BINARY_KERNEL(nr_add_f64, double, x + y)
 NR_BINARY_KERNEL(nr_sub_f64, double, x - y)
 NR_BINARY_KERNEL(nr_mul_f64, double, x * y)
 NR_BINARY_KERNEL(nr_div_f64, double, x / y)
+
+// relu's gradient (threshold_backward at threshold 0): a = incoming gradient, b = relu's input.
+NR_BINARY_KERNEL(nr_relu_backward_f32, float, y > 0.0f ? x : 0.0f)
+NR_BINARY_KERNEL(nr_relu_backward_f64, double, y > 0.0 ? x : 0.0)
