@@ -24,7 +24,8 @@ status() { printf '%-28s %s\n' "$1" "$2" | tee -a "$LOG/summary.txt"; }
 : > "$LOG/summary.txt"
 { date; nvidia-smi || true; nvcc --version || true; python3 --version; } > "$LOG/machine.txt" 2>&1
 
-# 1. pycuda (about 1-2 minutes on 16 cores)
+# 1. pycuda (about 1-2 minutes on 16 cores); its build imports pytools etc. from $SITE
+export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if python3 -c "import sys; sys.path.insert(0, '$SITE'); import pycuda" 2>/dev/null; then
   status "pycuda build" "already in $SITE"
 else
@@ -39,7 +40,6 @@ else
   ) > "$LOG/pycuda_build.log" 2>&1 && status "pycuda build" "ok (cuda root $CUDA_ROOT)" \
     || status "pycuda build" "FAILED, see pycuda_build.log"
 fi
-export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 python3 -c "import pycuda.autoinit, pycuda.driver as d; print(d.Context.get_device().name())" \
   > "$LOG/pycuda_import.log" 2>&1 && status "pycuda import" "$(tail -1 "$LOG/pycuda_import.log")" \
   || status "pycuda import" "FAILED, see pycuda_import.log"
