@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--vnnlib", metavar="PROP", default=None,
                         help="a VNN-LIB property on an ONNX network (TARGET net.onnx): holds / "
                              "violated (with a checked counterexample) / unknown")
+    verify.add_argument("--split", choices=("auto", "input", "relu"), default="auto",
+                        help="with --vnnlib: branch on input splits, on ReLU phases (LP "
+                             "leaves), or auto (input splits for at most 8 inputs; default)")
     verify.add_argument("--timeout", type=float, default=60.0, metavar="S",
                         help="seconds for --vnnlib branch and bound, or for the whole shape "
                              "verification of a model (default 60; unknown after)")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.vnnlib is None and args.target.endswith(".onnx"):
             return _verify_certificate(args.target)
         if args.vnnlib is not None or args.target.endswith(".onnx"):
-            return _verify_vnnlib(args.target, args.vnnlib, args.timeout)
+            return _verify_vnnlib(args.target, args.vnnlib, args.timeout, args.split)
         return _verify(args.target, args.input, args.assume, args.range, exact=args.exact,
                        json_out=args.json, timeout=args.timeout, max_paths=args.max_paths,
                        max_values=args.max_values)
@@ -274,7 +277,8 @@ def _verify(target: str, inputs: list[str], assumptions: list[str],
     return report.exit_code
 
 
-def _verify_vnnlib(target: str, prop_path: str | None, timeout: float) -> int:
+def _verify_vnnlib(target: str, prop_path: str | None, timeout: float,
+                   split: str = "auto") -> int:
     """``neurarust verify net.onnx --vnnlib prop.vnnlib``: exit 0 holds, 1 violated (the
     counterexample is printed, checked by running the network), 2 usage error, 3 unknown."""
     import os
@@ -308,7 +312,7 @@ def _verify_vnnlib(target: str, prop_path: str | None, timeout: float) -> int:
         prop = read_vnnlib(prop_path)
         ort_run = onnxruntime_runner(target, shape)  # violations are re-checked there too
         result = verify_property(model, shape, prop, timeout=timeout,
-                                 also=() if ort_run is None else (ort_run,))
+                                 also=() if ort_run is None else (ort_run,), split=split)
     except (ValueError, VnnlibError, UnsupportedGraph, ImportError) as err:
         print(f"neurarust verify: error: {err}", file=sys.stderr)
         return 2

@@ -18,8 +18,9 @@ A 'violated' verdict is only given with a float32 input inside the box that the 
 (run eagerly) and every extra runner (onnxruntime in the CLI) show unsafe. 'holds' when every
 box is safe, 'unknown' at the timeout.
 
-TODO: ReLU splitting with LP leaves (scipy HiGHS on the triangle relaxation) for networks
-with many inputs, where input splitting does not scale; it is not needed for 5-input nets.
+With ``split="relu"`` (the default for more than 8 inputs, where input splitting does not
+scale) the branch and bound splits ReLU phases instead, with LP leaves: see
+:mod:`.relu_split`.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def _in_box_f32(x: Array, lo: Array, hi: Array) -> npt.NDArray[np.float32]:
 
 def verify_net(net: AffineReLUNet, run: Runner, prop: Property, *, timeout: float = 60.0,
                batch: int = 1024, also: Sequence[Runner] = (),
-               intermediate: str = "hybrid", alpha_steps: int = 0) -> BabResult:
+               intermediate: str = "hybrid", alpha_steps: int = 0,
+               split: str = "auto") -> BabResult:
     """Decide ``prop`` for the network ``run`` (flat float32 inputs (N, n_in) -> outputs
     (N, n_out), the real computation) whose affine/ReLU form is ``net``.
 
@@ -89,9 +91,16 @@ def verify_net(net: AffineReLUNet, run: Runner, prop: Property, *, timeout: floa
     onnxruntime on the same file) show unsafe. ``intermediate`` picks the hidden-layer
     bounds ("forward": forward linear bounds, cheap; "crown": a backward pass per layer;
     "hybrid": forward, then backward for the neurons still unstable); ``alpha_steps``
-    optimises the final bound's ReLU slopes on the boxes not yet safe."""
+    optimises the final bound's ReLU slopes on the boxes not yet safe. ``split`` picks the
+    branching: "input" (halve the input box), "relu" (fix ReLU phases, LP leaves; see
+    :mod:`.relu_split`) or "auto" (input splits for at most 8 inputs, else ReLU splits)."""
+    if split not in ("auto", "input", "relu"):
+        raise ValueError(f"verify_net: split must be 'auto', 'input' or 'relu', got {split!r}")
+    if split == "auto":
+        split = "input" if net.n_inputs <= 8 else "relu"
     with _one_blas_thread():
-        return _verify_net(net, run, prop, timeout, batch, also, intermediate, alpha_steps)
+        return _verify_net(net, run, prop, timeout, batch, also, intermediate, alpha_steps,
+                           split)
 
 
 @contextmanager
@@ -108,7 +117,8 @@ def _one_blas_thread() -> Iterator[None]:
 
 
 def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float, batch: int,
-                also: Sequence[Runner], intermediate: str, alpha_steps: int) -> BabResult:
+                also: Sequence[Runner], intermediate: str, alpha_steps: int,
+                split: str = "input") -> BabResult:
     t0 = time.perf_counter()
     deadline = t0 + timeout
     if prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
@@ -133,7 +143,12 @@ def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float,
     groups: dict[tuple[bytes, bytes], list[Case]] = {}
     for case in prop.cases:  # cases over the same box share one search (and its bounds)
         groups.setdefault((case.lo.tobytes(), case.hi.tobytes()), []).append(case)
-    searches = [_CaseSearch(net, runners, cases, batch, intermediate, alpha_steps)
+    search_type: Any = _CaseSearch
+    if split == "relu":
+        from .relu_split import ReluSplitSearch
+
+        search_type = ReluSplitSearch
+    searches = [search_type(net, runners, cases, batch, intermediate, alpha_steps)
                 for cases in groups.values()]
     wide_starts = max(1000, min(2000, 8000 // len(prop.cases)))
     # a larger attack where the proof takes a while, again with new starts at 3, 9, 21, 45,
@@ -155,11 +170,11 @@ def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float,
                     found.seconds = time.perf_counter() - t0
                     return found
         for x in list(searches):
-            found = x.step()
-            if found is not None:
-                found.boxes = boxes_done + sum(y.count for y in searches)
-                found.seconds = time.perf_counter() - t0
-                return found
+            outcome: BabResult | None = x.step()
+            if outcome is not None:
+                outcome.boxes = boxes_done + sum(y.count for y in searches)
+                outcome.seconds = time.perf_counter() - t0
+                return outcome
             if not x.stack:
                 boxes_done += x.count
                 searches.remove(x)
@@ -305,7 +320,7 @@ def _pop(stack: list[tuple[Array, ...]], n: int) -> tuple[Array, ...]:
 def verify_property(model: Callable[..., Any], input_shape: tuple[int, ...], prop: Property,
                     *, timeout: float = 60.0, also: Sequence[Runner] = (),
                     intermediate: str = "hybrid", alpha_steps: int = 0,
-                    batch: int = 1024) -> BabResult:
+                    batch: int = 1024, split: str = "auto") -> BabResult:
     """Decide ``prop`` on an ``nn.Module`` (or function) with float32 input ``input_shape``:
     trace it, extract its affine/ReLU chain, run branch and bound; violations are confirmed by
     running the model eagerly (and by each runner in ``also``)."""
@@ -328,7 +343,7 @@ def verify_property(model: Callable[..., Any], input_shape: tuple[int, ...], pro
 
     return verify_net(net, run, prop, timeout=max(0.0, timeout - (time.perf_counter() - t0)),
                       also=also, intermediate=intermediate, alpha_steps=alpha_steps,
-                      batch=batch)
+                      batch=batch, split=split)
 
 
 def onnxruntime_runner(path: str, input_shape: tuple[int, ...]) -> Runner | None:
