@@ -54,6 +54,8 @@ Index = npt.NDArray[Any]
 
 #: an open sub-problem gets an LP when at most this many of its neurons are unstable
 LP_UNSTABLE: int = 24
+#: a step stops starting LPs after this many seconds (the rest wait on the stack)
+_STEP_SECONDS: float = 0.5
 
 
 class ReluSplitSearch:
@@ -101,11 +103,6 @@ class ReluSplitSearch:
         lb, _, corner = lower_bound_with_corner(net, lo, hi, c, d, self.alpha_steps,
                                                 intermediate=self.intermediate, prior=prior,
                                                 pre_out=pre)
-        spent = time.perf_counter() - t0
-        if spent < 0.2 and bsz == self.size:
-            self.size = min(self.batch, 2 * self.size)
-        elif spent > 0.8:
-            self.size = max(4, self.size // 2)
         # the float32 rounding bounds of each layer, as the bounds used them (from the
         # magnitudes the phases allow)
         mags = [np.maximum(np.abs(lo), np.abs(hi))] + [np.maximum(p[1], 0.0) for p in pre]
@@ -119,7 +116,11 @@ class ReluSplitSearch:
         unstable = (low < 0) & (up > 0)
         n_unst = unstable.sum(axis=1)
         children: list[int] = []
-        for b in np.flatnonzero(~np.all(refuted, axis=1)):
+        later: list[int] = []  # open sub-problems left for the next step (time is up)
+        for n_done, b in enumerate(np.flatnonzero(~np.all(refuted, axis=1))):
+            if n_done > 0 and time.perf_counter() - t0 > _STEP_SECONDS:
+                later.append(int(b))
+                continue
             found = self._candidates(int(b), corner, gap)
             if found is not None:
                 return found
@@ -148,6 +149,14 @@ class ReluSplitSearch:
                                      "fixed is unsafe by less than the float32 rounding, and "
                                      "its LP minimiser is not unsafe when run")
             children.append(int(b))
+        spent = time.perf_counter() - t0  # bounds and LPs: a step stays short (deadlines)
+        if spent < 0.2 and bsz == self.size:
+            self.size = min(self.batch, 2 * self.size)
+        elif spent > 0.8:
+            self.size = max(1, self.size // 2)
+        if later:
+            keep = np.asarray(later)
+            self.stack.append((phase[keep], low[keep], up[keep]))
         if not children:
             return None
         sel = np.asarray(children)

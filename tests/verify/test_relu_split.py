@@ -148,3 +148,55 @@ def test_acasxu_relu_split_agrees_with_input_split() -> None:
     relu = verify_property(m, (1, 5), p, timeout=20, split="relu")
     inp = verify_property(m, (1, 5), p, timeout=20, split="input")
     assert relu.verdict == inp.verdict == "violated", (relu, inp)
+
+
+def test_the_search_alone_finds_checked_violations_and_proofs() -> None:
+    """Without the attack that runs first in verify_net: the LP minimisers and bound corners of
+    the ReLU-split search itself decide the property, every violation run in float32."""
+    from neurarust.verify.relu_split import ReluSplitSearch
+
+    sizes = [6, 16, 16, 3]
+    for seed in range(3):
+        m, lo, hi, c, exact, spread = _instance(sizes, seed)
+        net = extract(trace(m, {"x": "f32[1, 6]"}))
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return np.asarray(m(nr.tensor(x.astype(np.float32))).detach().numpy(), np.float64)
+
+        for side in (1.0, -1.0):
+            d = exact + side * 0.02 * spread
+            case = _prop(lo, hi, c, d).cases[0]
+            search = ReluSplitSearch(net, [run], [case], 64, "hybrid", 0)
+            result = None
+            for _ in range(2000):
+                result = search.step()
+                if result is not None or not search.stack:
+                    break
+            if side > 0:
+                assert result is not None and result.verdict == "violated", (seed, result)
+                assert result.counterexample is not None
+                x, _ = result.counterexample
+                y = run(x.reshape(1, -1))[0]
+                assert case.unsafe(x, y)
+            else:
+                assert result is None and not search.stack, (seed, result)
+                assert search.lps > 0 or search.count > 0
+
+
+def test_cli_split_option(tmp_path: os.PathLike[str]) -> None:
+    pytest.importorskip("onnx")
+    from neurarust.cli import main
+
+    m, lo, hi, c, exact, spread = _instance([20, 12, 12, 2], 1)
+    net = os.path.join(str(tmp_path), "net.onnx")
+    nr.onnx.export(m, {"x": "f32[1, 20]"}, net)
+    decl = "".join(f"(declare-const X_{i} Real)" for i in range(20))
+    decl += "(declare-const Y_0 Real)(declare-const Y_1 Real)"
+    box = "".join(f"(assert (>= X_{i} {float(lo[i])!r}))(assert (<= X_{i} {float(hi[i])!r}))"
+                  for i in range(20))
+    for d, code in ((exact - 0.01 * spread, 0), (exact + 0.02 * spread, 1)):
+        prop = os.path.join(str(tmp_path), "prop.vnnlib")
+        with open(prop, "w") as f:
+            f.write(decl + box + f"(assert (<= (- Y_0 Y_1) {float(d)!r}))")
+        assert main(["verify", net, "--vnnlib", prop, "--split", "relu", "--timeout",
+                     "20"]) == code
