@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -219,9 +219,13 @@ class _NodeLP:
     y_at: int
     t_at: int
     nrow: int = 0
+    hard: list[tuple[int, int]] = field(default_factory=list)  # row ranges without ``- t``
 
-    def add(self, cols: list[tuple[Index, Array]], b: Array) -> None:
-        """Rows ``sum coef * v[col] - t <= b``, one per entry of ``b``; cols (n, p) each."""
+    def add(self, cols: list[tuple[Index, Array]], b: Array, slack: bool = True) -> None:
+        """Rows ``sum coef * v[col] - t <= b`` (without ``- t`` unless ``slack``), one per
+        entry of ``b``; cols (n, p) each."""
+        if not slack:
+            self.hard.append((self.nrow, self.nrow + len(b)))
         n = len(b)
         r = np.arange(self.nrow, self.nrow + n)
         for col, coef in cols:
@@ -240,9 +244,11 @@ class _NodeLP:
         from scipy.optimize import linprog  # type: ignore[import-untyped]
         from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
 
-        a_mat = coo_matrix((np.concatenate(self.vals), (np.concatenate(self.ri),
-                                                        np.concatenate(self.ci))),
-                           shape=(self.nrow, len(vl))).tocsr()
+        vals = np.concatenate(self.vals)
+        rows, cols = np.concatenate(self.ri), np.concatenate(self.ci)
+        for a, b in self.hard:
+            vals = np.where((cols == self.t_at) & (rows >= a) & (rows < b), 0.0, vals)
+        a_mat = coo_matrix((vals, (rows, cols)), shape=(self.nrow, len(vl))).tocsr()
         b_ub = np.concatenate(self.rhs)
         res = linprog(obj, A_ub=a_mat, b_ub=b_ub, bounds=np.stack([vl, vh], axis=1),
                       method="highs")
@@ -340,6 +346,16 @@ def lp_case_bound(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Arra
     obj = np.zeros(len(lp.vl))
     obj[lp.t_at] = 1.0
     bound, v = lp.minimise(obj, lp.vl, lp.vh)
+    if bound > 0:
+        return bound, None
+    # a candidate: the point of the relaxation deepest in the unsafe region (the slack on
+    # the property's rows only; with every phase fixed, the network's own minimiser), not
+    # the feasibility LP's, which may sit on the region's edge
+    lp.hard = [(0, lp.nrow - len(case.d))]
+    vl, vh = lp.vl.copy(), lp.vh.copy()
+    vl[lp.t_at], vh[lp.t_at] = -np.inf, np.inf
+    _, deep = lp.minimise(obj, vl, vh)
+    v = deep if deep is not None else v
     return bound, None if v is None else v[:net.n_inputs]
 
 
