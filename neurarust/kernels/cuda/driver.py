@@ -32,7 +32,7 @@ import numpy as np
 from . import INSTALL_HINT, source_path
 
 __all__ = ["Buffer", "Driver", "EmulationDriver", "PycudaDriver", "emulating", "get_driver",
-           "kernel_signatures"]
+           "kernel_signatures", "needs_fibers"]
 
 EMULATE_ENV = "NEURARUST_CUDA_EMULATE"
 CACHE_DIR = Path(os.environ.get("NEURARUST_CUDA_CACHE",
@@ -94,8 +94,8 @@ def _preprocess(source: str) -> str:
         raise RuntimeError("the CUDA emulator needs g++ on PATH")
     inc = source_path("")
     text = f'#include "nr_cpu_shim.h"\n#include "{source}"\n'
-    done = subprocess.run([gxx, "-E", "-P", "-x", "c++", "-I", str(inc), "-D__shared__=",
-                           "-"], input=text, capture_output=True, text=True, check=True)
+    done = subprocess.run([gxx, "-E", "-P", "-x", "c++", "-I", str(inc), "-"], input=text,
+                          capture_output=True, text=True, check=True)
     return done.stdout
 
 
@@ -110,6 +110,12 @@ def kernel_signatures(source: str) -> dict[str, list[tuple[str, str]]]:
             params.append((" ".join(words[:-1]), words[-1]))
         found[m.group(1)] = params
     return found
+
+
+def needs_fibers(source_text: str) -> bool:
+    """A kernel source with block barriers or warp shuffles runs each thread of a block as
+    a fiber under the CPU shim (``-DNR_SHIM_FIBERS=1``)."""
+    return "__syncthreads" in source_text or "__shfl_" in source_text
 
 
 def _ctype(c_type: str) -> Any:
@@ -157,6 +163,7 @@ class EmulationDriver:
                          f"{{ nr_launch(nr_grid_, nr_block_, {fn}, {names}); }}")
         text = "\n".join(lines) + "\n"
         shim = source_path("nr_cpu_shim.h").read_text()
+        fibers = needs_fibers(source_path(source).read_text())
         key = hashlib.sha256((text + shim + source_path(source).read_text()).encode())
         so = CACHE_DIR / "emulation" / f"{Path(source).stem}-{key.hexdigest()[:16]}.so"
         if not so.exists():
@@ -165,10 +172,14 @@ class EmulationDriver:
                 cpp = Path(tmp) / "launch.cpp"
                 cpp.write_text(text)
                 out = Path(tmp) / so.name
-                subprocess.run([shutil.which("g++") or "g++", "-O2", "-shared", "-fPIC",
-                                "-std=c++17", "-x", "c++", "-I", str(source_path("")),
-                                str(cpp), "-o", str(out)],
-                               check=True, capture_output=True, text=True)
+                done = subprocess.run(
+                    [shutil.which("g++") or "g++", "-O2", "-shared", "-fPIC", "-std=c++17",
+                     f"-DNR_SHIM_FIBERS={int(fibers)}", "-x", "c++", "-I",
+                     str(source_path("")), str(cpp), "-o", str(out)],
+                    capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"emulator: g++ could not compile {source} with the CPU "
+                                       f"shim:\n{done.stderr[-4000:]}")
                 os.replace(out, so)  # atomic: a concurrent process sees all or nothing
         lib = ctypes.CDLL(str(so))
         for fn, params in sigs.items():
