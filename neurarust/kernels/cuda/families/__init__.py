@@ -7,15 +7,22 @@ code that launches it, and exposes
   it does not cover, so the counted host fallback runs);
 * optionally ``NATIVE_FROM_CPU``: op name -> factory taking the op's CPU kernel.
 
-A new family is one module here plus its entry in :data:`FAMILIES`.
+A new family is one module here: :data:`FAMILIES` lists every module of this package except
+:mod:`.common` (sorted by name, so the order of contracts and kernels is stable).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from types import ModuleType
-
-from . import elementwise, gather, gemm, reduce, softmax, unary
 
 __all__ = ["FAMILIES"]
 
-FAMILIES: tuple[ModuleType, ...] = (elementwise, gather, gemm, reduce, softmax, unary)
+
+def _discover() -> tuple[ModuleType, ...]:
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "common")
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in names)
+
+
+FAMILIES: tuple[ModuleType, ...] = _discover()
