@@ -1,8 +1,9 @@
 """Kernel logic without a GPU: barrier-free .cu sources compiled as C++ with nr_cpu_shim.h
-(a sequential grid loop), called through ctypes, compared with the numpy backend.
+(a sequential grid loop), called through ctypes directly (not through the emulation driver),
+compared with the numpy backend.
 
 Covers elementwise.cu (add/sub/mul/div, f32/f64, broadcasting and strided views) and
-rowsum.cu. softmax.cu uses __shared__ and __syncthreads, so it is not covered here.
+rowsum.cu. Kernels with block barriers run in the shim's fiber mode: test_shim_fibers.py.
 """
 
 from __future__ import annotations
