@@ -165,7 +165,15 @@ def _adam_update(
     maximize: bool,
     decoupled: bool,
 ) -> None:
-    """One Adam step on one parameter, in place (PyTorch's ``_single_tensor_adam``)."""
+    """One Adam step on one parameter, in place (PyTorch's ``_single_tensor_adam``); a cuda
+    parameter's step is one fused kernel launch (``adam.cu``), with the same operations."""
+    if not isinstance(param, np.ndarray):
+        from ..kernels.cuda.families.optim import adam_step  # no pycuda: device arrays only
+
+        if adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr,
+                     beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                     maximize=maximize, decoupled=decoupled):
+            return
     if weight_decay != 0 and decoupled:
         param *= 1 - lr * weight_decay
         grad = _decayed_grad(grad, param, 0.0, maximize)

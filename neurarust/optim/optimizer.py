@@ -217,8 +217,8 @@ class Optimizer:
             g = p.grad
             if g is None:
                 continue
-            # cuda parameters update through their device arrays' numpy interop: host round
-            # trips, counted in nr.cuda.fallback_counts(). TODO: fused CUDA update kernels.
+            # cuda parameters update by fused kernels (kernels/cuda/families/optim.py);
+            # what they do not cover goes through numpy interop (counted host round trips)
             if p.device.type not in ("cpu", "cuda"):
                 raise NotImplementedError(
                     f"{type(self).__name__}: parameters on {p.device} are not supported yet; "
@@ -371,8 +371,15 @@ def _check_beta(owner: str, name: str, value: Any) -> None:
 
 # -- state creation -----------------------------------------------------------------------
 def _zeros_state(p: Tensor) -> Tensor:
-    """A zero tensor shaped, typed and laid out like ``p``."""
-    return p._wrap_like(np.zeros_like(p._data))
+    """A zero tensor shaped, typed and laid out like ``p`` (on ``p``'s device: a cuda
+    parameter's state is allocated there, without a host round trip)."""
+    if isinstance(p._data, np.ndarray):
+        return p._wrap_like(np.zeros_like(p._data))
+    from ..kernels.cuda.array import DeviceArray  # no pycuda
+
+    zeros = DeviceArray.empty(p._data.shape, p._data.dtype, p._data.driver)
+    zeros.fill(0)
+    return p._wrap_like(zeros)
 
 
 def _step_state(value: float = 0.0) -> Tensor:

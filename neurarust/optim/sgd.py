@@ -135,7 +135,17 @@ def _sgd_update(
     nesterov: bool,
     maximize: bool,
 ) -> Array | None:
-    """One SGD step on one parameter, in place; returns the (possibly new) momentum buffer."""
+    """One SGD step on one parameter, in place; returns the (possibly new) momentum buffer.
+    A cuda parameter's step is one fused kernel launch (``sgd.cu``), with the same
+    operations."""
+    if not isinstance(param, np.ndarray):
+        from ..kernels.cuda.families.optim import sgd_step  # no pycuda: device arrays only
+
+        done, new_buf = sgd_step(param, grad, buf, lr=lr, momentum=momentum,
+                                 dampening=dampening, weight_decay=weight_decay,
+                                 nesterov=nesterov, maximize=maximize)
+        if done:
+            return new_buf
     owned = maximize or weight_decay != 0  # grad is then our own copy, usable as scratch
     grad = _decayed_grad(grad, param, weight_decay, maximize)
     if momentum != 0:
