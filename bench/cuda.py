@@ -33,11 +33,25 @@ def _rel(got: np.ndarray, ref: np.ndarray) -> float:  # type: ignore[type-arg]
     return float(np.max(np.abs(got.astype(np.float64) - ref))) / (scale or 1.0)
 
 
+def _grads(nr: Any, fn: Callable[..., Any], inputs: tuple[Any, ...], device: str,
+           seed: int) -> list[np.ndarray]:  # type: ignore[type-arg]
+    """d(sum(fn(*inputs) * r))/d(float inputs), r a fixed random cotangent, on ``device``."""
+    xs = [nr.from_numpy(x).to(device) for x in inputs]
+    for t in xs:
+        if t.dtype.is_floating_point:
+            t.requires_grad_(True)
+    out = fn(*xs)
+    r = np.random.default_rng(seed).standard_normal(out.shape).astype(np.float32)
+    (out * nr.from_numpy(r).to(device)).sum().backward()
+    return [t.grad.cpu().numpy() for t in xs if t.grad is not None]
+
+
 def parity(nr: Any, small: bool) -> list[dict[str, Any]]:
-    """Each op on cuda vs the same op on the CPU backend."""
-    from neurarust.kernels.cuda.driver import EmulationDriver, get_driver
+    """Each op on cuda vs the same op on the CPU backend: the forward value and, for
+    differentiable cases, the gradient of every float input."""
     from neurarust.kernels.cuda.kernels import softmax_lastdim
 
+    F = nr.nn.functional
     rng = np.random.default_rng(0)
     n = 64 if small else 1024
 
@@ -45,35 +59,55 @@ def parity(nr: Any, small: bool) -> list[dict[str, Any]]:
         return rng.standard_normal(shape).astype(np.float32)
 
     a, b, row = r(n, n), r(n, n), r(n)
-    cases: list[tuple[str, float, Callable[[Any], Any], tuple[np.ndarray, ...]]] = [  # type: ignore[type-arg]
-        ("add (broadcast row)", EXACT, lambda x, y: x + y, (a, row)),
-        ("sub", EXACT, lambda x, y: x - y, (a, b)),
-        ("mul (broadcast col)", EXACT, lambda x, y: x * y, (a, row.reshape(-1, 1))),
-        ("div", EXACT, lambda x, y: x / (y.abs() + 1.0), (a, b)),
-        ("sum dim=-1", EXACT, lambda x: x.sum(dim=-1), (a,)),
-        ("sum all", EXACT, lambda x: x.sum(), (a,)),
-        ("matmul (GEMM)", GEMM_TOL, lambda x, y: x @ y, (a, b)),
-        ("log_softmax", EXACT, lambda x: nr.nn.functional.log_softmax(x, dim=-1), (a,)),
-        ("conv2d", GEMM_TOL, lambda x, w: nr.nn.functional.conv2d(x, w, padding=1),
-         (r(4, 3, 16, 16), r(8, 3, 3, 3))),
-        ("max_pool2d", EXACT, lambda x: nr.nn.functional.max_pool2d(x, 2), (r(4, 3, 16, 16),)),
+    img, w3 = r(4, 3, 16, 16), r(8, 3, 3, 3)
+    labels = rng.integers(0, n, 32)
+    table = rng.standard_normal((50, 16)).astype(np.float32)
+    ids = rng.integers(0, 50, (8, 12))
+    Case = tuple[str, float, bool, Callable[..., Any], tuple[np.ndarray, ...]]  # type: ignore[type-arg]
+    cases: list[Case] = [
+        ("add (broadcast row)", EXACT, True, lambda x, y: x + y, (a, row)),
+        ("sub", EXACT, True, lambda x, y: x - y, (a, b)),
+        ("mul (broadcast col)", EXACT, True, lambda x, y: x * y, (a, row.reshape(-1, 1))),
+        ("div", EXACT, True, lambda x, y: x / (y.abs() + 1.0), (a, b)),
+        ("exp/tanh/sigmoid", EXACT, True, lambda x: x.exp().tanh() + x.sigmoid(), (a,)),
+        ("transpose + relu", EXACT, True, lambda x: x.t().relu(), (a,)),
+        ("sum dim=-1", EXACT, True, lambda x: x.sum(dim=-1), (a,)),
+        ("sum dim=0", EXACT, True, lambda x: x.sum(dim=0), (a,)),
+        ("sum all", EXACT, True, lambda x: x.sum(), (a,)),
+        ("mean/var dim=-1", EXACT, True, lambda x: x.mean(-1) + x.var(-1), (a,)),
+        ("amax dim=1", EXACT, True, lambda x: x.amax(1), (a,)),
+        ("argmax dim=-1", EXACT, False, lambda x: x.argmax(-1), (a,)),
+        ("matmul (GEMM)", GEMM_TOL, True, lambda x, y: x @ y, (a, b)),
+        ("log_softmax", EXACT, True, lambda x: F.log_softmax(x, dim=-1), (a,)),
+        ("cross_entropy", EXACT, True,
+         lambda x, t: F.cross_entropy(x, t), (a[:32], labels)),
+        ("layer_norm", EXACT, True, lambda x: F.layer_norm(x, (n,)), (a,)),
+        ("embedding", EXACT, True, lambda t, i: F.embedding(i, t), (table, ids)),
+        ("conv2d", GEMM_TOL, True, lambda x, w: F.conv2d(x, w, padding=1), (img, w3)),
+        ("max_pool2d", EXACT, True, lambda x: F.max_pool2d(x, 2), (img,)),
+        ("avg_pool2d", EXACT, True, lambda x: F.avg_pool2d(x, 2), (img,)),
     ]
     rows = []
-    for name, tol, fn, inputs in cases:
-        before = sum(nr.cuda.fallback_counts().values())
+    for i, (name, tol, grad, fn, inputs) in enumerate(cases):
+        before = nr.cuda.fallback_counts()
         ref = np.asarray(fn(*(nr.from_numpy(x) for x in inputs)).numpy(), np.float64)
         got = fn(*(nr.from_numpy(x).cuda() for x in inputs)).cpu().numpy()
-        host = sum(nr.cuda.fallback_counts().values()) > before
         err = _rel(got, ref)
-        rows.append({"op": name, "rel_err": err, "tol": tol, "ok": err < tol,
-                     "path": "some ops via host fallback" if host else "native"})
-    if not isinstance(get_driver(), EmulationDriver):  # block barriers: GPU only
-        x = r(n, 300)
-        got = softmax_lastdim(nr.from_numpy(x).cuda()._data).get()
-        e = np.exp(x.astype(np.float64) - x.max(-1, keepdims=True))
-        err = _rel(got, e / e.sum(-1, keepdims=True))
-        rows.append({"op": "softmax.cu (direct)", "rel_err": err, "tol": EXACT,
-                     "ok": err < EXACT, "path": "native"})
+        if grad:
+            ref_g = _grads(nr, fn, inputs, "cpu", i)
+            got_g = _grads(nr, fn, inputs, "cuda", i)
+            err = max([err] + [_rel(g, np.asarray(h, np.float64))
+                               for g, h in zip(got_g, ref_g)])
+        host = sorted(nr.cuda.fallback_counts() - before)
+        rows.append({"op": name + (" +grad" if grad else ""), "rel_err": err, "tol": tol,
+                     "ok": err < tol, "path": "host: " + ", ".join(host) if host
+                     else "native"})
+    x = r(n, 300)
+    got = softmax_lastdim(nr.from_numpy(x).cuda()._data).get()
+    e = np.exp(x.astype(np.float64) - x.max(-1, keepdims=True))
+    err = _rel(got, e / e.sum(-1, keepdims=True))
+    rows.append({"op": "softmax.cu (direct)", "rel_err": err, "tol": EXACT,
+                 "ok": err < EXACT, "path": "native"})
     return rows
 
 
@@ -188,9 +222,9 @@ def main() -> int:
         return 2
     print(f"driver: {nr.cuda.driver_name()}")
     par = parity(nr, args.small)
-    print(f"\n{'op (cuda vs cpu)':<24} {'rel err':>10} {'tol':>7}  {'ok':<4} path")
+    print(f"\n{'op (cuda vs cpu)':<26} {'rel err':>10} {'tol':>7}  {'ok':<4} path")
     for p in par:
-        print(f"{p['op']:<24} {p['rel_err']:>10.2e} {p['tol']:>7.0e}  "
+        print(f"{p['op']:<26} {p['rel_err']:>10.2e} {p['tol']:>7.0e}  "
               f"{'yes' if p['ok'] else 'NO':<4} {p['path']}")
     tim = timings(nr, args.small, args.repeats)
     print(f"\n{'case':<34} {'neurarust':>11} {'torch':>11} {'ratio':>7}")

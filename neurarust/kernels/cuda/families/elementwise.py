@@ -1,5 +1,6 @@
-"""Elementwise binary kernels (``elementwise.cu``): add/sub/mul/div with strided broadcasting
-up to rank 4 (scalars as stride-0 operands), and relu's backward."""
+"""Elementwise binary kernels (``elementwise.cu``): add/sub/mul/div/pow/maximum/minimum with
+strided broadcasting up to rank 4 (scalars as stride-0 operands), relu's backward, and what
+is built from them (clamp by scalars, clone, copy)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ ELEMENTWISE = KernelContract(
     name="elementwise_binary",
     source="elementwise.cu",
     functions=tuple(f"nr_{op}_{t}" for t in ("f32", "f64")
-                    for op in ("add", "sub", "mul", "div", "relu_backward")),
+                    for op in ("add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                               "relu_backward")),
     params=tuple(Param(d) for d in DIMS4)
     + tuple(Param(f"{s}{k}", 0, INT32_MAX) for s in ("sa", "sb") for k in range(4)),
     assume=lambda c: [numel4(c) <= INT32_MAX],
@@ -103,7 +105,24 @@ def _threshold_backward(g: Any, x: Any, *, threshold: float) -> DeviceArray:
     return binary("relu_backward", g, x)
 
 
+def _clamp(a: Any, *, min: Any = None, max: Any = None) -> DeviceArray:
+    # scalar bounds only (tensor bounds are clamp_tensor); ints run on the host (bound casts)
+    if not isinstance(a, DeviceArray) or a.dtype not in FLOATS or isinstance(
+            min, DeviceArray) or isinstance(max, DeviceArray) or (min is None and max is None):
+        raise Unsupported
+    out = a if min is None else binary("maximum", a, min)
+    return out if max is None else binary("minimum", out, max)
+
+
+def _clone(a: Any) -> DeviceArray:
+    if not isinstance(a, DeviceArray):
+        raise Unsupported
+    return a.copy()
+
+
 NATIVE: dict[str, Callable[..., DeviceArray]] = {
     "add": _binary_kernel("add"), "sub": _binary_kernel("sub"), "mul": _binary_kernel("mul"),
-    "div": _binary_kernel("div"), "threshold_backward": _threshold_backward,
+    "div": _binary_kernel("div"), "pow": _binary_kernel("pow"),
+    "maximum": _binary_kernel("maximum"), "minimum": _binary_kernel("minimum"),
+    "clamp": _clamp, "clone": _clone, "threshold_backward": _threshold_backward,
 }

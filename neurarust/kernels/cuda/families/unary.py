@@ -9,9 +9,11 @@ from ..array import DeviceArray
 from ..contract import BLOCK, MAX_GRID, Access, Ctx, Expr, KernelContract, Param, grid_stride
 from .common import FLOATS, I64, Unsupported, launch
 
-__all__ = ["CONTRACTS", "NATIVE", "UNARY", "UNARY_OPS", "unary"]
+__all__ = ["CONTRACTS", "MATH_OPS", "NATIVE", "UNARY", "UNARY_OPS", "unary"]
 
 UNARY_OPS = ("neg", "abs", "exp", "log", "tanh", "sqrt", "relu", "sigmoid")
+MATH_OPS = ("sign", "reciprocal", "exp2", "expm1", "log2", "log10", "log1p", "sin", "cos",
+            "floor", "ceil", "trunc")
 
 
 def _N(c: Ctx) -> Expr:
@@ -21,7 +23,7 @@ def _N(c: Ctx) -> Expr:
 UNARY = KernelContract(
     name="unary",
     source="unary.cu",
-    functions=tuple(f"nr_{op}_{t}" for t in ("f32", "f64") for op in UNARY_OPS),
+    functions=tuple(f"nr_{op}_{t}" for t in ("f32", "f64") for op in UNARY_OPS + MATH_OPS),
     params=(Param("n"),),
     assume=lambda c: [],
     grid=lambda c: c.ops.min(c.ops.cdiv(_N(c), BLOCK), MAX_GRID),
@@ -57,4 +59,5 @@ def _unary_kernel(op: str) -> Callable[..., DeviceArray]:
     return run
 
 
-NATIVE: dict[str, Callable[..., DeviceArray]] = {op: _unary_kernel(op) for op in UNARY_OPS}
+NATIVE: dict[str, Callable[..., DeviceArray]] = {
+    op: _unary_kernel(op) for op in UNARY_OPS + MATH_OPS}

@@ -33,6 +33,14 @@ NR_BINARY_KERNEL(nr_sub_f64, double, x - y)
 NR_BINARY_KERNEL(nr_mul_f64, double, x * y)
 NR_BINARY_KERNEL(nr_div_f64, double, x / y)
 
+// pow with the C library's pow (float32: powf); maximum/minimum propagate nan from either side.
+NR_BINARY_KERNEL(nr_pow_f32, float, powf(x, y))
+NR_BINARY_KERNEL(nr_pow_f64, double, pow(x, y))
+NR_BINARY_KERNEL(nr_maximum_f32, float, (x != x || x > y) ? x : y)
+NR_BINARY_KERNEL(nr_maximum_f64, double, (x != x || x > y) ? x : y)
+NR_BINARY_KERNEL(nr_minimum_f32, float, (x != x || x < y) ? x : y)
+NR_BINARY_KERNEL(nr_minimum_f64, double, (x != x || x < y) ? x : y)
+
 // relu's gradient (threshold_backward at threshold 0): a = incoming gradient, b = relu's input.
 NR_BINARY_KERNEL(nr_relu_backward_f32, float, y > 0.0f ? x : 0.0f)
 NR_BINARY_KERNEL(nr_relu_backward_f64, double, y > 0.0 ? x : 0.0)
