@@ -32,7 +32,7 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
 
 def _inputs(dtype: type) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((3, 5, 7)).astype(dtype)
+    x: np.ndarray = rng.standard_normal((3, 5, 7)).astype(dtype)  # type: ignore[type-arg]
     x[0, 0, :4] = [np.nan, 0.0, -0.0, np.inf]
     return x, rng.uniform(0.5, 2.0, (3, 5, 7)).astype(dtype)
 
@@ -75,6 +75,7 @@ def test_binary_math_matches_cpu_forward_and_backward(name: str, dtype: type,
         b = nr.from_numpy(y).to(device).requires_grad_(True)
         out = fn(a, b)
         out.sum().backward()
+        assert a.grad is not None and b.grad is not None
         grads.append([out.detach().cpu().numpy(), a.grad.cpu().numpy(), b.grad.cpu().numpy()])
     for got, ref in zip(grads[1], grads[0]):
         np.testing.assert_allclose(got, ref, rtol=_tol(dtype), atol=_tol(dtype))
