@@ -12,6 +12,7 @@ import ctypes
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,13 @@ extern "C" __global__ void warp_sums(const float* x, float* down, float* butterf
   butterfly[t] = w;
 }
 
+// A race: thread t reads its neighbour's shared write with no barrier between.
+extern "C" __global__ void racy_neighbour(float* out) {
+  __shared__ float buf[64];
+  buf[threadIdx.x] = (float)threadIdx.x;
+  out[threadIdx.x] = buf[(threadIdx.x + 1) % blockDim.x];
+}
+
 // Undefined in CUDA: some threads leave before a barrier the others wait at.
 extern "C" __global__ void divergent(float* out) {
   if (threadIdx.x < 3) return;
@@ -67,6 +75,8 @@ extern "C" void launch_locals_survive(unsigned g, unsigned b, float* o) {
   nr_launch(g, b, locals_survive, o); }
 extern "C" void launch_warp_sums(unsigned g, unsigned b, const float* x, float* d, float* w) {
   nr_launch(g, b, warp_sums, x, d, w); }
+extern "C" void launch_racy_neighbour(unsigned g, unsigned b, float* o) {
+  nr_launch(g, b, racy_neighbour, o); }
 extern "C" void launch_divergent(unsigned g, unsigned b, float* o) {
   nr_launch(g, b, divergent, o); }
 """
@@ -144,3 +154,41 @@ def test_the_test_kernels_are_valid_cuda(tmp_path: Path) -> None:
     done = subprocess.run([NVCC, "--ptx", "-o", str(tmp_path / "fibers.ptx"), str(cu)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
+
+
+ORDERS = ("forward", "reverse", "shuffle:1", "shuffle:2")
+
+
+def _under_orders(monkeypatch: pytest.MonkeyPatch, run: Callable[[], np.ndarray]) -> list[
+        np.ndarray]:  # type: ignore[type-arg]
+    results = []
+    for order in ORDERS:
+        monkeypatch.setenv("NEURARUST_CUDA_EMULATE_ORDER", order)
+        results.append(run())
+    return results
+
+
+def test_a_correct_kernel_gives_the_same_result_under_every_schedule(
+        lib: ctypes.CDLL, monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.arange(700, dtype=np.float32)
+
+    def run() -> np.ndarray:  # type: ignore[type-arg]
+        out = np.zeros(700, np.float32)
+        lib.launch_block_reverse(ctypes.c_uint(3), ctypes.c_uint(256), _ptr(x), _ptr(out),
+                                 ctypes.c_longlong(700))
+        return out
+
+    first, *rest = _under_orders(monkeypatch, run)
+    for other in rest:
+        np.testing.assert_array_equal(other, first)
+
+
+def test_a_shared_memory_race_shows_as_schedule_dependence(
+        lib: ctypes.CDLL, monkeypatch: pytest.MonkeyPatch) -> None:
+    def run() -> np.ndarray:  # type: ignore[type-arg]
+        out = np.full(64, -1.0, np.float32)
+        lib.launch_racy_neighbour(ctypes.c_uint(1), ctypes.c_uint(64), _ptr(out))
+        return out
+
+    results = _under_orders(monkeypatch, run)
+    assert any(not np.array_equal(results[0], r) for r in results[1:])

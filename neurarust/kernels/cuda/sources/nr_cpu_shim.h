@@ -14,12 +14,20 @@
 //   two barriers, so they must be called by every thread of the block (uniform control flow),
 //   with a full mask; the result is what a 32-lane warp returns.
 // * Atomics are plain read-modify-writes (threads never run concurrently).
+// * Schedules: NEURARUST_CUDA_EMULATE_ORDER=forward (default) | reverse | shuffle[:SEED] sets
+//   the order in which blocks, and the threads of a block (between two barriers), run. A
+//   kernel whose result depends on it has a race a GPU may expose (a read of another thread's
+//   shared write without a barrier between, two threads writing one address, ...): the tests
+//   run the kernels under several orders and compare.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
 #include <tuple>
 #include <vector>
 #ifndef NR_SHIM_FIBERS
@@ -56,6 +64,26 @@ template <class T> static inline T atomicCAS(T* p, T cmp, T v) {
   T old = *p; if (old == cmp) *p = v; return old;
 }
 static inline void __threadfence() {}
+
+// The order of 0..n-1 that blocks / threads run in, from NEURARUST_CUDA_EMULATE_ORDER.
+static std::vector<unsigned> nr_order_(unsigned n, unsigned salt) {
+  std::vector<unsigned> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  const char* how = std::getenv("NEURARUST_CUDA_EMULATE_ORDER");
+  if (how == nullptr || std::strcmp(how, "forward") == 0 || how[0] == 0) return order;
+  if (std::strcmp(how, "reverse") == 0) {
+    std::reverse(order.begin(), order.end());
+  } else if (std::strncmp(how, "shuffle", 7) == 0) {
+    const unsigned seed = how[7] == ':' ? (unsigned)std::strtoul(how + 8, nullptr, 10) : 0u;
+    std::mt19937 rng(seed * 2654435761u + salt);
+    std::shuffle(order.begin(), order.end(), rng);
+  } else {
+    std::fprintf(stderr, "nr_cpu_shim: NEURARUST_CUDA_EMULATE_ORDER=%s: expected forward, "
+                 "reverse or shuffle[:SEED]\n", how);
+    std::abort();
+  }
+  return order;
+}
 
 #if NR_SHIM_FIBERS
 static ucontext_t nr_sched_;
@@ -110,7 +138,8 @@ static void nr_launch(unsigned grid, unsigned block, F kernel, A... args) {
   nr_ctx_.resize(block);
   nr_done_.assign(block, 0);
   nr_stacks_.resize(block * NR_STACK);
-  for (unsigned bx = 0; bx < grid; ++bx) {
+  const std::vector<unsigned> blocks = nr_order_(grid, 0u);
+  for (unsigned bx : blocks) {
     blockIdx = {bx, 0, 0};
     for (unsigned t = 0; t < block; ++t) {
       nr_done_[t] = 0;
@@ -120,9 +149,9 @@ static void nr_launch(unsigned grid, unsigned block, F kernel, A... args) {
       nr_ctx_[t].uc_link = &nr_sched_;
       makecontext(&nr_ctx_[t], nr_fiber_entry, 0);
     }
-    for (;;) {  // one round: every live thread runs to its next barrier or to its end
+    for (unsigned round = 1;; ++round) {  // every live thread runs to its next barrier or end
       unsigned live = 0, finished = 0;
-      for (unsigned t = 0; t < block; ++t) {
+      for (unsigned t : nr_order_(block, bx * 7919u + round)) {
         if (nr_done_[t]) continue;
         ++live;
         nr_tid_ = t;
@@ -149,8 +178,9 @@ template <class F, class... A>
 static void nr_launch(unsigned grid, unsigned block, F kernel, A... args) {
   gridDim = {grid, 1, 1};
   blockDim = {block, 1, 1};
-  for (unsigned bx = 0; bx < grid; ++bx)
-    for (unsigned tx = 0; tx < block; ++tx) {
+  const std::vector<unsigned> threads = nr_order_(block, 1u);
+  for (unsigned bx : nr_order_(grid, 0u))
+    for (unsigned tx : threads) {
       blockIdx = {bx, 0, 0};
       threadIdx = {tx, 0, 0};
       kernel(args...);
