@@ -19,6 +19,7 @@ from ...ops.registry import all_ops
 from .array import DeviceArray, count_round_trip, to_host, upload
 from .driver import Buffer, get_driver
 from .families import FAMILIES
+from .families.cast import cast
 from .families.common import Unsupported
 from .families.elementwise import binary, inplace_add
 from .families.softmax import softmax_lastdim
@@ -63,9 +64,14 @@ def ufunc_on_device(ufunc: Any, inputs: tuple[Any, ...],
 
 
 def cast_array(a: DeviceArray, dtype: np.dtype[Any]) -> DeviceArray:
-    """``a.astype(dtype)``: on the host for now (counted as a round trip of ``cast``)."""
+    """``a.astype(dtype)``: by ``cast.cu`` between float32/float64/int64/int32/bool, else on
+    the host (counted as a round trip of ``cast``)."""
     if dtype == a.dtype:
         return a.copy()
+    try:
+        return cast(a, dtype)
+    except Unsupported:
+        pass
     count_round_trip("cast")
     result: DeviceArray = upload(a.get().astype(dtype), a.driver)
     return result
