@@ -304,9 +304,15 @@ def _relax(l: Array, u: Array) -> tuple[Array, Array, Array]:
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = np.where(unstable, u / (u - l), active.astype(np.float64))
     low_slope = np.where(unstable, (u > -l).astype(np.float64), active.astype(np.float64))
-    # the chord through (l, 0) and (u, u), with the intercept taken so that the line lies on
-    # or above both end points whatever the rounding of the slope (relu is convex between)
-    inter = np.where(unstable, np.nextafter(np.maximum(-slope * l, u - slope * u), np.inf), 0.0)
+    # The chord through (l, 0) and (u, u), with the intercept taken so that the line lies on
+    # or above both end points in exact arithmetic, whatever the rounding of the slope (relu
+    # is convex between): each candidate is computed with at most two float64 roundings,
+    # each below eps * (|u| + |slope u| + |slope l|) in absolute terms (u - slope u cancels
+    # when l is tiny, so one ulp of the result would not do); the slack covers them and
+    # nextafter the rounding of the final sum.
+    slack = 2 * np.finfo(np.float64).eps * (np.abs(u) + np.abs(slope * u) + np.abs(slope * l))
+    chord = np.maximum(-slope * l, u - slope * u) + slack
+    inter = np.where(unstable, np.nextafter(chord, np.inf), 0.0)
     return low_slope, slope, inter
 
 

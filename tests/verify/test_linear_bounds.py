@@ -156,3 +156,21 @@ def test_hybrid_bounds_are_at_least_as_tight_as_forward_ones() -> None:
         assert np.all(lh >= lf - 1e-9) and np.all(uh <= uf + 1e-9)
     assert sum(float(np.sum(u - lo_)) for lo_, u in pre_h) < \
         sum(float(np.sum(u - lo_)) for lo_, u in pre_f)
+
+
+@settings(max_examples=300, deadline=None)
+@given(u=st.floats(1e-3, 1e4), ratio=st.floats(-12.0, 1.0))
+def test_relu_chord_lies_above_relu_in_exact_arithmetic(u: float, ratio: float) -> None:
+    # l = -u * 10**ratio: from tiny (slope ~ 1, u - slope*u cancels) to larger than u. The
+    # float slope and intercept, read as exact rationals, must give a line on or above relu
+    # at both end points (so on the whole of [l, u]: relu is convex).
+    from fractions import Fraction
+
+    from neurarust.verify.linear_bounds import _relax
+
+    l = -u * 10.0 ** ratio
+    low, slope, inter = _relax(np.array([l]), np.array([u]))
+    s, i = Fraction(float(slope[0])), Fraction(float(inter[0]))
+    assert s * Fraction(l) + i >= 0
+    assert s * Fraction(u) + i >= Fraction(u)
+    assert float(low[0]) in (0.0, 1.0)
