@@ -58,7 +58,10 @@ def coords(var: str, dims: Sequence[tuple[str, str]]) -> tuple[Lemma, ...]:
                 r = c.ops.div(r, c.p[s])
             return c.ops.mod(r, c.p[size])
 
-        out.append(Lemma(name, define, lambda c: 0, lambda c, size=size: c.p[size]))
+        def hi(c: Ctx, size: str = size) -> Expr:
+            return c.p[size]
+
+        out.append(Lemma(name, define, lambda c: 0, hi))
     return tuple(out)
 
 
