@@ -6,9 +6,9 @@ checks, for each contract:
 * every function the contract names is an ``extern "C"`` kernel of the source;
 * every shape parameter and every global buffer of the contract is a parameter of each of
   those kernels (so the contract speaks of the kernel's own variables);
-* the accesses agree both ways: each ``buffer[index]`` the source contains is an access of
-  the contract (its ``code``, whitespace ignored), and each access of the contract occurs in
-  the source. An access added to the kernel without a contract line, or a contract line
+* the accesses agree both ways: each ``buffer[index]`` the contract's kernels contain is an
+  access of the contract (its ``code``, whitespace ignored), and each access of the contract
+  occurs in them. An access added to the kernel without a contract line, or a contract line
   whose index expression the kernel no longer uses, is reported.
 
 It does not re-derive guards or loop bounds from the C (those stay hand-written and are what
@@ -46,9 +46,29 @@ def _accesses_in(text: str, buffer: str) -> set[str]:
     return found
 
 
+_KERNEL = re.compile(r'extern\s+"C"\s+void\s+(\w+)\s*\(')
+
+
+def _bodies(text: str, functions: tuple[str, ...]) -> str:
+    """The bodies of the kernels ``functions`` in preprocessed ``text`` (so a source holding
+    several contracts' kernels is checked contract by contract); all of ``text`` if none is
+    found."""
+    parts = []
+    for m in _KERNEL.finditer(text):
+        if m.group(1) not in functions:
+            continue
+        depth, start = 0, text.find("{", m.end())
+        for k in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[k], 0)
+            if depth == 0:
+                parts.append(text[start:k + 1])
+                break
+    return "\n".join(parts) if parts else text
+
+
 def check_source(contract: KernelContract) -> list[SourceFinding]:
     """Each check above as a finding (``ok`` False names the mismatch)."""
-    text = _preprocess(contract.source)
+    text = _bodies(_preprocess(contract.source), contract.functions)
     sigs = kernel_signatures(contract.source)
     out: list[SourceFinding] = []
     buffers = sorted({a.buffer for a in contract.accesses})
