@@ -50,7 +50,7 @@ DTYPES = [np.float32, np.float64, np.int64]
 FLOATS = [np.float32, np.float64]
 
 
-def _rand(*shape: int, dtype: type = np.float32, seed: int = 0) -> np.ndarray:
+def _rand(*shape: int, dtype: Any = np.float32, seed: int = 0) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal(shape) * 10
     return np.asarray(x, dtype=dtype)
 
