@@ -11,7 +11,7 @@ from .common import FLOATS, I64, Unsupported, launch
 
 __all__ = ["CONTRACTS", "MATH_OPS", "NATIVE", "UNARY", "UNARY_OPS", "unary"]
 
-UNARY_OPS = ("neg", "abs", "exp", "log", "tanh", "sqrt", "relu", "sigmoid")
+UNARY_OPS = ("neg", "abs", "exp", "log", "tanh", "sqrt", "relu", "sigmoid", "rsqrt")
 MATH_OPS = ("sign", "reciprocal", "exp2", "expm1", "log2", "log10", "log1p", "sin", "cos",
             "floor", "ceil", "trunc")
 

@@ -21,6 +21,7 @@
   NR_UNARY_KERNEL(nr_log_##SUFFIX, T, LOG(v))                                               \
   NR_UNARY_KERNEL(nr_tanh_##SUFFIX, T, TANH(v))                                             \
   NR_UNARY_KERNEL(nr_sqrt_##SUFFIX, T, SQRT(v))                                             \
+  NR_UNARY_KERNEL(nr_rsqrt_##SUFFIX, T, (T)1 / SQRT(v)) /* as the CPU's 1 / sqrt */         \
   NR_UNARY_KERNEL(nr_relu_##SUFFIX, T, (v > (T)0 || v != v) ? v : (T)0)                     \
   NR_UNARY_KERNEL(nr_sigmoid_##SUFFIX, T,                                                   \
                   v >= (T)0 ? (T)1 / ((T)1 + EXP(-v)) : EXP(v) / ((T)1 + EXP(v)))
