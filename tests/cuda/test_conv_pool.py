@@ -178,12 +178,30 @@ def test_empty_batch() -> None:
     _ran_natively()
 
 
-def test_groups_run_on_the_host_counted() -> None:
-    x, w = _rand(2, 4, 6, 6, seed=1), _rand(6, 2, 3, 3, seed=2)
-    ref = F.conv2d(nr.from_numpy(x), nr.from_numpy(w), groups=2).numpy()
-    got = F.conv2d(nr.from_numpy(x).cuda(), nr.from_numpy(w).cuda(), groups=2).cpu().numpy()
-    np.testing.assert_allclose(got, ref, rtol=1e-12)
-    assert nr.cuda.fallback_counts()["conv2d"] == 1
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("groups, cin, cout", [(2, 4, 6), (3, 3, 3), (4, 8, 4)],
+                         ids=["g2", "depthwise", "g4"])
+def test_grouped_conv_forward_and_backward_match_cpu(dtype: type, groups: int, cin: int,
+                                                     cout: int) -> None:
+    arrays = [_rand(2, cin, 7, 6, seed=1), _rand(cout, cin // groups, 3, 2, seed=2),
+              _rand(cout, seed=3)]
+    _check_against_cpu(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1,
+                                                groups=groups), arrays, dtype, CONV_TOL[dtype])
+    arrays = [_rand(2, cin, 5, 4, seed=4), _rand(cin, cout // groups, 3, 3, seed=5)]
+    _check_against_cpu(lambda x, w: F.conv_transpose2d(x, w, stride=2, output_padding=1,
+                                                       groups=groups), arrays, dtype,
+                       CONV_TOL[dtype])
+    _ran_natively("conv2d", "conv_transpose2d", "conv2d_weight")
+
+
+def test_sub_buffers_address_part_of_an_allocation() -> None:
+    x = nr.from_numpy(np.arange(10.0)).cuda()._data
+    part = x.buffer.sub(3 * 8, 4 * 8)
+    host = np.empty(4)
+    x.driver.download(part, host)
+    np.testing.assert_array_equal(host, [3.0, 4.0, 5.0, 6.0])
+    with pytest.raises(ValueError, match="outside 80 bytes"):
+        x.buffer.sub(8 * 8, 3 * 8)
 
 
 MAX_CASES = [

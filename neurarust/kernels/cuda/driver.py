@@ -49,6 +49,15 @@ class Buffer:
         self.ptr = ptr
         self.handle = handle  # keeps the allocation alive (pycuda allocation / numpy bytes)
 
+    def sub(self, offset: int, nbytes: int) -> Buffer:
+        """Bytes ``[offset, offset + nbytes)`` of this buffer as a buffer of its own (a kernel
+        or GEMM operand inside a larger allocation, e.g. one group's weights); it shares and
+        keeps alive the same allocation."""
+        if offset < 0 or offset + nbytes > self.nbytes:
+            raise ValueError(f"sub-buffer [{offset}, {offset + nbytes}) outside "
+                             f"{self.nbytes} bytes")
+        return Buffer(nbytes, self.ptr + offset, self.handle)
+
 
 class Driver(Protocol):
     """What the backend needs from a device."""
@@ -140,7 +149,8 @@ class EmulationDriver:
 
     def _bytes(self, buf: Buffer) -> np.ndarray:  # type: ignore[type-arg]
         data: np.ndarray = buf.handle  # type: ignore[type-arg]
-        return data[:buf.nbytes]
+        start = buf.ptr - data.ctypes.data  # nonzero for a sub-buffer (Buffer.sub)
+        return data[start:start + buf.nbytes]
 
     def upload(self, buf: Buffer, host: np.ndarray) -> None:  # type: ignore[type-arg]
         self._bytes(buf)[:host.nbytes] = np.ascontiguousarray(host).reshape(-1).view(np.uint8)

@@ -1,7 +1,7 @@
 """Convolutions on the device: im2col (``im2col.cu``) + the driver's GEMM, and col2im.
 
 The three conv ops of :mod:`neurarust.ops.conv` (whose gradients are each other) in the
-layout of the CPU kernels, for 2-d and 1-d (as 2-d with a height of 1), ``groups == 1``:
+layout of the CPU kernels, for 2-d and 1-d (as 2-d with a height of 1), any ``groups``:
 
 * ``conv2d``: ``cols = im2col(x)`` [C*KH*KW, N*OH*OW]; ``y = weight [O, C*KH*KW] @ cols``
   [O, N*OH*OW]; a gather permutes y to [N, O, OH, OW]; the bias is one broadcast add;
@@ -11,7 +11,8 @@ layout of the CPU kernels, for 2-d and 1-d (as 2-d with a height of 1), ``groups
 * ``conv2d_weight``: ``im2col(x)`` [C*KH*KW, N*L] ``@ grad^T`` [N*L, O], transposed.
 
 Padding pairs may be asymmetric or negative (a crop, inside gradients): im2col reads zeros
-outside the input, whatever the pads. ``groups > 1`` runs on the host (counted).
+outside the input, whatever the pads. With ``groups > 1`` the columns and weights are
+stacked by group and each group is one GEMM on sub-buffers (:meth:`..driver.Buffer.sub`).
 """
 
 from __future__ import annotations
@@ -209,27 +210,34 @@ def _col2im(cols: DeviceArray, n: int, co: int, in_sizes: Sequence[int],
     return out
 
 
-def _gemm(a: DeviceArray, b: DeviceArray) -> DeviceArray:
-    """a [m, k] @ b [k, n] through the driver (zeros when k == 0)."""
-    (m, k), (_, n) = a.shape, b.shape
-    out = DeviceArray.empty((m, n), a.dtype, a.driver)
-    if m and n and k:
-        a.driver.gemm(a.buffer, b.buffer, out.buffer, m, n, k, a.dtype)
-    elif out.size:
-        out.set(np.zeros(out.shape, out.dtype))
+def _grouped_gemm(a: DeviceArray, b: DeviceArray, groups: int, m: int, n: int,
+                  k: int) -> DeviceArray:
+    """For each group g: a[g] [m, k] @ b[g] [k, n] -> out[g] [m, n], the groups stacked
+    along the rows of ``a``, ``b`` and the result ``[groups * m, n]``; one driver GEMM per
+    group on sub-buffers (zeros when k == 0)."""
+    out = DeviceArray.empty((groups * m, n), a.dtype, a.driver)
+    if not (m and n and k):
+        if out.size:
+            out.set(np.zeros(out.shape, out.dtype))
+        return out
+    size = a.itemsize
+    for g in range(groups):
+        a.driver.gemm(a.buffer.sub(g * m * k * size, m * k * size),
+                      b.buffer.sub(g * k * n * size, k * n * size),
+                      out.buffer.sub(g * m * n * size, m * n * size), m, n, k, a.dtype)
     return out
-
-
-def _transpose2(a: DeviceArray) -> DeviceArray:
-    """A contiguous copy of the transpose of 2-d ``a`` (``gather.cu``)."""
-    rows, cols = a.shape
-    return gather(a, (cols, rows), [1, cols])
 
 
 def _swap01(a: DeviceArray) -> DeviceArray:
     """[A, B, L] -> [B, A, L] (``gather.cu``)."""
     d0, d1, d2 = a.shape
     return gather(a, (d1, d0, d2), [d2, d1 * d2, 1])
+
+
+def _swap12(a: DeviceArray) -> DeviceArray:
+    """[G, A, B] -> [G, B, A]: each group's matrix transposed (``gather.cu``)."""
+    g, d1, d2 = a.shape
+    return gather(a, (g, d2, d1), [d1 * d2, 1, d2])
 
 
 def _add_bias(y: DeviceArray, b: Any) -> DeviceArray:
@@ -257,56 +265,58 @@ def _out_sizes(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int
             for s, k, st, (lo, hi), d in zip(sizes, kernel, stride, padding, dilation)]
 
 
+def _batched(x: Any, *others: Any) -> tuple[bool, DeviceArray]:
+    """x with a batch dim (an unbatched (C, H, W) gets one of 1), and whether it had one."""
+    _floats(x, *others)
+    if x.ndim not in (3, 4):
+        raise Unsupported
+    return x.ndim == 4, x if x.ndim == 4 else x.reshape(1, *x.shape)
+
+
 def _conv2d(x: Any, w: Any, b: Any = None, *, stride: Sequence[int], padding: Pads,
             dilation: Sequence[int], groups: int) -> DeviceArray:
-    _floats(x, w)
-    if groups != 1 or x.ndim not in (3, 4):
-        raise Unsupported
-    batched = x.ndim == 4
-    xb = x if batched else x.reshape(1, *x.shape)
+    batched, xb = _batched(x, w)
     n, _, h, wd = xb.shape
-    o, ckk = w.shape[0], w.size // max(w.shape[0], 1)
-    kernel = w.shape[2:]
+    o, kernel = w.shape[0], w.shape[2:]
+    og, cgk = o // groups, w.size // max(o, 1)  # per group: out channels, C/G * KH * KW
     oh, ow = _out_sizes((h, wd), kernel, stride, padding, dilation)
-    cols = im2col(xb, kernel, (oh, ow), stride, padding, dilation)
-    y = _gemm(w.reshape(o, ckk), cols)  # [O, N*OH*OW]
+    cols = im2col(xb, kernel, (oh, ow), stride, padding, dilation)  # [G * cgk, N*OH*OW]
+    y = _grouped_gemm(w, cols, groups, og, n * oh * ow, cgk)  # [O, N*OH*OW]
     out = _add_bias(_swap01(y.reshape(o, n, oh * ow)).reshape(n, o, oh, ow), b)
     return out if batched else out.reshape(o, oh, ow)
 
 
 def _conv_transpose2d(x: Any, w: Any, b: Any = None, *, stride: Sequence[int],
                       padding: Pads, dilation: Sequence[int], groups: int) -> DeviceArray:
-    _floats(x, w)
-    if groups != 1 or x.ndim not in (3, 4):
-        raise Unsupported
-    batched = x.ndim == 4
-    xb = x if batched else x.reshape(1, *x.shape)
+    batched, xb = _batched(x, w)
     n, ci, h, wd = xb.shape
-    co, kernel = w.shape[1], w.shape[2:]
+    cog, kernel = w.shape[1], w.shape[2:]
+    cig, cogk = ci // groups, cog * kernel[0] * kernel[1]
     out_sizes = [(s - 1) * st - lo - hi + d * (k - 1) + 1
                  for s, k, st, (lo, hi), d in zip((h, wd), kernel, stride, padding, dilation)]
-    wt = _transpose2(w.reshape(ci, co * kernel[0] * kernel[1]))  # [Co*KH*KW, Ci]
-    xt = _swap01(xb.reshape(n, ci, h * wd)).reshape(ci, n * h * wd)  # [Ci, N*H*W]
-    cols = _gemm(wt, xt)
-    out = _add_bias(_col2im(cols, n, co, (h, wd), kernel, out_sizes, stride, padding,
-                            dilation), b)
+    wt = _swap12(w.reshape(groups, cig, cogk))  # per group [Co/G * KH * KW, Ci/G]
+    xt = _swap01(xb.reshape(n, ci, h * wd))  # [Ci, N*H*W]
+    cols = _grouped_gemm(wt, xt, groups, cogk, n * h * wd, cig)  # [Co * KH * KW, N*H*W]
+    out = _add_bias(_col2im(cols, n, groups * cog, (h, wd), kernel, out_sizes, stride,
+                            padding, dilation), b)
     return out if batched else out.reshape(out.shape[1:])
 
 
 def _conv2d_weight(x: Any, g: Any, *, kernel_size: Sequence[int], stride: Sequence[int],
                    padding: Pads, dilation: Sequence[int], groups: int) -> DeviceArray:
-    _floats(x, g)
-    if groups != 1 or x.ndim not in (3, 4) or g.ndim != x.ndim:
+    _, xb = _batched(x, g)
+    if g.ndim != x.ndim:
         raise Unsupported
-    xb = x if x.ndim == 4 else x.reshape(1, *x.shape)
     gb = g if g.ndim == 4 else g.reshape(1, *g.shape)
     n, ch = xb.shape[:2]
     o, oh, ow = gb.shape[1:]
-    cols = im2col(xb, kernel_size, (oh, ow), stride, padding, dilation)  # [C*K, N*L]
-    # grad^T [N*L, O]: (n, o, l) -> (n, l, o)
-    g_nlo = gather(gb, (n, oh * ow, o), [o * oh * ow, 1, oh * ow]).reshape(n * oh * ow, o)
-    wt = _gemm(cols, g_nlo)  # [C*K, O]
-    return _transpose2(wt).reshape(o, ch, *kernel_size)
+    og, cgk = o // groups, ch // groups * kernel_size[0] * kernel_size[1]
+    cols = im2col(xb, kernel_size, (oh, ow), stride, padding, dilation)  # [G * cgk, N*L]
+    # per group, grad^T [N*L, O/G]: (n, g, o, l) -> (g, n, l, o)
+    lo = oh * ow
+    gt = gather(gb, (groups, n, lo, og), [og * lo, o * lo, 1, lo])
+    wt = _grouped_gemm(cols, gt, groups, cgk, og, n * lo)  # per group [cgk, O/G]
+    return _swap12(wt.reshape(groups, cgk, og)).reshape(o, ch // groups, *kernel_size)
 
 
 def _as_2d(fn: Callable[..., DeviceArray], spatial_inputs: int) -> Callable[..., DeviceArray]:
