@@ -41,7 +41,7 @@ def test_require_pycuda_names_the_extra() -> None:
 
 def test_sources_ship_as_package_data() -> None:
     names = {p.name for p in kcuda.sources()}
-    assert names == {"elementwise.cu", "gather.cu", "rowsum.cu", "softmax.cu", "unary.cu"}
+    assert {"elementwise.cu", "gather.cu", "rowsum.cu", "softmax.cu", "unary.cu"} <= names
     contract_sources = {c.source for c in __import__(
         "neurarust.kernels.cuda.contracts", fromlist=["CONTRACTS"]).CONTRACTS}
     assert contract_sources == names  # every source has a contract, every contract a source
