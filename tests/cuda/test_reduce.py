@@ -37,11 +37,11 @@ def emulated(monkeypatch: pytest.MonkeyPatch,
     """The emulation driver (or the GPU under NEURARUST_DEVICE=cuda), yielding the kernels
     the reduce family launched."""
     launched: Counter[str] = Counter()
-    real = family.launch
+    real = getattr(family, "launch")  # the family's own binding of common.launch
 
-    def spy(contract: Any, function: str, *args: Any, **shape: int) -> None:
+    def spy(contract: Any, function: str, driver_: Any, args: list[Any], **shape: int) -> None:
         launched[function] += 1
-        real(contract, function, *args, **shape)
+        real(contract, function, driver_, args, **shape)
 
     monkeypatch.setattr(family, "launch", spy)
     if os.environ.get("NEURARUST_DEVICE") == "cuda" and not driver.emulating():
@@ -103,16 +103,19 @@ def _reference(op: str, a: Array, dim: tuple[int, ...] | None, keepdim: bool,
 
 def _call(op: str, t: nr.Tensor, dim: tuple[int, ...] | None, keepdim: bool,
           correction: float) -> nr.Tensor:
+    out: nr.Tensor
     if op in ("max", "min"):
         assert dim is not None and len(dim) == 1
-        return getattr(nr, op)(t, dim[0], keepdim).values
-    if op in ("argmax", "argmin"):
-        return getattr(nr, op)(t, None if dim is None else dim[0], keepdim)
-    if op in ("var", "std"):
-        return getattr(nr, op)(t, dim, correction=correction, keepdim=keepdim)
-    if op == "logsumexp":
-        return nr.logsumexp(t, () if dim is None else dim, keepdim)
-    return getattr(nr, op)(t, dim, keepdim)
+        out = getattr(nr, op)(t, dim[0], keepdim).values
+    elif op in ("argmax", "argmin"):
+        out = getattr(nr, op)(t, None if dim is None else dim[0], keepdim)
+    elif op in ("var", "std"):
+        out = getattr(nr, op)(t, dim, correction=correction, keepdim=keepdim)
+    elif op == "logsumexp":
+        out = nr.logsumexp(t, () if dim is None else dim, keepdim)
+    else:
+        out = getattr(nr, op)(t, dim, keepdim)
+    return out
 
 
 def _check(op: str, a: Array, dim: tuple[int, ...] | None, keepdim: bool = False,
@@ -172,7 +175,7 @@ def test_selections_match_numpy_and_cpu(
         if dim is None:
             pytest.skip("max(x, dim) needs a dim")
     # few distinct values: many ties, which must resolve to the first index
-    a = np.asarray(np.random.default_rng(3).integers(-2, 3, shape), dtype=dtype)
+    a: Array = np.asarray(np.random.default_rng(3).integers(-2, 3, shape), dtype=dtype)
     _check(op, a, dim)
     _check(op, a, dim, keepdim=True)
 
@@ -200,7 +203,7 @@ def test_each_kernel_path_runs(emulated: Counter[str]) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("dim", [(0,), (1,)])
 def test_nan_inf_and_ties_as_the_cpu_backend(dtype: type, dim: tuple[int, ...]) -> None:
-    a = np.zeros((6, 600), dtype)
+    a: Array = np.zeros((6, 600), dtype)
     a[0, [5, 300]] = 2.0  # tie across threads of one block: the first index wins
     a[1, [3, 400]] = np.nan  # nan is the extreme (max and min), its first index
     a[1, 7] = np.inf
@@ -219,7 +222,7 @@ def test_empty_inputs(dtype: type) -> None:
     # an empty reduced dim: sum 0, mean/var nan, logsumexp -inf (max has no identity: the
     # shape rule refuses it); an empty kept dim: an empty result, no launch
     for shape, dim in [((3, 0), (1,)), ((0, 4), (1,)), ((0, 4), (0,)), ((2, 0, 3), (1,))]:
-        a = np.zeros(shape, dtype)
+        a: Array = np.zeros(shape, dtype)
         for op in ("sum", "mean", "var", "std", "logsumexp"):
             _check(op, a, dim)
             _check(op, a, dim, keepdim=True)
@@ -227,7 +230,7 @@ def test_empty_inputs(dtype: type) -> None:
             for op in ("amax", "max", "argmin"):
                 _check(op, a, dim)
     with pytest.raises(Exception, match="size 0"):
-        nr.zeros(3, 0, device="cuda").amax(1)
+        nr.zeros(3, 0, device="cuda").amax(1)  # type: ignore[nr-shape]
 
 
 def test_runs_under_strict_mode(monkeypatch: pytest.MonkeyPatch) -> None:
