@@ -83,7 +83,8 @@ def _promoted(values: tuple[Any, ...]) -> np.dtype[Any]:
         if not isinstance(v, DeviceArray):
             if not isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)):
                 raise Unsupported
-            common = promote_types(common, result_type_of_scalar(common, v))
+            scalar: bool | int | float = v.item() if isinstance(v, np.generic) else v
+            common = promote_types(common, result_type_of_scalar(common, scalar))
     return common.np_dtype
 
 
