@@ -355,8 +355,7 @@ def test_planted_padding_guard_off_by_one_is_refuted() -> None:
 
     def loose(c: Any) -> list[Any]:
         conds = guard(c)
-        ih = c.v["oh"] * c.p["sh"] - c.p["ph"] + c.v["kh"] * c.p["dh"]
-        return [*conds[:2], ih <= c.p["H"], *conds[3:]]
+        return [*conds[:2], c.v["ih"] <= c.p["H"], *conds[3:]]
 
     planted = dataclasses.replace(IM2COL, accesses=(Access("x", "read", read.index, loose,
                                                            read.code), IM2COL.accesses[1]))

@@ -40,7 +40,7 @@ from .common import FLOATS, I64, Unsupported, launch
 from .elementwise import binary
 from .gather import gather
 
-__all__ = ["COL2IM", "CONTRACTS", "IM2COL", "NATIVE", "coords", "im2col"]
+__all__ = ["COL2IM", "CONTRACTS", "IM2COL", "NATIVE", "coords", "derived", "im2col"]
 
 Pads = Sequence[tuple[int, int]]
 
@@ -66,6 +66,13 @@ def coords(var: str, dims: Sequence[tuple[str, str]]) -> tuple[Lemma, ...]:
     return tuple(out)
 
 
+def derived(*names: str) -> tuple[LoopVar, ...]:
+    """Values a kernel computes and then checks against its bounds (a window's input row
+    ``ih``, ...): free in the proof, so each access is proven for EVERY value its guard lets
+    through, whatever the formula (pads, strides, dilations) that computed it."""
+    return tuple(LoopVar(name, lambda c: []) for name in names)
+
+
 _SIZES = ("N", "H", "W", "KH", "KW", "OH", "OW")
 _GEOMETRY = (Param("sh"), Param("sw"), Param("dh"), Param("dw"),
              Param("ph", -INT32_MAX, INT32_MAX), Param("pw", -INT32_MAX, INT32_MAX))
@@ -83,12 +90,9 @@ def _im2col_total(c: Ctx) -> Expr:
     return _p(c, "C", "KH", "KW", "N", "OH", "OW")
 
 
-def _ih(c: Ctx) -> Expr:
-    return c.v["oh"] * c.p["sh"] - c.p["ph"] + c.v["kh"] * c.p["dh"]
-
-
-def _iw(c: Ctx) -> Expr:
-    return c.v["ow"] * c.p["sw"] - c.p["pw"] + c.v["kw"] * c.p["dw"]
+def _in_input(c: Ctx) -> list[Any]:
+    """The kernel's padding check ``0 <= ih && ih < H && 0 <= iw && iw < W``."""
+    return [0 <= c.v["ih"], c.v["ih"] < c.p["H"], 0 <= c.v["iw"], c.v["iw"] < c.p["W"]]
 
 
 IM2COL = KernelContract(
@@ -100,16 +104,15 @@ IM2COL = KernelContract(
     grid=lambda c: c.ops.min(c.ops.cdiv(_im2col_total(c), BLOCK), MAX_GRID),
     block=lambda c: BLOCK,
     buffers=lambda c: {"x": _p(c, "N", "C", "H", "W"), "cols": _im2col_total(c)},
-    loops=(grid_stride("i"),),
+    # ih = oh*sh - ph + kh*dh, iw likewise: free, bounded by the padding check alone
+    loops=(grid_stride("i"), *derived("ih", "iw")),
     lemmas=coords("i", [("ow", "OW"), ("oh", "OH"), ("n", "N"), ("kw", "KW"), ("kh", "KH"),
                         ("c", "C")]),
     accesses=(
-        # the padding guard: any read it lets through is inside x, whatever the pads
         Access("x", "read",
-               lambda c: ((c.v["n"] * c.p["C"] + c.v["c"]) * c.p["H"] + _ih(c)) * c.p["W"]
-               + _iw(c),
-               lambda c: [c.v["i"] < _im2col_total(c), 0 <= _ih(c), _ih(c) < c.p["H"],
-                          0 <= _iw(c), _iw(c) < c.p["W"]],
+               lambda c: ((c.v["n"] * c.p["C"] + c.v["c"]) * c.p["H"] + c.v["ih"]) * c.p["W"]
+               + c.v["iw"],
+               lambda c: [c.v["i"] < _im2col_total(c), *_in_input(c)],
                "x[((n * C + c) * H + ih) * W + iw]"),
         Access("cols", "write", lambda c: c.v["i"],
                lambda c: [c.v["i"] < _im2col_total(c)], "cols[i]"),
@@ -122,18 +125,13 @@ def _col2im_total(c: Ctx) -> Expr:
 
 
 def _col2im_guard(c: Ctx) -> list[Any]:
-    ty = c.v["oy"] + c.p["ph"] - c.v["kh"] * c.p["dh"]
-    tx = c.v["ox"] + c.p["pw"] - c.v["kw"] * c.p["dw"]
     return [c.v["i"] < _col2im_total(c), c.v["kh"] < c.p["KH"], c.v["kw"] < c.p["KW"],
-            ty >= 0, c.ops.div(ty, c.p["sh"]) < c.p["H"],
-            tx >= 0, c.ops.div(tx, c.p["sw"]) < c.p["W"]]
+            *_in_input(c)]
 
 
 def _col2im_read(c: Ctx) -> Expr:
-    ih = c.ops.div(c.v["oy"] + c.p["ph"] - c.v["kh"] * c.p["dh"], c.p["sh"])
-    iw = c.ops.div(c.v["ox"] + c.p["pw"] - c.v["kw"] * c.p["dw"], c.p["sw"])
     return (((c.v["co"] * c.p["KH"] + c.v["kh"]) * c.p["KW"] + c.v["kw"])
-            * _p(c, "N", "H", "W") + (c.v["n"] * c.p["H"] + ih) * c.p["W"] + iw)
+            * _p(c, "N", "H", "W") + (c.v["n"] * c.p["H"] + c.v["ih"]) * c.p["W"] + c.v["iw"])
 
 
 COL2IM = KernelContract(
@@ -147,12 +145,13 @@ COL2IM = KernelContract(
     block=lambda c: BLOCK,
     buffers=lambda c: {"columns": _p(c, "Co", "KH", "KW", "N", "H", "W"),
                        "out": _col2im_total(c)},
+    # ih = (oy + ph - kh*dh) / sh where that divides exactly, iw likewise: free, bounded by
+    # the kernel's check 0 <= ih < H, 0 <= iw < W
     loops=(grid_stride("i"), LoopVar("kh", lambda c: [c.v["kh"] >= 0]),
-           LoopVar("kw", lambda c: [c.v["kw"] >= 0])),
+           LoopVar("kw", lambda c: [c.v["kw"] >= 0]), *derived("ih", "iw")),
     lemmas=coords("i", [("ox", "OW"), ("oy", "OH"), ("co", "Co"), ("n", "N")]),
     accesses=(
-        # the kernel loops kh < KH, kw < KW and skips taps with a negative or non-multiple
-        # offset (ty % sh != 0) or ih = ty / sh >= H (likewise along the width)
+        # the kernel loops kh < KH, kw < KW and skips taps outside the input
         Access("columns", "read", _col2im_read, _col2im_guard,
                "columns[((co * KH + kh) * KW + kw) * NHW + (n * H + ih) * W + iw]"),
         Access("out", "write", lambda c: c.v["i"],

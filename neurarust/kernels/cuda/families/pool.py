@@ -31,7 +31,7 @@ from ..contract import (
     grid_stride,
 )
 from .common import FLOATS, I64, Unsupported, launch
-from .conv import coords
+from .conv import coords, derived
 
 __all__ = ["AVG_POOL", "AVG_POOL_BACKWARD", "CONTRACTS", "MAX_POOL", "MAX_POOL_BACKWARD",
            "MAX_POOL_INDICES", "NATIVE"]
@@ -56,37 +56,26 @@ def _assume(c: Ctx) -> list[Any]:
 
 
 def _forward_guard(c: Ctx) -> list[Any]:
-    """Output element i's tap (kh, kw), read when inside the input."""
-    ih = c.v["oh"] * c.p["sh"] - c.p["ph"] + c.v["kh"] * c.p["dh"]
-    iw = c.v["ow"] * c.p["sw"] - c.p["pw"] + c.v["kw"] * c.p["dw"]
+    """Output element i's tap (kh, kw) at input (ih, iw) = (oh*sh - ph + kh*dh, ...), read
+    when inside the input (ih, iw free: any value the check lets through)."""
     return [c.v["i"] < _output_size(c), c.v["kh"] < c.p["KH"], c.v["kw"] < c.p["KW"],
-            0 <= ih, ih < c.p["H"], 0 <= iw, iw < c.p["W"]]
+            0 <= c.v["ih"], c.v["ih"] < c.p["H"], 0 <= c.v["iw"], c.v["iw"] < c.p["W"]]
 
 
 def _x_index(c: Ctx) -> Expr:
-    ih = c.v["oh"] * c.p["sh"] - c.p["ph"] + c.v["kh"] * c.p["dh"]
-    iw = c.v["ow"] * c.p["sw"] - c.p["pw"] + c.v["kw"] * c.p["dw"]
-    return (c.v["p"] * c.p["H"] + ih) * c.p["W"] + iw
-
-
-def _window_oh(c: Ctx) -> Expr:
-    return c.ops.div(c.v["ih"] + c.p["ph"] - c.v["kh"] * c.p["dh"], c.p["sh"])
-
-
-def _window_ow(c: Ctx) -> Expr:
-    return c.ops.div(c.v["iw"] + c.p["pw"] - c.v["kw"] * c.p["dw"], c.p["sw"])
+    return (c.v["p"] * c.p["H"] + c.v["ih"]) * c.p["W"] + c.v["iw"]
 
 
 def _backward_guard(c: Ctx) -> list[Any]:
-    """Input element i's window through tap (kh, kw): an exact, nonnegative multiple of the
-    stride, and oh < OH (likewise ow)."""
+    """Input element i's window (oh, ow) through tap (kh, kw): oh = (ih + ph - kh*dh) / sh
+    where that divides exactly (ow likewise), read when 0 <= oh < OH and 0 <= ow < OW (oh,
+    ow free: any value the check lets through)."""
     return [c.v["i"] < _input_size(c), c.v["kh"] < c.p["KH"], c.v["kw"] < c.p["KW"],
-            c.v["ih"] + c.p["ph"] - c.v["kh"] * c.p["dh"] >= 0, _window_oh(c) < c.p["OH"],
-            c.v["iw"] + c.p["pw"] - c.v["kw"] * c.p["dw"] >= 0, _window_ow(c) < c.p["OW"]]
+            0 <= c.v["oh"], c.v["oh"] < c.p["OH"], 0 <= c.v["ow"], c.v["ow"] < c.p["OW"]]
 
 
 def _g_index(c: Ctx) -> Expr:
-    return (c.v["p"] * c.p["OH"] + _window_oh(c)) * c.p["OW"] + _window_ow(c)
+    return (c.v["p"] * c.p["OH"] + c.v["oh"]) * c.p["OW"] + c.v["ow"]
 
 
 _X = Access("x", "read", _x_index, _forward_guard, "x[(p * H + ih) * W + iw]")
@@ -111,7 +100,8 @@ def _contract(name: str, kernels: str, forward: bool, reads: tuple[Access, ...],
         grid=lambda c: c.ops.min(c.ops.cdiv(size(c), BLOCK), MAX_GRID),
         block=lambda c: BLOCK,
         buffers=lambda c: {**{b: s(c) for b, s in inputs.items()}, written: size(c)},
-        loops=(grid_stride("i"), *_TAPS), lemmas=lemmas,
+        loops=(grid_stride("i"), *_TAPS, *(derived("ih", "iw") if forward
+                                            else derived("oh", "ow"))), lemmas=lemmas,
         accesses=(*reads, _written(written, size)))
 
 

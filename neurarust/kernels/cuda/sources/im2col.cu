@@ -14,7 +14,8 @@
 // col2im: the adjoint. columns [Co*KH*KW, N*H*W] (the GEMM weight^T @ input of a transposed
 // convolution) -> out [N, Co, OH, OW], each output pixel summing, over the kernel offsets,
 // the column entries that land on it: oy = ih*sh - ph + kh*dh, i.e. ih = (oy + ph - kh*dh)/sh
-// where that divides exactly and 0 <= ih < H. Deterministic (a fixed summation order).
+// where that divides exactly (then C's truncating division is exact, also below zero) and
+// 0 <= ih < H. Deterministic (a fixed summation order).
 
 #define NR_IM2COL_KERNEL(NAME, T)                                                             \
   extern "C" __global__ void NAME(const T* __restrict__ x, T* __restrict__ cols,             \
@@ -56,14 +57,14 @@
       T acc = (T)0;                                                                          \
       for (long long kh = 0; kh < KH; ++kh) {                                                \
         const long long ty = oy + ph - kh * dh;                                              \
-        if (ty < 0 || ty % sh != 0) continue;                                                \
-        const long long ih = ty / sh;                                                        \
-        if (ih >= H) continue;                                                               \
+        if (ty % sh != 0) continue;                                                          \
+        const long long ih = ty / sh; /* exact: ty is a multiple of sh */                    \
+        if (ih < 0 || ih >= H) continue;                                                     \
         for (long long kw = 0; kw < KW; ++kw) {                                              \
           const long long tx = ox + pw - kw * dw;                                            \
-          if (tx < 0 || tx % sw != 0) continue;                                              \
+          if (tx % sw != 0) continue;                                                        \
           const long long iw = tx / sw;                                                      \
-          if (iw >= W) continue;                                                             \
+          if (iw < 0 || iw >= W) continue;                                                   \
           acc += columns[((co * KH + kh) * KW + kw) * NHW + (n * H + ih) * W + iw];          \
         }                                                                                    \
       }                                                                                      \

@@ -60,14 +60,14 @@
 #define NR_WINDOWS_OF_INPUT(BODY)                                                             \
   for (long long kh = 0; kh < KH; ++kh) {                                                    \
     const long long ty = ih + ph - kh * dh;                                                  \
-    if (ty < 0 || ty % sh != 0) continue;                                                    \
-    const long long oh = ty / sh;                                                            \
-    if (oh >= OH) continue;                                                                  \
+    if (ty % sh != 0) continue;                                                              \
+    const long long oh = ty / sh; /* exact: ty is a multiple of sh */                        \
+    if (oh < 0 || oh >= OH) continue;                                                        \
     for (long long kw = 0; kw < KW; ++kw) {                                                  \
       const long long tx = iw + pw - kw * dw;                                                \
-      if (tx < 0 || tx % sw != 0) continue;                                                  \
+      if (tx % sw != 0) continue;                                                            \
       const long long ow = tx / sw;                                                          \
-      if (ow >= OW) continue;                                                                \
+      if (ow < 0 || ow >= OW) continue;                                                      \
       BODY                                                                                   \
     }                                                                                        \
   }
