@@ -6,7 +6,7 @@ from . import kernels  # noqa: F401
 from .kernels import cpu as _cpu_kernels  # noqa: F401  (registers the numpy backend)
 from . import autograd, functions, nn, optim, types
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .device import Device, device
+from .device import Device, device, get_default_device, set_default_device
 from .functions import *  # noqa: F403
 from .functions import Generator, manual_seed
 from .serialization import CheckpointError, load, save
@@ -62,10 +62,10 @@ else:
 __all__ = [
     "DType", "DTypeError", "Device", "data", "Generator", "ShapeError", "Tensor", "autograd", "bool",
     "bool_", "cuda", "device", "double", "enable_grad", "float", "float16", "float32", "float64",
-    "functions", "get_default_dtype", "half", "int", "int8", "int16", "int32", "int64",
+    "functions", "get_default_device", "get_default_dtype", "half", "int", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "load", "long", "manual_seed", "nn", "no_grad", "onnx", "ops", "optim",
     "promote_types", "save", "CheckpointError",
-    "set_default_dtype", "set_grad_enabled", "trace", "types", "uint8",
+    "set_default_device", "set_default_dtype", "set_grad_enabled", "trace", "types", "uint8",
 ]
 __all__ += functions.conv.__all__
 __all__ += functions.creation.__all__

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["Device", "device", "CPU", "register_backend_device"]
+__all__ = ["Device", "device", "CPU", "register_backend_device", "set_default_device",
+           "get_default_device"]
 
 _KNOWN_TYPES: dict[str, str] = {"cpu": "cpu"}  # device type -> backend name
 
@@ -83,3 +84,23 @@ def device(spec: str | Device | None) -> Device:
     if isinstance(spec, str):
         return CPU if spec == "cpu" else Device(spec)
     raise TypeError(f"expected a device such as 'cpu', got {spec!r}")
+
+
+_as_device = device  # set_default_device's parameter shadows the function
+_default: list[Device] = [CPU]  # one cell: read on every creation call without a device
+
+
+def set_default_device(device: str | Device | None) -> None:
+    """Where creation functions put tensors when no ``device=`` is given, as
+    ``torch.set_default_device``: ``tensor``, ``zeros``, ``ones``, ``empty``, ``full``,
+    ``rand``, ``randn``, ``randint``, ``randperm``, ``arange``, ``linspace``, ``eye``,
+    ``as_tensor`` of non-tensor data, and so the parameters and buffers of nn modules built
+    afterwards. ``*_like`` functions keep their input's device and ``from_numpy`` stays on
+    the CPU (it shares the array's memory). ``None`` restores the CPU.
+    """
+    _default[0] = CPU if device is None else _as_device(device)
+
+
+def get_default_device() -> Device:
+    """The device set by :func:`set_default_device` (the CPU unless changed)."""
+    return _default[0]

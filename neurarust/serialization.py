@@ -132,7 +132,10 @@ def _to_little_endian(t: Tensor) -> np.ndarray:  # type: ignore[type-arg]
         raise TypeError(f"save: expected a Tensor, got {type(t).__name__}")
     if t.dtype not in _TO_SAFETENSORS:
         raise TypeError(f"save: dtype {t.dtype.name} has no safetensors equivalent")
-    a = t._data if t._data.flags.c_contiguous else np.array(t._data, order="C")  # keeps 0-d
+    a = t._data
+    if not isinstance(a, np.ndarray):  # a device tensor: saved from a host copy (loads on cpu)
+        a = a.get()
+    a = a if a.flags.c_contiguous else np.array(a, order="C")  # keeps 0-d
     if a.dtype.byteorder == ">" or (a.dtype.byteorder == "=" and not _LITTLE_HOST):
         a = a.astype(a.dtype.newbyteorder("<"))
     return a

@@ -12,6 +12,8 @@ so shapes and dtypes are checked by the op's one declared rule before any kernel
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["Tensor"]
+
+HOST_NUMPY_ENV = "NEURARUST_TEST_HOST_NUMPY"
+"""Test harness only: when set, ``numpy()`` and ``np.asarray`` of a device tensor return a
+host copy instead of raising (see :meth:`Tensor._host_copy`)."""
 
 _int = int
 _float = float
@@ -167,14 +173,20 @@ class Tensor:
         return strides if dim is None else strides[_check_dim(dim, self.ndim, "stride")]
 
     def storage_offset(self) -> _int:
-        """Offset in elements of this view's first element into its base buffer."""
+        """Offset in elements of this view's first element into its base buffer (0 on a
+        device: device arrays start at their buffer)."""
         base = self._data
+        if not isinstance(base, np.ndarray):
+            return 0
         while isinstance(base.base, np.ndarray):
             base = base.base
         delta = self._data.__array_interface__["data"][0] - base.__array_interface__["data"][0]
         return int(delta // self._data.itemsize)
 
     def data_ptr(self) -> _int:
+        """The address of the first element (a device address for a device tensor)."""
+        if not isinstance(self._data, np.ndarray):
+            return int(self._data.buffer.ptr)
         return int(self._data.__array_interface__["data"][0])
 
     def is_contiguous(self) -> _bool:
@@ -281,12 +293,24 @@ class Tensor:
                 "tensor.detach().numpy()"
             )
         if self.device.backend != "cpu":
-            raise TypeError(f"numpy: can't convert a {self.device} tensor to numpy; use "
-                            "tensor.cpu() to copy it to host memory first")
+            return self._host_copy("numpy")
         return self._data
 
+    def _host_copy(self, what: str) -> np.ndarray:  # type: ignore[type-arg]
+        """A device tensor's data as a new host array, only when the test suite runs on a
+        device (``NEURARUST_TEST_HOST_NUMPY=1``, set by tests/conftest.py under
+        ``NEURARUST_DEVICE=cuda``, so that tests comparing with numpy run unchanged) and the
+        caller is not neurarust itself; else the TypeError PyTorch gives. The copy shares no
+        memory with the tensor."""
+        caller = sys._getframe(2).f_globals.get("__name__", "")
+        if os.environ.get(HOST_NUMPY_ENV, "") in ("", "0") or caller.startswith("neurarust."):
+            # the framework itself must not convert device data implicitly, even in tests
+            raise TypeError(f"{what}: can't convert a {self.device} tensor to numpy; use "
+                            "tensor.cpu() to copy it to host memory first")
+        return np.asarray(self._data.get())
+
     def __array__(self, dtype: Any = None, copy: _bool | None = None) -> np.ndarray:  # type: ignore[type-arg]
-        data = self._data
+        data = self._data if self.device.backend == "cpu" else self._host_copy("__array__")
         if dtype is not None and np.dtype(dtype) != data.dtype:
             return data.astype(dtype)
         return np.array(data, copy=True) if copy else data
@@ -696,6 +720,9 @@ class Tensor:
         return self.add_((end - self) * weight)
 
     def copy_(self, src: Tensor) -> Self:
+        """Copy ``src``'s values into this tensor, from any device (as PyTorch)."""
+        if src.device is not self.device and src.device != self.device:
+            src = src.to(self.device)
         return _F.inplace(self, "copy", src)  # type: ignore[return-value]
 
     def fill_(self, value: Scalar) -> Self:

@@ -185,8 +185,15 @@ def check_backward(node: Node, grad: Tensor, input_grads: tuple[Any, ...]) -> No
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _host(data: Any) -> Any:
+    """A tensor's data as a numpy array: itself on the CPU, a host copy of a device array
+    (anomaly mode reads values, as PyTorch's syncs with the device); other values as given."""
+    return data if isinstance(data, np.ndarray) or not hasattr(data, "get") else data.get()
+
+
 def _non_finite(data: np.ndarray) -> str | None:  # type: ignore[type-arg]
     """'NaN', 'inf' or 'NaN and inf' for the non-finite values ``data`` holds, else None."""
+    data = _host(data)
     if data.size == 0 or bool(np.isfinite(data).all()):
         return None
     has_nan = state.check_nan and bool(np.isnan(data).any())
@@ -213,7 +220,7 @@ def _has_inf(inputs: tuple[Any, ...], attrs: dict[str, Any]) -> bool:
     for x in (*inputs, *attrs.values()):
         if isinstance(x, float) and np.isinf(x):
             return True
-        data = getattr(x, "_data", None)
+        data = _host(getattr(x, "_data", None))
         if isinstance(data, np.ndarray) and data.dtype.kind == "f" and bool(np.isinf(data).any()):
             return True
     return False
@@ -241,6 +248,7 @@ def _inside_backward(frame: FrameType | None) -> bool:
 
 
 def _describe_array(data: np.ndarray, short: str) -> str:  # type: ignore[type-arg]
+    data = _host(data)
     head = f"{short}[{', '.join(str(d) for d in data.shape)}]"
     if data.size == 0:
         return head + " (empty)"
@@ -274,7 +282,7 @@ def _describe_inputs(names: tuple[str, ...], inputs: tuple[Any, ...],
     parts = []
     for i, x in enumerate(inputs):
         name = names[i] if i < len(names) else f"input{i}"
-        data = getattr(x, "_data", None)
+        data = _host(getattr(x, "_data", None))
         if isinstance(data, np.ndarray):
             parts.append(f"    {name}: {_describe_array(data, x.dtype.short)}")
         elif hasattr(x, "shape") and hasattr(x, "dtype"):  # an unsaved input: shape only
@@ -289,7 +297,7 @@ def _cause(inputs: tuple[Any, ...], op_name: str) -> str:
     for x in inputs:
         if isinstance(x, float) and not np.isfinite(x):
             return f"  a Python number argument is {x!r}"
-        data = getattr(x, "_data", None)
+        data = _host(getattr(x, "_data", None))
         if isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.size and \
                 not bool(np.isfinite(data).all()):
             return ("  an input was already non-finite: it came from outside the recorded "

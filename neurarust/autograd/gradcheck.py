@@ -27,18 +27,43 @@ def _numerical(fn: Callable[..., Any], inputs: Sequence[Any], i: int, eps: float
                weights: list[np.ndarray]) -> np.ndarray:  # type: ignore[type-arg]
     """d(sum_k <w_k, out_k>)/d(inputs[i]) by central differences, element by element."""
     x = inputs[i]
-    flat = x._data.reshape(-1)  # inputs are contiguous float64 (checked by the caller)
+    on_host = isinstance(x._data, np.ndarray)
+    # inputs are contiguous float64 (checked by the caller); a device input is perturbed in
+    # a host copy that is written back before each evaluation
+    flat = x._data.reshape(-1) if on_host else _host(x._data).reshape(-1)
+
+    def evaluate() -> float:
+        if not on_host:
+            x._data.set(flat.reshape(x.shape))
+        return sum(float((_host(o._data) * w).sum()) for o, w in zip(_outputs(fn, inputs),
+                                                                     weights))
+
     grad = np.zeros(flat.shape, dtype=np.float64)
     # Grad mode stays on: fn may itself differentiate (gradgradcheck's first-order grads).
     for j in range(flat.size):
         orig = flat[j]
         flat[j] = orig + eps
-        plus = sum(float((o._data * w).sum()) for o, w in zip(_outputs(fn, inputs), weights))
+        plus = evaluate()
         flat[j] = orig - eps
-        minus = sum(float((o._data * w).sum()) for o, w in zip(_outputs(fn, inputs), weights))
+        minus = evaluate()
         flat[j] = orig
         grad[j] = (plus - minus) / (2 * eps)
+    if not on_host:
+        x._data.set(flat.reshape(x.shape))
     return grad.reshape(x.shape)
+
+
+def _host(data: Any) -> np.ndarray:  # type: ignore[type-arg]
+    """A tensor's data on the host: the array itself on the CPU, a copy from a device."""
+    return data if isinstance(data, np.ndarray) else np.asarray(data.get())
+
+
+def _weight(w: np.ndarray, like: Tensor, cast: bool = True) -> Tensor:  # type: ignore[type-arg]
+    """A random output weight as a tensor on ``like``'s device (in its dtype if ``cast``)."""
+    from ..functions.creation import from_numpy
+
+    t = from_numpy(w.astype(like.dtype.np_dtype) if cast else w)
+    return t if like.device.backend == "cpu" else t.to(like.device)
 
 
 def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], *, eps: float = 1e-6,
@@ -49,7 +74,6 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], *, eps: float = 1e-
     The outputs are contracted with random weights (so every output element matters), and
     the analytic VJP is compared with central finite differences.
     """
-    from ..functions.creation import from_numpy
     from .functional import grad
 
     diff = [i for i, x in enumerate(inputs) if getattr(x, "requires_grad", False)]
@@ -66,10 +90,10 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], *, eps: float = 1e-
     if not diff_outs:
         raise GradcheckError("gradcheck: no output requires grad")
     analytic = grad([o for o, _ in diff_outs], [inputs[i] for i in diff],
-                    [from_numpy(w.astype(o._data.dtype)) for o, w in diff_outs], allow_unused=True)
+                    [_weight(w, o) for o, w in diff_outs], allow_unused=True)
     for k, i in enumerate(diff):
         a = analytic[k]
-        a_np = np.zeros(inputs[i].shape) if a is None else a._data.astype(np.float64)
+        a_np = np.zeros(inputs[i].shape) if a is None else _host(a._data).astype(np.float64)
         n_np = _numerical(fn, inputs, i, eps, weights)
         if not np.allclose(a_np, n_np, atol=atol, rtol=rtol):
             if not raise_exception:
@@ -84,12 +108,11 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], *, eps: float = 1e-
 
 def gradgradcheck(fn: Callable[..., Any], inputs: Sequence[Any], **kwargs: Any) -> bool:
     """Check second derivatives: gradcheck of (inputs -> VJP of fn with a fixed weight)."""
-    from ..functions.creation import from_numpy
     from .functional import grad
 
     rng = np.random.default_rng(kwargs.pop("seed", 1))
     outs = _outputs(fn, inputs)
-    weights = [from_numpy(rng.standard_normal(o.shape)) for o in outs]
+    weights = [_weight(rng.standard_normal(o.shape), o, cast=False) for o in outs]
     diff = [i for i, x in enumerate(inputs) if getattr(x, "requires_grad", False)]
 
     def first_grads(*xs: Any) -> tuple[Tensor, ...]:

@@ -66,7 +66,8 @@ class AccumulateGrad:
                     # gradient out as the leaf (``linear``'s weight gradient arrives
                     # transposed), as PyTorch's layout contract does: an optimizer's
                     # elementwise update over mixed layouts runs ~3x slower.
-                    data = np.array(data, copy=True, order="C" if c_leaf else "K")
+                    data = np.array(data, copy=True, order="C" if c_leaf else "K") \
+                        if isinstance(data, np.ndarray) else data.copy()  # a device array
                 leaf.grad = grad._wrap_like(data)
         elif create_graph:
             leaf.grad = leaf.grad + grad

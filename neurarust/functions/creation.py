@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..device import CPU, Device
+from ..device import CPU, Device, _default
 from ..device import device as to_device
 from ..tensor import Tensor, _shape_args, _Storage
 from ..types import dtype as dt
@@ -24,7 +24,8 @@ DeviceArg = str | Device | None
 
 
 def _make(data: np.ndarray, dtype: DType, device: DeviceArg, requires_grad: bool) -> Tensor:  # type: ignore[type-arg]
-    target = to_device(device)
+    """A tensor over host ``data`` on ``device`` (None: the default device)."""
+    target = _default[0] if device is None else to_device(device)
     if target.backend != "cpu":  # built on the host, then copied (one upload)
         return Tensor._from_parts(data, dtype, CPU, _Storage()).to(target) \
             .requires_grad_(requires_grad)
@@ -92,19 +93,24 @@ def _to_lists(data: Any) -> Any:
 
 
 def as_tensor(data: Any, dtype: DType | None = None, device: DeviceArg = None) -> Tensor:
-    """Like :func:`tensor`, but shares memory with a numpy array or tensor when it can."""
+    """Like :func:`tensor`, but shares memory with a numpy array or tensor when it can (a
+    CPU target: ``device``, else the default device)."""
+    target = _default[0] if device is None else to_device(device)
     if isinstance(data, Tensor):
+        if device is not None or target.backend != "cpu":
+            data = data.to(target)
         return data if dtype is None else data.to(dtype)
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype.np_dtype):
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype.np_dtype) \
+            and target.backend == "cpu":
         return from_numpy(data)
-    return tensor(data, dtype=dtype, device=device)
+    return tensor(data, dtype=dtype, device=target)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:  # type: ignore[type-arg]
     """A tensor sharing memory with ``array`` (zero-copy, as ``torch.from_numpy``)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    return Tensor._from_parts(array, from_numpy_dtype(array.dtype), to_device(None), _Storage())
+    return Tensor._from_parts(array, from_numpy_dtype(array.dtype), CPU, _Storage())
 
 
 def from_dlpack(obj: Any) -> Tensor:

@@ -265,7 +265,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
                          "have the same size.")
     from .. import _dispatch
 
-    values = input.detach().numpy() if _dispatch._tracer is None else None  # traced: no values
+    values = input.detach().cpu().numpy() if _dispatch._tracer is None else None  # traced: none
     if values is not None and values.size and not ((values >= 0) & (values <= 1)).all():
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 "
                            "and 1")

@@ -18,7 +18,6 @@ import numpy as np
 from .. import functions as _fn
 from ..functions.conv import avg_pool1d, avg_pool2d
 from ..tensor import Tensor
-from ..types.dtype import DType
 from ..types.errors import ShapeError
 from ..types.format import format_value
 
@@ -36,7 +35,13 @@ def _sizes(value: int | None | Sequence[int | None], n: int, input: Tensor,
     return tuple(s if v is None else int(v) for v, s in zip(values, spatial))
 
 
-def _adaptive_matrix(size: int, out: int, dtype: DType) -> Tensor:
+def _const(values: np.ndarray, like: Tensor) -> Tensor:  # type: ignore[type-arg]
+    """Host-computed indices or weights as a tensor on ``like``'s device."""
+    t = _fn.from_numpy(values)
+    return t if like.device.backend == "cpu" else t.to(like.device)
+
+
+def _adaptive_matrix(size: int, out: int, like: Tensor) -> Tensor:
     """``(out, size)`` averaging matrix of adaptive pooling: row i averages the window
     ``[floor(i * size / out), ceil((i + 1) * size / out))``."""
     i = np.arange(out)
@@ -44,7 +49,7 @@ def _adaptive_matrix(size: int, out: int, dtype: DType) -> Tensor:
     end = -((-(i + 1) * size) // out)
     cols = np.arange(size)
     inside = (cols >= start[:, None]) & (cols < end[:, None])
-    return _fn.from_numpy((inside / (end - start)[:, None]).astype(dtype.np_dtype))
+    return _const((inside / (end - start)[:, None]).astype(like.dtype.np_dtype), like)
 
 
 def _adaptive_avg_pool(input: Tensor, output_size: Any, n: int) -> Tensor:
@@ -66,8 +71,8 @@ def _adaptive_avg_pool(input: Tensor, output_size: Any, n: int) -> Tensor:
     # each dim, so one averaging matrix per spatial dim (a matmul each) does it.
     result = input
     if n == 2:
-        result = _fn.matmul(_adaptive_matrix(spatial[0], out[0], input.dtype), result)
-    weights = _adaptive_matrix(spatial[-1], out[-1], input.dtype)
+        result = _fn.matmul(_adaptive_matrix(spatial[0], out[0], input), result)
+    weights = _adaptive_matrix(spatial[-1], out[-1], input)
     return _fn.matmul(result, weights.t())
 
 
@@ -141,7 +146,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
         if size == 0:
             raise ValueError(f"pad: cannot {mode}-pad an empty dim {dim}")
         index = _pad_index(size, lo, hi, mode)
-        out = out.index_select(dim, _fn.from_numpy(index.astype(np.int64)))
+        out = out.index_select(dim, _const(index.astype(np.int64), out))
     return out
 
 
@@ -222,7 +227,7 @@ def _area_nd(input: Tensor, out_size: tuple[int, ...]) -> Tensor:
     out = input
     for i, o in enumerate(out_size):
         dim = 2 + i
-        m = _adaptive_matrix(input.shape[dim], o, input.dtype)
+        m = _adaptive_matrix(input.shape[dim], o, input)
         out = _fn.movedim(_fn.matmul(_fn.movedim(out, dim, -1), m.t()), -1, dim)
     return out
 
@@ -275,11 +280,11 @@ def _resample(x: Tensor, dim: int, size: int, out: int, scale: float | None, mod
         else:
             step32 = np.float32(_scale(size, out, scale, False))  # PyTorch computes in float32
             src = np.minimum(np.floor(dst.astype(np.float32) * step32).astype(np.int64), size - 1)
-        return x.index_select(dim, _fn.from_numpy(src.astype(np.int64)))
+        return x.index_select(dim, _const(src.astype(np.int64), x))
     if mode == "nearest-exact":
         step32 = np.float32(_scale(size, out, scale, False))
         pos = np.floor((dst.astype(np.float32) + np.float32(0.5)) * step32).astype(np.int64)
-        return x.index_select(dim, _fn.from_numpy(np.minimum(pos, size - 1)))
+        return x.index_select(dim, _const(np.minimum(pos, size - 1), x))
     step = _scale(size, out, scale, align)
     real = step * dst if align else step * (dst + 0.5) - 0.5
     if mode == "bicubic":
@@ -293,8 +298,8 @@ def _resample(x: Tensor, dim: int, size: int, out: int, scale: float | None, mod
     shape = (out,) + (1,) * (x.ndim - 1 - dim)
     result: Tensor | None = None
     for index, weight in taps:
-        w = _fn.from_numpy(weight.astype(x.dtype.np_dtype).reshape(shape))
-        term = x.index_select(dim, _fn.from_numpy(index.astype(np.int64))) * w
+        w = _const(weight.astype(x.dtype.np_dtype).reshape(shape), x)
+        term = x.index_select(dim, _const(index.astype(np.int64), x)) * w
         result = term if result is None else result + term
     assert result is not None
     return result

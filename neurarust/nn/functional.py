@@ -567,15 +567,17 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     if padding_idx is not None:
         out = _fn.where(flat.eq(padding_idx).unsqueeze(1), out.detach(), out)
     if scale_grad_by_freq:
-        counts = np.bincount(flat.numpy().astype(np.int64), minlength=num)[flat.numpy()]
-        scale = _fn.from_numpy((1.0 / counts).astype(weight.dtype.np_dtype)).unsqueeze(1)
+        host = flat.cpu().numpy()
+        counts = np.bincount(host.astype(np.int64), minlength=num)[host]
+        scale = _fn.from_numpy((1.0 / counts).astype(weight.dtype.np_dtype)).to(weight.device) \
+            .unsqueeze(1)
         # The same values, with the gradient scaled: out.detach() + (out - out.detach()) * s.
         out = out.detach() + (out - out.detach()) * scale
     return out.reshape(tuple(input.shape) + (weight.shape[1],))
 
 
 def _embedding_renorm_(weight: Tensor, flat: Tensor, max_norm: float, norm_type: float) -> None:
-    rows = _fn.tensor(np.unique(flat.numpy()), dtype=_dt.int64)
+    rows = _fn.tensor(np.unique(flat.cpu().numpy()), dtype=_dt.int64, device=weight.device)
     with grad_mode.no_grad():
         selected = weight.index_select(0, rows)
         norms = selected.norm(norm_type, 1, keepdim=True)
@@ -589,7 +591,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if tensor.dtype is not _dt.int64:
         raise DTypeError(f"one_hot: is only applicable to index tensor of type int64, got "
                          f"{tensor.dtype.name}")
-    values = tensor.numpy()
+    values = tensor.cpu().numpy()  # one download on a device: the checks need the values
     if num_classes == -1:
         if values.size == 0:
             raise ValueError("one_hot: can not infer total number of classes from empty tensor")

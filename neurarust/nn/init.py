@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..autograd import grad_mode
+from ..device import CPU
 from ..functions.random import Generator, default_generator
 from ..tensor import Tensor, _Storage
 
@@ -41,8 +42,10 @@ def _write(tensor: Tensor, values: Array) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"nn.init: expected a Tensor, got {type(tensor).__name__}")
     src = Tensor._from_parts(np.asarray(values, dtype=tensor.dtype.np_dtype),
-                             tensor.dtype, tensor.device, _Storage())
+                             tensor.dtype, CPU, _Storage())
     with grad_mode.no_grad():
+        if tensor.device.backend != "cpu":  # drawn on the host, one upload
+            src = src.to(tensor.device)
         tensor.copy_(src)
     return tensor
 

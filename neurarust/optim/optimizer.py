@@ -192,7 +192,7 @@ class Optimizer:
                     data.fill(0)
                     g._storage.version += 1
                 else:  # never write zeros into a buffer the grad merely views
-                    p.grad = g._wrap_like(np.zeros_like(data))
+                    p.grad = _zeros_state(g)
 
     def step(self, closure: Callable[[], _L] | None = None) -> _L | None:
         """Perform one optimization step and return the closure's loss, if one is given.
@@ -326,8 +326,16 @@ def _marking_step(step: Callable[..., Any]) -> Callable[..., Any]:
 
 def _clone_value(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return value._wrap_like(np.array(value._data, copy=True))
+        data = value._data
+        return value._wrap_like(data.copy() if not isinstance(data, np.ndarray)  # on a device
+                                else np.array(data, copy=True))
     return copy.deepcopy(value)
+
+
+def _on_device_of(param: Tensor, host: np.ndarray) -> Tensor:  # type: ignore[type-arg]
+    """A new tensor holding ``host`` on ``param``'s device (one upload for a device)."""
+    t = Tensor._from_numpy(host)
+    return t if isinstance(param._data, np.ndarray) else t.to(param.device)
 
 
 def _cast_state(param: Tensor, key: str, value: Any, index: Any) -> Any:
@@ -338,15 +346,16 @@ def _cast_state(param: Tensor, key: str, value: Any, index: Any) -> Any:
         return copy.deepcopy(value)
     data = value._data
     if key == "step":
-        return value._wrap_like(np.array(data, copy=True))
+        return _clone_value(value)
     if data.shape != param._data.shape:
         raise ValueError(
             f"load_state_dict: state {key!r} of parameter {index} has shape "
             f"{list(data.shape)}, the parameter has {list(param._data.shape)}"
         )
+    host = data if isinstance(data, np.ndarray) else data.get()
     if param.dtype.is_floating_point and value.dtype.is_floating_point:
-        return param._wrap_like(np.array(data, dtype=param._data.dtype, copy=True))
-    return param._wrap_like(np.array(data, copy=True))
+        return _on_device_of(param, np.array(host, dtype=param._data.dtype, copy=True))
+    return _on_device_of(param, np.array(host, copy=True))
 
 
 # -- validation ---------------------------------------------------------------------------

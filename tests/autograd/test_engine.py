@@ -184,6 +184,7 @@ def _wrong_square_op() -> OpDef:
     return op
 
 
+@pytest.mark.cpu_only("a test op registered with a CPU kernel only")
 def test_gradcheck_catches_a_wrong_backward() -> None:
     op = _wrong_square_op()
     x = nr.tensor([0.3, -0.7], dtype=nr.float64, requires_grad=True)

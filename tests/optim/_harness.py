@@ -74,7 +74,7 @@ def feed_grads(problem: Problem, params: list[Any], lib: Any, step: int) -> None
             continue
         value = p.detach().numpy()
         g = problem.grad(i, value).astype(value.dtype)
-        p.grad = lib.from_numpy(g)
+        p.grad = lib.from_numpy(g).to(p.device)  # a grad lives on its parameter's device
 
 
 def run(

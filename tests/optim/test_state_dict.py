@@ -76,7 +76,7 @@ def test_state_dict_layout_is_pytorchs() -> None:
     assert isinstance(step, nr.Tensor) and step.shape == () and step.dtype == nr.float32
     assert float(step) == 1.0
     # copies, not the live buffers
-    sd["state"][0]["exp_avg"]._data[:] = 99.0
+    sd["state"][0]["exp_avg"].fill_(99.0)  # writes the state dict's buffer, on any device
     assert float(opt.state[a]["exp_avg"].numpy()[0]) != 99.0
 
 

@@ -11,6 +11,7 @@ from tests.reference import HAS_TORCH
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="PyTorch (test oracle) not installed")
 
 
+@pytest.mark.cpu_only("strided views: device arrays are C-contiguous with no offset, so transposes, slices and splits are copies")
 def test_views_share_storage_and_report_strides() -> None:
     x = nr.arange(24, dtype=nr.float32).reshape(2, 3, 4)
     assert x.stride() == (12, 4, 1) and x.is_contiguous()
@@ -39,6 +40,7 @@ def test_storage_offset_of_a_view() -> None:
     assert x.view(2, 5).t().contiguous().is_contiguous()
 
 
+@pytest.mark.cpu_only("strided views: device arrays are C-contiguous with no offset, so transposes, slices and splits are copies")
 def test_view_of_non_contiguous_is_an_error_reshape_copies() -> None:
     t = nr.arange(6.0).reshape(2, 3).t()
     with pytest.raises(RuntimeError, match="view: size \\[6\\] is not compatible.*use .reshape"):
@@ -63,8 +65,9 @@ def test_reshape_errors_name_op_shapes_and_fix() -> None:
 def test_shape_error_is_raised_before_the_kernel_runs() -> None:
     op = nr.ops.get("reshape")
     calls: list[int] = []
-    original = op.kernels["cpu"]
-    op.kernels["cpu"] = lambda *a, **k: calls.append(1) or original(*a, **k)
+    backend = nr.zeros(1).device.backend  # the default device's kernel (cuda in a cuda run)
+    original = op.kernels[backend]
+    op.kernels[backend] = lambda *a, **k: calls.append(1) or original(*a, **k)
     try:
         with pytest.raises(nr.ShapeError):
             nr.zeros(2, 3).reshape(4, 2)
@@ -72,7 +75,7 @@ def test_shape_error_is_raised_before_the_kernel_runs() -> None:
         nr.zeros(2, 3).reshape(3, 2)
         assert calls == [1]
     finally:
-        op.kernels["cpu"] = original
+        op.kernels[backend] = original
 
 
 def test_from_numpy_is_zero_copy_and_numpy_shares() -> None:
@@ -127,6 +130,7 @@ def test_manual_seed_is_reproducible() -> None:
     assert r.dtype is nr.int64 and 0 <= r.numpy().min() and r.numpy().max() < 10
 
 
+@pytest.mark.cpu_only("the CPU repr (a cuda tensor's repr names its device, as in PyTorch)")
 def test_repr() -> None:
     assert repr(nr.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert "dtype=neurarust.float64" in repr(nr.tensor([1.0], dtype=nr.float64))

@@ -73,7 +73,9 @@ class Run:
 
     def epoch(self) -> None:
         self.model.train()
+        device = next(iter(self.model.parameters())).device  # batches go where the model is
         for x, y in self.loader:
+            x, y = x.to(device), y.to(device)
             loss = nn.functional.cross_entropy(self.model(x), y)
             self.optimizer.zero_grad()
             loss.backward()
@@ -199,6 +201,8 @@ _CHILD = """
 import sys
 sys.path.insert(0, {tests!r})
 from tests.training import test_determinism as t
+import neurarust as nr
+nr.set_default_device({device!r})  # the parent's (cuda under NEURARUST_DEVICE=cuda)
 print(t.digest(t.Run(t.make_train_set(), seed=7, num_workers={workers}).run().weights()))
 """
 
@@ -211,7 +215,8 @@ def test_a_fresh_process_gives_the_same_weights(train_set: Subset[Any], num_work
     expected = digest(Run(train_set, seed=7, num_workers=num_workers).run().weights())
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONHASHSEED=str(12345 + num_workers))
-    child = subprocess.run([sys.executable, "-c", _CHILD.format(tests=root, workers=num_workers)],
+    child = subprocess.run([sys.executable, "-c", _CHILD.format(tests=root, workers=num_workers,
+                                                                device=str(nr.get_default_device()))],
                            capture_output=True, text=True, env=env, timeout=120, cwd=root,
                            check=False)
     assert child.returncode == 0, child.stderr

@@ -44,21 +44,27 @@ class _Flags:
     writeable = True
 
 
+class _ViewFlags(_Flags):
+    owndata = False  # a reshape: another array's buffer (autograd copies before keeping it)
+
+
 _FLAGS = _Flags()
+_VIEW_FLAGS = _ViewFlags()
 
 
 class DeviceArray:
     """``shape``/``dtype`` over a device :class:`~.driver.Buffer` (C order, no offset)."""
 
-    __slots__ = ("buffer", "driver", "dtype", "shape")
+    __slots__ = ("buffer", "driver", "dtype", "shape", "owner")
     __array_priority__ = 2000
 
     def __init__(self, buffer: Any, shape: tuple[int, ...], dtype: np.dtype[Any],
-                 driver: Any) -> None:
+                 driver: Any, owner: bool = True) -> None:
         self.buffer = buffer
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         self.driver = driver
+        self.owner = owner  # False for a reshape of another array (flags.owndata, as numpy)
 
     @classmethod
     def empty(cls, shape: tuple[int, ...], dtype: Any, driver: Any) -> DeviceArray:
@@ -93,7 +99,7 @@ class DeviceArray:
 
     @property
     def flags(self) -> _Flags:
-        return _FLAGS
+        return _FLAGS if self.owner else _VIEW_FLAGS
 
     @property
     def T(self) -> DeviceArray:
@@ -127,7 +133,7 @@ class DeviceArray:
             new[new.index(-1)] = self.size // known if known else 0
         if int(np.prod(new, dtype=np.int64)) != self.size:
             raise ValueError(f"cannot reshape array of size {self.size} into shape {tuple(dims)}")
-        return DeviceArray(self.buffer, tuple(new), self.dtype, self.driver)
+        return DeviceArray(self.buffer, tuple(new), self.dtype, self.driver, owner=False)
 
     def astype(self, dtype: Any, copy: bool = True, **_: Any) -> DeviceArray:
         from .kernels import cast_array
@@ -142,6 +148,13 @@ class DeviceArray:
 
     def item(self) -> Any:
         return self.get().item()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DeviceArray:
+        return self.copy()  # a device-to-device copy
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as host values; unpickled into a new array on the process's driver."""
+        return _unpickle, (self.get(),)
 
     def tolist(self) -> Any:
         return self.get().tolist()
@@ -198,6 +211,13 @@ class DeviceArray:
 
     def __getitem__(self, key: Any) -> DeviceArray:
         return _host_op("indexing", lambda h: np.ascontiguousarray(h[key]), self)
+
+
+def _unpickle(host: np.ndarray) -> DeviceArray:  # type: ignore[type-arg]
+    from .driver import get_driver
+
+    result: DeviceArray = upload(host, get_driver())
+    return result
 
 
 def _driver_of(values: Any) -> Any:
