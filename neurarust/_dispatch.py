@@ -186,7 +186,7 @@ def _call_general(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> 
         np_in = np_out if out_dtype.is_floating_point else common.np_dtype
         int_scalars = has_scalar and np_in.kind in "biu"
         for i, a in enumerate(arrays):
-            if type(a) is np.ndarray:
+            if type(a) is np.ndarray or type(a) is DeviceArray:  # a device cast on cuda
                 if a.dtype is not np_in and a.dtype != np_in:
                     arrays[i] = a.astype(np_in)
             elif int_scalars and a is not None:
