@@ -307,7 +307,8 @@ class Tensor:
             # the framework itself must not convert device data implicitly, even in tests
             raise TypeError(f"{what}: can't convert a {self.device} tensor to numpy; use "
                             "tensor.cpu() to copy it to host memory first")
-        return np.asarray(self._data.get())
+        device_data: Any = self._data  # a DeviceArray (the annotation names the CPU case)
+        return np.asarray(device_data.get())
 
     def __array__(self, dtype: Any = None, copy: _bool | None = None) -> np.ndarray:  # type: ignore[type-arg]
         data = self._data if self.device.backend == "cpu" else self._host_copy("__array__")

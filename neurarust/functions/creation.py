@@ -97,9 +97,8 @@ def as_tensor(data: Any, dtype: DType | None = None, device: DeviceArg = None) -
     CPU target: ``device``, else the default device)."""
     target = _default[0] if device is None else to_device(device)
     if isinstance(data, Tensor):
-        if device is not None or target.backend != "cpu":
-            data = data.to(target)
-        return data if dtype is None else data.to(dtype)
+        t: Tensor = data.to(target) if device is not None or target.backend != "cpu" else data
+        return t if dtype is None else t.to(dtype)
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype.np_dtype) \
             and target.backend == "cpu":
         return from_numpy(data)
