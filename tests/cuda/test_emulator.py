@@ -6,38 +6,21 @@ autograd, nn and optimizer steps, each compared with the CPU backend."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 import neurarust as nr
-from neurarust.kernels.cuda import backend, driver
+from neurarust.kernels.cuda import driver
 from neurarust.kernels.cuda.array import HOST_ROUND_TRIPS, DeviceArray
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not on PATH")
 
 
 @pytest.fixture(autouse=True)
-def emulated(monkeypatch: pytest.MonkeyPatch,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    if os.environ.get("NEURARUST_DEVICE") == "cuda" and not driver.emulating():
-        # On a GPU machine (bench/gpu_check.sh): the same tests on pycuda + cuBLAS.
-        if not nr.cuda.is_available():  # pragma: no cover - GPU machine
-            pytest.skip("NEURARUST_DEVICE=cuda but pycuda or the GPU is unusable")
-        backend.load()
-        HOST_ROUND_TRIPS.clear()
-        yield
-        return
-    monkeypatch.setenv(driver.EMULATE_ENV, "1")
-    monkeypatch.setattr(driver, "CACHE_DIR", tmp_path_factory.getbasetemp() / "nr-cuda-cache")
-    backend.unload()
-    backend.load()
-    HOST_ROUND_TRIPS.clear()
-    yield
-    backend.unload()
+def emulated(emulated_cuda: None) -> None:
+    """Every test here runs on the cuda backend (``emulated_cuda``, tests/cuda/conftest.py)."""
 
 
 def _rand(*shape: int, dtype: type = np.float32, seed: int = 0) -> np.ndarray:

@@ -6,16 +6,15 @@ slices (getitem, narrow), cat and stack, forward and backward, against the CPU b
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
 import neurarust as nr
-from neurarust.kernels.cuda import backend, driver
+from neurarust.kernels.cuda import driver
 from neurarust.kernels.cuda.array import HOST_ROUND_TRIPS
 from neurarust.kernels.cuda.contract import Access, LoopVar
 from neurarust.kernels.cuda.families.index import SCATTER, TAKE
@@ -28,22 +27,8 @@ MINE = ("index_select", "gather", "index", "scatter", "scatter_add", "index_put"
 
 
 @pytest.fixture(autouse=True)
-def emulated(monkeypatch: pytest.MonkeyPatch,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    if os.environ.get("NEURARUST_DEVICE") == "cuda" and not driver.emulating():
-        if not nr.cuda.is_available():  # pragma: no cover - GPU machine
-            pytest.skip("NEURARUST_DEVICE=cuda but pycuda or the GPU is unusable")
-        backend.load()
-        HOST_ROUND_TRIPS.clear()
-        yield
-        return
-    monkeypatch.setenv(driver.EMULATE_ENV, "1")
-    monkeypatch.setattr(driver, "CACHE_DIR", tmp_path_factory.getbasetemp() / "nr-cuda-cache")
-    backend.unload()
-    backend.load()
-    HOST_ROUND_TRIPS.clear()
-    yield
-    backend.unload()
+def emulated(emulated_cuda: None) -> None:
+    """Every test here runs on the cuda backend (``emulated_cuda``, tests/cuda/conftest.py)."""
 
 
 DTYPES = [np.float32, np.float64, np.int64]

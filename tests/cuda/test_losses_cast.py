@@ -6,9 +6,7 @@ out-of-range targets raise the CPU kernel's error; planted contract bugs are ref
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,7 +14,6 @@ import pytest
 
 import neurarust as nr
 import neurarust.nn.functional as F
-from neurarust.kernels.cuda import backend, driver
 from neurarust.kernels.cuda.array import HOST_ROUND_TRIPS
 from neurarust.kernels.cuda.contract import Access
 from neurarust.kernels.cuda.families.losses import NLL_LOSS_BACKWARD, NLL_LOSS_NONE
@@ -33,22 +30,8 @@ Array = np.ndarray  # type: ignore[type-arg]
 
 
 @pytest.fixture(autouse=True)
-def emulated(monkeypatch: pytest.MonkeyPatch,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    if os.environ.get("NEURARUST_DEVICE") == "cuda" and not driver.emulating():
-        if not nr.cuda.is_available():  # pragma: no cover - GPU machine
-            pytest.skip("NEURARUST_DEVICE=cuda but pycuda or the GPU is unusable")
-        backend.load()
-        HOST_ROUND_TRIPS.clear()
-        yield
-        return
-    monkeypatch.setenv(driver.EMULATE_ENV, "1")
-    monkeypatch.setattr(driver, "CACHE_DIR", tmp_path_factory.getbasetemp() / "nr-cuda-cache")
-    backend.unload()
-    backend.load()
-    HOST_ROUND_TRIPS.clear()
-    yield
-    backend.unload()
+def emulated(emulated_cuda: None) -> None:
+    """Every test here runs on the cuda backend (``emulated_cuda``, tests/cuda/conftest.py)."""
 
 
 def _close(got: Array, ref: Array, dtype: Any, tol32: float = 1e-5) -> None:

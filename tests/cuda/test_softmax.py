@@ -5,9 +5,7 @@ numpy in float64 and PyTorch where installed; the contracts' planted bugs are re
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,7 +13,6 @@ import pytest
 
 import neurarust as nr
 import neurarust.nn.functional as F
-from neurarust.kernels.cuda import backend, driver
 from neurarust.kernels.cuda.array import HOST_ROUND_TRIPS
 from neurarust.kernels.cuda.contract import LoopVar
 from neurarust.kernels.cuda.families.softmax import (
@@ -34,22 +31,8 @@ except ImportError:  # pragma: no cover - torch is optional
 
 
 @pytest.fixture(autouse=True)
-def emulated(monkeypatch: pytest.MonkeyPatch,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    if os.environ.get("NEURARUST_DEVICE") == "cuda" and not driver.emulating():
-        if not nr.cuda.is_available():  # pragma: no cover - GPU machine
-            pytest.skip("NEURARUST_DEVICE=cuda but pycuda or the GPU is unusable")
-        backend.load()
-        HOST_ROUND_TRIPS.clear()
-        yield
-        return
-    monkeypatch.setenv(driver.EMULATE_ENV, "1")
-    monkeypatch.setattr(driver, "CACHE_DIR", tmp_path_factory.getbasetemp() / "nr-cuda-cache")
-    backend.unload()
-    backend.load()
-    HOST_ROUND_TRIPS.clear()
-    yield
-    backend.unload()
+def emulated(emulated_cuda: None) -> None:
+    """Every test here runs on the cuda backend (``emulated_cuda``, tests/cuda/conftest.py)."""
 
 
 def _rand(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> np.ndarray:  # type: ignore[type-arg]
