@@ -21,6 +21,7 @@ import z3
 from ..trace.tracer import ConstructionError, TraceError, _raise_site
 from ..types.dim import Dim
 from ..types.errors import DTypeError, ShapeError
+from .assumptions import check_assumptions
 from .numeric import parse_range, verify_ranges
 from .paths import Exploration, TracedPath, explore
 from .report import PathFailure, PathReport, Report, where_in
@@ -53,6 +54,9 @@ def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequenc
         per path.
 
     Raises:
+        AssumptionError: the assumptions contradict each other (no sizes satisfy them with
+            every dim >= ``min_size``; the message names the conflicting ones) or name a dim
+            that no input or config parameter uses. Nothing is proven under them.
         ValueError: an input spec, assumption or range cannot be parsed.
 
     Example:
@@ -62,6 +66,8 @@ def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequenc
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     bounds = _ranges(ranges)
+    dims = _used_dims(inputs, config)
+    check_assumptions(assume, dims, min_size=min_size, timeout_ms=min(_ms(deadline), 5_000))
     explored = explore(model, inputs, assume, config=config, min_size=min_size,
                        max_paths=max_paths, max_values=max_values,
                        timeout_ms=_ms(deadline), deadline=deadline)
@@ -69,12 +75,26 @@ def verify(model: Callable[..., Any], inputs: Mapping[str, str], assume: Sequenc
     def replay(sizes: dict[str, int]) -> BaseException | None:
         return _replay(model, inputs, config, sizes)
 
-    paths = [_check_path(i + 1, p, explored, list(assume), bounds, deadline, exact, replay)
-             for i, p in enumerate(explored.paths)]
+    paths = [_check_path(i + 1, p, explored, list(assume), bounds, deadline, exact, replay,
+                         dims) for i, p in enumerate(explored.paths)]
     name = getattr(model, "__name__", None) or type(model).__name__
     return Report(str(name), dict(inputs), list(assume), min_size, paths,
                   explored.limit.message if explored.limit else None, bounds,
                   time.monotonic() - start)
+
+
+def _used_dims(inputs: Mapping[str, str], config: Mapping[str, str] | None) -> list[str]:
+    """The named dims of the input specs and the config parameters (those an assumption
+    may name)."""
+    from ..trace.tracer import parse_spec
+
+    out: list[str] = []
+    shapes = [parse_spec(spec)[1] for spec in inputs.values()]
+    shapes.append(tuple(Dim.parse(v) for v in (config or {}).values()))
+    for shape in shapes:
+        for d in shape:
+            out += [n for n in sorted(d.free_symbols()) if n not in out]
+    return out
 
 
 def _ms(deadline: float | None) -> int:
@@ -94,7 +114,8 @@ def _ranges(ranges: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
 
 def _check_path(index: int, path: TracedPath, explored: Exploration, assume: list[str],
                 bounds: dict[str, Any], deadline: float | None, exact: bool,
-                replay: Callable[[dict[str, int]], BaseException | None]) -> PathReport:
+                replay: Callable[[dict[str, int]], BaseException | None],
+                dims: Sequence[str]) -> PathReport:
     report = PathReport(index, path.decisions, seconds=path.seconds)
     start = time.perf_counter()
     if path.graph is None:
@@ -102,7 +123,7 @@ def _check_path(index: int, path: TracedPath, explored: Exploration, assume: lis
         report.failure = _failure(path, explored, replay)
     else:
         report.shape = verify_shapes(path.graph, assume, timeout_ms=_ms(deadline),
-                                     path=path.conditions)
+                                     path=path.conditions, dims=dims)
         if bounds:
             report.numeric = verify_ranges(path.graph, bounds, assume, exact=exact)
     report.seconds += time.perf_counter() - start

@@ -89,6 +89,7 @@ class _Z3Oracle(PathOracle):
             self.solver.set("timeout", timeout_ms)
         self.solver.add(*facts)
         self._known = 0  # how many of z.assumptions (dims >= min_size) the solver has
+        self.uncertain = False  # a side was kept on z3's 'unknown' (the path may be empty)
 
     def _sync(self) -> None:
         new = self.z.assumptions[self._known:]
@@ -102,7 +103,18 @@ class _Z3Oracle(PathOracle):
         self.solver.add(term)
         verdict = self.solver.check()
         self.solver.pop()
-        return bool(verdict != z3.unsat)  # unknown: keep the side (explore rather than skip)
+        if verdict == z3.unknown:
+            self.uncertain = True  # keep the side (explore rather than skip); see feasible()
+        return bool(verdict != z3.unsat)
+
+    def feasible(self) -> bool:
+        """False when the whole path (assumptions and every decision taken) has no sizes,
+        which only a side kept on z3's 'unknown' can bring about: such a path is not explored,
+        as a proof on it would be a proof of nothing."""
+        if not self.uncertain:
+            return True  # each decision was added to a set z3 had shown satisfiable
+        self._sync()
+        return bool(self.solver.check() != z3.unsat)
 
     def choose(self, options: Sequence[Cond], kind: str, frame: FrameType) -> int:
         terms = [self.z.from_cond(c) for c in options]
@@ -201,11 +213,15 @@ def explore(model: Callable[..., Any], inputs: Mapping[str, str],
         start = time.perf_counter()
         try:
             graph = trace(model, inputs, oracle=oracle, config=config, min_size=min_size)
+            if not oracle.feasible():
+                continue
             paths.append(TracedPath(oracle.decisions, graph, None,
                                     time.perf_counter() - start))
         except _Infeasible:
             continue
         except Exception as err:  # judged by api._failure (replayed for real at a witness)
+            if not oracle.feasible():
+                continue
             paths.append(TracedPath(oracle.decisions, None, err, time.perf_counter() - start,
                                     [parse_spec(spec)[1] for spec in inputs.values()]))
     return Exploration(paths, z, facts, limit)

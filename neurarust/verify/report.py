@@ -196,9 +196,14 @@ class Report:
                     lines.append(f"{indent}    counterexample: {values}")
                 continue
             assert p.shape is not None
+            if p.shape.satisfiable != "sat":
+                lines.append(f"{indent}unknown: " + (
+                    "the path condition contradicts the assumptions (it covers no sizes)"
+                    if p.shape.satisfiable == "infeasible" else "z3 could not tell in time "
+                    "whether any sizes satisfy the assumptions; nothing is proven under them"))
             lines += [indent + text.replace("\n", "\n" + indent)
                       for text in _collapse([str(r) for r in p.shape.results])]
-            if not p.shape.results:
+            if not p.shape.results and p.shape.satisfiable == "sat":
                 lines.append(f"{indent}no requirement was left undecided by tracing"
                              + (" on this path" if many else ": shape-safe for every size"))
             if p.numeric is not None:

@@ -10,7 +10,6 @@ output under the counterexample, so the failure can be replayed eagerly.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +21,10 @@ from ..types.cond import Cond
 from ..types.dim import Dim
 from ..types.symbolic import Obligation
 from ..types.z3_algebra import Z3Algebra
+from .assumptions import AssumptionError, check_assumptions, parse_assumption
 
-__all__ = ["ObligationResult", "ShapeReport", "parse_assumption", "smallest_model",
-           "verify_shapes"]
-
-_CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-
+__all__ = ["AssumptionError", "ObligationResult", "ShapeReport", "parse_assumption",
+           "smallest_model", "verify_shapes"]
 
 @dataclass(frozen=True)
 class ObligationResult:
@@ -57,11 +54,15 @@ class ShapeReport:
     graph: Graph
     assumptions: list[str]
     results: list[ObligationResult]
+    satisfiable: str = "sat"
+    """``sat``: z3 found sizes satisfying the assumptions (and the path); ``unknown``: it could
+    not tell in time, ``infeasible``: the path condition contradicts the assumptions. Only
+    ``sat`` lets anything be proven (a proof under unsatisfiable assumptions is vacuous)."""
 
     @property
     def ok(self) -> bool:
-        """True when every obligation is proven."""
-        return all(r.status == "proven" for r in self.results)
+        """True when the assumptions are satisfiable and every obligation is proven."""
+        return self.satisfiable == "sat" and all(r.status == "proven" for r in self.results)
 
     @property
     def refuted(self) -> list[ObligationResult]:
@@ -81,8 +82,13 @@ class ShapeReport:
                  f"({', '.join(f'{v.name}: {v.type_str}' for v in self.graph.inputs)})",
                  f"  assuming: {', '.join(self.assumptions) or '(nothing)'}; every dim >= "
                  f"{self.graph.min_size}"]
+        if self.satisfiable != "sat":
+            lines.append("  unknown: " + (
+                "the path condition contradicts the assumptions; this path covers no sizes"
+                if self.satisfiable == "infeasible" else "z3 could not tell in time whether "
+                "any sizes satisfy the assumptions, so nothing is proven under them"))
         lines += [f"  {r}" for r in self.results]
-        if not n:
+        if not n and self.satisfiable == "sat":
             lines.append("  no requirement was left undecided by tracing: shape-safe for every "
                          "size")
         else:
@@ -91,53 +97,29 @@ class ShapeReport:
         return "\n".join(lines)
 
 
-def parse_assumption(text: str, z: Z3Algebra) -> z3.BoolRef:
-    """``"1 <= B <= 4096"``, ``"T % 8 == 0"``, ``"H == W and H >= 3"`` as a z3 condition.
-
-    Sides are dim expressions (names, ints, ``+ - * // % **``, ``min``, ``max``); comparisons
-    may chain; ``and``, ``or``, ``not`` and parentheses combine them.
-    """
-    try:
-        tree = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
-        raise ValueError(f"cannot parse assumption {text!r}") from None
-    return _bool(tree, text, z)
-
-
-def _bool(node: ast.expr, text: str, z: Z3Algebra) -> z3.BoolRef:
-    if isinstance(node, ast.BoolOp):
-        parts = [_bool(v, text, z) for v in node.values]
-        return z3.And(*parts) if isinstance(node.op, ast.And) else z3.Or(*parts)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return z3.Not(_bool(node.operand, text, z))
-    if isinstance(node, ast.Compare):
-        terms = [node.left, *node.comparators]
-        conds = []
-        for op, lhs, rhs in zip(node.ops, terms, terms[1:]):
-            if type(op) not in _CMP:
-                raise ValueError(f"assumption {text!r}: {type(op).__name__} is not a comparison")
-            cond = Cond.compare(_CMP[type(op)], _dim(lhs, text), _dim(rhs, text))
-            conds.append(z.from_cond(cond))
-        return conds[0] if len(conds) == 1 else z3.And(*conds)
-    raise ValueError(f"assumption {text!r}: expected comparisons such as '1 <= B <= 4096', "
-                     f"got {ast.unparse(node)!r}")
-
-
-def _dim(node: ast.expr, text: str) -> Dim:
-    try:
-        return Dim.parse(ast.unparse(node))
-    except ValueError as err:
-        raise ValueError(f"assumption {text!r}: {err}") from None
-
-
 def verify_shapes(graph: Graph, assumptions: Sequence[str] = (), *,
-                  timeout_ms: int | None = 10_000, path: Sequence[Cond] = ()) -> ShapeReport:
+                  timeout_ms: int | None = 10_000, path: Sequence[Cond] = (),
+                  dims: Sequence[str] = ()) -> ShapeReport:
     """Prove every obligation of ``graph`` under ``assumptions``; see the module docstring.
 
     ``path``: the conditions of the path the graph was traced on (``nr.verify`` explores
     shape-dependent branches, one graph per path); they hold wherever the graph applies, so
-    proofs use them and counterexamples satisfy them.
+    proofs use them and counterexamples satisfy them. ``dims``: named dims besides the
+    graph's inputs' that the assumptions may name (a factory's config parameters).
+
+    Raises:
+        AssumptionError: the assumptions contradict each other (with ``dim >= min_size``) or
+            name a dim that neither the inputs nor ``dims`` use; nothing is proven.
     """
+    budget = 5_000 if timeout_ms is None else min(timeout_ms, 5_000)
+    satisfiable = check_assumptions(assumptions, [*graph.symbols(), *dims],
+                                    min_size=graph.min_size, timeout_ms=budget)
+    if path and satisfiable == "sat":
+        try:
+            satisfiable = check_assumptions(assumptions, None, min_size=graph.min_size,
+                                            path=path, timeout_ms=budget)
+        except AssumptionError:
+            satisfiable = "infeasible"
     z = Z3Algebra(min_size=graph.min_size)
     for name in graph.symbols():
         z.dim(name)
@@ -149,7 +131,9 @@ def verify_shapes(graph: Graph, assumptions: Sequence[str] = (), *,
         proof = z.prove(Obligation(z.from_cond(ob.condition), ob.message, ob.hint), facts,
                         timeout_ms=timeout_ms)
         if proof.proven:
-            results.append(ObligationResult(node, ob, "proven"))
+            # proven under assumptions z3 could not show satisfiable: possibly vacuous
+            results.append(ObligationResult(node, ob, "proven" if satisfiable == "sat"
+                                            else "unknown"))
             continue
         cex = proof.counterexample
         if cex is None:
@@ -164,7 +148,7 @@ def verify_shapes(graph: Graph, assumptions: Sequence[str] = (), *,
         for name in [*node.input_names(), node.output.name]:
             shapes[name] = _concrete(values[name].shape, ordered)
         results.append(ObligationResult(node, ob, "refuted", ordered, shapes))
-    return ShapeReport(graph, list(assumptions), results)
+    return ShapeReport(graph, list(assumptions), results, satisfiable)
 
 
 def smallest_model(constraints: Sequence[Any], symbols: Mapping[str, Any], *,
