@@ -40,7 +40,7 @@ from .. import _dispatch
 from ..ops.indexing import Slice
 from ..ops.registry import OpDef, get
 from ..tensor import Tensor
-from ..types.dim import Dim
+from ..types.dim import Dim, DimBudgetError, check_text
 from ..types.dtype import ALL_DTYPES, DType, promote_types
 from ..types.errors import DTypeError, RuleViolation, ShapeError, UndecidedShape
 from ..types.format import format_shape
@@ -58,6 +58,7 @@ _USER_DIRS = (os.path.join(_PKG_DIR, "examples") + os.sep,)
 _TYPES_DIR = os.path.join(_PKG_DIR, "types") + os.sep
 _TRACE_DIR = os.path.join(_PKG_DIR, "trace") + os.sep
 _BY_SHORT: dict[str, DType] = {d.short: d for d in ALL_DTYPES}
+MAX_RANK = 64  # dims in one tensor spec (numpy's own limit)
 _BY_SHORT.update({d.name: d for d in ALL_DTYPES})
 
 
@@ -80,7 +81,11 @@ class ConstructionError(Exception):
 # -- input specs ------------------------------------------------------------------------------
 def parse_spec(spec: str) -> tuple[DType, tuple[Dim, ...]]:
     """``"f32[B, 1, 28, 28]"`` -> ``(float32, (B, 1, 28, 28))``; dims may be expressions
-    (``"T*C"``, ``"H//2"``) and the dtype a short (``f32``, ``i64``) or full name."""
+    (``"T*C"``, ``"H//2"``) and the dtype a short (``f32``, ``i64``) or full name.
+
+    ValueError when it is not a spec; :class:`~neurarust.types.dim.DimBudgetError` (a
+    ValueError) past the budgets of dim expressions, or with more than ``MAX_RANK`` dims."""
+    check_text(spec, "tensor spec")
     text = spec.strip()
     if not text.endswith("]") or "[" not in text:
         raise ValueError(f"cannot parse tensor spec {spec!r}: expected e.g. 'f32[B, 1, 28, 28]'")
@@ -100,6 +105,9 @@ def parse_spec(spec: str) -> tuple[DType, tuple[Dim, ...]]:
     parts.append(body[start:])
     if len(parts) == 1 and not parts[0].strip():
         return dtype, ()
+    if len(parts) > MAX_RANK:
+        raise DimBudgetError(f"tensor spec {text[:40]!r}... has {len(parts)} dims; at most "
+                             f"{MAX_RANK} are accepted")
     try:
         return dtype, tuple(Dim.parse(p) for p in parts)
     except ValueError as err:

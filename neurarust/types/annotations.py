@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union
 
 from .algebra import CONCRETE
 from .cond import Cond, _Compare
-from .dim import Dim, _Apply
+from .dim import Dim, _Apply, check_text
 from .errors import DTypeError, ShapeError
 from .symbolic import SymbolicAlgebra
 
@@ -94,7 +94,9 @@ class DimItem:
 
 @functools.lru_cache(maxsize=1024)
 def parse_dims(text: str) -> tuple[DimItem, ...]:
-    """Parse ``"B T*C ... 3"`` into DimItems; ValueError naming the bad entry."""
+    """Parse ``"B T*C ... 3"`` into DimItems; ValueError naming the bad entry (and
+    :class:`~.dim.DimBudgetError` past the budgets of dim expressions)."""
+    check_text(text, "shape")
     items: list[DimItem] = []
     for token in text.split():
         if token == "...":
@@ -188,6 +190,7 @@ _COMPARISON = re.compile(r"^\s*(.+?)\s*(==|!=|>=|<=|<|>)\s*(.+?)\s*$")
 
 @functools.lru_cache(maxsize=256)
 def _parse_facts(text: str) -> tuple[Cond, ...]:
+    check_text(text, "assumption")
     out: list[Cond] = []
     for part in re.split(r",|\band\b", text):
         if not part.strip():

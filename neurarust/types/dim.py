@@ -27,11 +27,68 @@ from .algebra import CONCRETE, DimAlgebra
 if TYPE_CHECKING:
     from .cond import Cond
 
-__all__ = ["Cond", "Dim", "DimLike"]
+__all__ = [
+    "MAX_COEF_BITS",
+    "MAX_DEGREE",
+    "MAX_EXPONENT",
+    "MAX_TERMS",
+    "MAX_TEXT",
+    "Cond",
+    "Dim",
+    "DimBudgetError",
+    "DimLike",
+]
 
 DimLike = Union["Dim", int]
 Key = tuple[Any, ...]
 Monomial = tuple[tuple["_Atom", int], ...]  # (atom, exponent >= 1), sorted by atom key
+
+
+# -- budgets ---------------------------------------------------------------------------------------
+# Dim expressions come from users and from files (``--input``, ``--assume``, certificates). A few
+# bytes such as ``B**1000000000`` or ``(A+B+C+D)**64`` must not buy hours of expansion or
+# gigabytes of terms, so every construction stays inside these limits, far above what a shape
+# rule or an assumption needs, and an expression past them is refused (DimBudgetError).
+MAX_TEXT = 4096
+"""Characters in one parsed dim expression, assumption or tensor spec."""
+MAX_EXPONENT = 64
+"""Largest integer exponent expanded by ``**`` on a symbolic dim."""
+MAX_DEGREE = 64
+"""Largest total degree of a monomial (``B**40 * T**30`` has 70)."""
+MAX_TERMS = 1024
+"""Most monomials in one normalised polynomial."""
+MAX_COEF_BITS = 512
+"""Largest coefficient or constant, in bits (about 154 decimal digits)."""
+
+
+class DimBudgetError(ValueError):
+    """A dim expression exceeds a budget (text length, exponent, degree, terms, coefficient
+    size); the message names the limit and the offending part."""
+
+
+def check_text(text: str, what: str) -> None:
+    """Refuse ``text`` (a dim expression, assumption or spec, named ``what``) longer than
+    :data:`MAX_TEXT` characters, before any parsing."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, got {type(text).__name__}")
+    if len(text) > MAX_TEXT:
+        raise DimBudgetError(f"{what} {_short(text)} is {len(text)} characters long; at most "
+                             f"{MAX_TEXT} are accepted")
+
+
+def _short(text: str, width: int = 60) -> str:
+    """``text`` quoted for a message, cut to ``width`` characters."""
+    return repr(text) if len(text) <= width else repr(text[:width]) + "..."
+
+
+def _check_coef(c: int) -> None:
+    if c.bit_length() > MAX_COEF_BITS:
+        raise DimBudgetError(f"a dim constant or coefficient of {c.bit_length()} bits is too "
+                             f"large (at most {MAX_COEF_BITS} bits, about 154 digits)")
+
+
+def _degree(mono: Monomial) -> int:
+    return sum(e for _, e in mono)
 
 
 # -- atoms ------------------------------------------------------------------------------------
@@ -144,6 +201,14 @@ class Dim:
     def _make(cls, terms: Mapping[Monomial, int]) -> Dim:
         d = object.__new__(cls)
         d._terms = {m: c for m, c in terms.items() if c != 0}
+        if len(d._terms) > MAX_TERMS:
+            raise DimBudgetError(f"a dim expression with {len(d._terms)} terms is too large "
+                                 f"(at most {MAX_TERMS})")
+        for m, c in d._terms.items():
+            _check_coef(c)
+            if len(m) and _degree(m) > MAX_DEGREE:
+                raise DimBudgetError(f"a dim term of degree {_degree(m)} is too large (at most "
+                                     f"{MAX_DEGREE})")
         d._key_cache = None
         return d
 
@@ -177,12 +242,24 @@ class Dim:
 
     @classmethod
     def parse(cls, text: str) -> Dim:
-        """Parse ``"B"``, ``"T*C"``, ``"C//2"``, ``"(H-3)//2+1"``, ``"min(N, M)"`` into a Dim."""
+        """Parse ``"B"``, ``"T*C"``, ``"C//2"``, ``"(H-3)//2+1"``, ``"min(N, M)"`` into a Dim.
+
+        ValueError when it is not a dim expression; :class:`DimBudgetError` (a ValueError)
+        past a budget (:data:`MAX_TEXT` characters, exponents above :data:`MAX_EXPONENT`, ...).
+        """
+        check_text(text, "dim expression")
         try:
             tree = ast.parse(text.strip(), mode="eval")
-        except SyntaxError:
-            raise ValueError(f"cannot parse dim {text!r}: not an expression") from None
-        return _from_ast(tree.body, text)
+        except (SyntaxError, MemoryError, RecursionError) as err:
+            why = err.msg if isinstance(err, SyntaxError) and "limit" in err.msg else (
+                "not an expression")
+            raise ValueError(f"cannot parse dim {_short(text)}: {why}") from None
+        try:
+            return _from_ast(tree.body, text)
+        except ZeroDivisionError as err:
+            raise ValueError(f"cannot parse dim {_short(text)}: {err}") from None
+        except RecursionError:
+            raise DimBudgetError(f"cannot parse dim {_short(text)}: nested too deeply") from None
 
     # -- inspection ---------------------------------------------------------------------------
     @property
@@ -307,6 +384,7 @@ class Dim:
         rhs = _coerce(other)
         if rhs is None:
             return NotImplemented
+        _check_product(self, rhs)
         terms: dict[Monomial, int] = {}
         for m1, c1 in self._terms.items():
             for m2, c2 in rhs._terms.items():
@@ -317,11 +395,27 @@ class Dim:
     __rmul__ = __mul__
 
     def __pow__(self, exponent: int) -> Dim:
-        if not isinstance(exponent, int) or exponent < 0:
+        """``self ** exponent`` expanded, by squaring; a symbolic base takes an exponent up to
+        :data:`MAX_EXPONENT`, a constant one any power that fits :data:`MAX_COEF_BITS` (else
+        :class:`DimBudgetError`: ``B**1000000000`` is refused at once, not expanded)."""
+        if isinstance(exponent, bool) or not isinstance(exponent, int) or exponent < 0:
             raise ValueError(f"a dim power needs an int exponent >= 0, got {exponent!r}")
-        out = Dim.const(1)
-        for _ in range(exponent):
-            out = out * self
+        if self.is_constant:
+            base = self.as_int()
+            if abs(base) > 1 and (abs(base).bit_length() - 1) * exponent > MAX_COEF_BITS:
+                raise DimBudgetError(f"dim constant {base}**{exponent} is too large (at most "
+                                     f"{MAX_COEF_BITS} bits)")
+            return Dim.const(base**exponent)
+        if exponent > MAX_EXPONENT:
+            raise DimBudgetError(f"dim power ({self})**{exponent}: the exponent is too large to "
+                                 f"expand (at most {MAX_EXPONENT})")
+        out, square = Dim.const(1), self
+        while exponent:
+            if exponent & 1:
+                out = out * square
+            exponent >>= 1
+            if exponent:
+                square = square * square
         return out
 
     def __floordiv__(self, other: DimLike) -> Dim:
@@ -378,6 +472,19 @@ class Dim:
 
     def __repr__(self) -> str:
         return f"Dim({str(self)!r})"
+
+
+def _check_product(a: Dim, b: Dim) -> None:
+    """Refuse a product whose expansion alone would pass the budgets (before computing it):
+    the degree of a product is the sum of the degrees; the work, the product of the sizes."""
+    if len(a._terms) * len(b._terms) > 16 * MAX_TERMS:
+        raise DimBudgetError(f"the product of dim expressions of {len(a._terms)} and "
+                             f"{len(b._terms)} terms is too large to expand")
+    da = max((_degree(m) for m in a._terms), default=0)
+    db = max((_degree(m) for m in b._terms), default=0)
+    if a._terms and b._terms and da + db > MAX_DEGREE:
+        raise DimBudgetError(f"a dim term of degree {da + db} is too large (at most "
+                             f"{MAX_DEGREE})")
 
 
 def _coerce(value: object) -> Dim | None:
@@ -549,6 +656,7 @@ def _from_ast(node: ast.expr, text: str) -> Dim:
     if isinstance(node, ast.Name):
         return Dim.sym(node.id)
     if isinstance(node, ast.Constant) and type(node.value) is int:
+        _check_coef(node.value)
         return Dim.const(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         inner = _from_ast(node.operand, text)
