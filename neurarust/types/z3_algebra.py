@@ -33,7 +33,11 @@ from .dim import Dim
 from .errors import RuleViolation, UndecidedShape
 from .symbolic import Obligation
 
-__all__ = ["ProofResult", "Z3Algebra", "Z3Cond", "Z3Dim"]
+__all__ = ["DEFAULT_TIMEOUT_MS", "ProofResult", "Z3Algebra", "Z3Cond", "Z3Dim"]
+
+DEFAULT_TIMEOUT_MS = 10_000
+"""z3's time for one proof when the caller gives none: past it the answer is ``unknown``
+(nonlinear size arithmetic such as ``B**3 == T**3 + C**3`` can keep z3 busy forever)."""
 
 Z3Dim: TypeAlias = "z3.ArithRef | Dim | int"
 """What the z3 algebra accepts as a dim: a z3 Int term, a symbolic Dim, or an int."""
@@ -233,7 +237,8 @@ class Z3Algebra(DimAlgebra[z3.ArithRef, z3.BoolRef]):
         *,
         timeout_ms: int | None = None,
     ) -> ProofResult:
-        """Prove ``claim`` under :attr:`assumptions` plus ``assumptions``.
+        """Prove ``claim`` under :attr:`assumptions` plus ``assumptions``, within
+        ``timeout_ms`` (None: :data:`DEFAULT_TIMEOUT_MS`; past it the status is ``unknown``).
 
         Refuted claims come with a counterexample: the value of every named dim (those made by
         :meth:`dim`, and any other z3 Int constant in the claim) in a model of the assumptions
@@ -243,8 +248,7 @@ class Z3Algebra(DimAlgebra[z3.ArithRef, z3.BoolRef]):
         cond = self.boolean(claim.condition if isinstance(claim, Obligation) else claim)
         facts = [*self.assumptions, *(self.boolean(a) for a in assumptions)]
         solver = z3.Solver()
-        if timeout_ms is not None:
-            solver.set("timeout", timeout_ms)
+        solver.set("timeout", DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms)
         solver.add(*facts)
         solver.add(z3.Not(cond))
         verdict = solver.check()

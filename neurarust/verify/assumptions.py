@@ -61,6 +61,13 @@ def conjuncts(text: str) -> list[str]:
     """The conjuncts of an assumption, as text: ``"1 <= B <= 0"`` gives ``["1 <= B",
     "B <= 0"]``, ``"T >= 600 and T <= 4"`` gives ``["T >= 600", "T <= 4"]``; a disjunction
     or negation stays whole."""
+    try:
+        return _conjuncts(text)
+    except RecursionError:
+        raise DimBudgetError(f"assumption {_short(text)} is nested too deeply") from None
+
+
+def _conjuncts(text: str) -> list[str]:
     out: list[str] = []
     todo = [_tree(text)]
     while todo:

@@ -30,7 +30,7 @@ from ..trace.paths import Decision, PathOracle, SomeValues, frame_site
 from ..trace.tracer import parse_spec, trace
 from ..types.cond import Cond
 from ..types.dim import Dim
-from ..types.z3_algebra import Z3Algebra
+from ..types.z3_algebra import DEFAULT_TIMEOUT_MS, Z3Algebra
 from .shape import parse_assumption
 
 __all__ = ["Exploration", "PathLimit", "TracedPath", "explore"]
@@ -85,8 +85,7 @@ class _Z3Oracle(PathOracle):
         self.timeout_ms = timeout_ms
         self.taken: list[int] = []
         self.solver = z3.Solver()
-        if timeout_ms is not None:
-            self.solver.set("timeout", timeout_ms)
+        self.solver.set("timeout", DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms)
         self.solver.add(*facts)
         self._known = 0  # how many of z.assumptions (dims >= min_size) the solver has
         self.uncertain = False  # a side was kept on z3's 'unknown' (the path may be empty)
@@ -145,7 +144,7 @@ class _Z3Oracle(PathOracle):
         found: list[int] = []
         while len(found) <= self.max_values:  # the smallest values, in increasing order
             opt = z3.Optimize()
-            opt.set("timeout", self.timeout_ms or 10_000)
+            opt.set("timeout", self.timeout_ms or DEFAULT_TIMEOUT_MS)
             opt.add(*self.solver.assertions())
             if found:
                 opt.add(term > found[-1])
@@ -178,7 +177,8 @@ def explore(model: Callable[..., Any], inputs: Mapping[str, str],
             branch are feasible.
         max_paths: stop after this many paths (the report says so; their verdict is unknown).
         max_values: follow a size needed as an int value by value up to this many values.
-        timeout_ms: z3 time per feasibility query.
+        timeout_ms: z3 time per feasibility query (None: ``DEFAULT_TIMEOUT_MS``); a side z3
+            cannot decide in time is explored, and the path dropped at its end if empty.
         deadline: ``time.monotonic()`` past which no new path is started.
 
     Raises:

@@ -125,3 +125,24 @@ def test_unknown_satisfiability_is_never_proven() -> None:
     assert check_assumptions(hard, ["N", "M", "K"], timeout_ms=200) == "unknown"
     report = verify_shapes(g, [*hard, "N == M"], timeout_ms=200, dims=["K"])
     assert report.results and all(r.status == "unknown" for r in report.results)
+
+
+def test_a_certificate_with_contradictory_assumptions_fails(target: str, tmp_path: Path) -> None:
+    import json
+
+    import onnx
+
+    from neurarust.verify.certificate import CERT_KEY, verify_file
+
+    out = tmp_path / "net.onnx"
+    assert main(["export", target, "--input", "x: f32[B, 8]", "-o", str(out), "--certify",
+                 "--assume", "1 <= B <= 64"]) == 0
+    proto = onnx.load(str(out))
+    (entry,) = [p for p in proto.metadata_props if p.key == CERT_KEY]
+    for assumptions, why in [(["1 <= B <= 0"], "contradict"), (["1 <= Q <= 4"], "'Q'")]:
+        cert = json.loads(entry.value)
+        cert["assumptions"] = assumptions
+        entry.value = json.dumps(cert)
+        onnx.save(proto, str(tmp_path / "forged.onnx"))
+        result = verify_file(str(tmp_path / "forged.onnx"))
+        assert result.exit_code != 0 and why in str(result)
