@@ -285,9 +285,19 @@ def _reprove_shapes(cert: Certificate, result: CheckResult) -> None:
             for d in parse_spec(spec)[1]:
                 for s in sorted(d.free_symbols()):
                     z.dim(s)
+        dims = list(z.symbols)
         facts = [parse_assumption(a, z) for a in cert.assumptions]
     except (ValueError, Exception) as err:
         result.problems.append(f"recorded inputs or assumptions unreadable: {err}")
+        return
+    from .assumptions import AssumptionError, check_assumptions
+
+    try:  # a claim proven under contradictory assumptions is a claim about nothing
+        if check_assumptions(cert.assumptions, dims, min_size=cert.min_size) != "sat":
+            result.problems.append("recorded assumptions: z3 could not show them satisfiable")
+            return
+    except AssumptionError as err:
+        result.problems.append(f"recorded assumptions: {err}")
         return
     from ..types.symbolic import Obligation
 
