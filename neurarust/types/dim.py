@@ -204,11 +204,9 @@ class Dim:
         if len(d._terms) > MAX_TERMS:
             raise DimBudgetError(f"a dim expression with {len(d._terms)} terms is too large "
                                  f"(at most {MAX_TERMS})")
-        for m, c in d._terms.items():
-            _check_coef(c)
-            if len(m) and _degree(m) > MAX_DEGREE:
-                raise DimBudgetError(f"a dim term of degree {_degree(m)} is too large (at most "
-                                     f"{MAX_DEGREE})")
+        for c in d._terms.values():  # degrees only grow in __mul__, checked there
+            if c.bit_length() > MAX_COEF_BITS:
+                _check_coef(c)
         d._key_cache = None
         return d
 
@@ -480,9 +478,11 @@ def _check_product(a: Dim, b: Dim) -> None:
     if len(a._terms) * len(b._terms) > 16 * MAX_TERMS:
         raise DimBudgetError(f"the product of dim expressions of {len(a._terms)} and "
                              f"{len(b._terms)} terms is too large to expand")
-    da = max((_degree(m) for m in a._terms), default=0)
-    db = max((_degree(m) for m in b._terms), default=0)
-    if a._terms and b._terms and da + db > MAX_DEGREE:
+    da = max(map(_degree, a._terms), default=0)
+    if da == 0:
+        return  # a constant factor leaves every degree as it is
+    db = max(map(_degree, b._terms), default=0)
+    if da + db > MAX_DEGREE:
         raise DimBudgetError(f"a dim term of degree {da + db} is too large (at most "
                              f"{MAX_DEGREE})")
 

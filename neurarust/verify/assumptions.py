@@ -106,6 +106,28 @@ def check_assumptions(assumptions: Sequence[str], dims: Iterable[str] | None = N
             they name a dim ``dims`` lacks.
         ValueError: an assumption cannot be parsed.
     """
+    dims = None if dims is None else list(dims)
+    key = (tuple(assumptions), None if dims is None else frozenset(dims), min_size,
+           tuple(path))
+    if key in _VERDICTS:
+        return _VERDICTS[key]
+    verdict = _check(assumptions, dims, min_size, path, timeout_ms)
+    if verdict == "sat" or timeout_ms >= _CACHE_UNKNOWN_MS:  # a short try proves nothing
+        if len(_VERDICTS) >= _CACHE_SIZE:
+            _VERDICTS.pop(next(iter(_VERDICTS)))
+        _VERDICTS[key] = verdict
+    return verdict
+
+
+# Verdicts already reached in this process (a path-by-path verification asks the same
+# question once per path; an 'unknown' would cost its whole timeout each time).
+_VERDICTS: dict[tuple[object, ...], str] = {}
+_CACHE_SIZE = 256
+_CACHE_UNKNOWN_MS = 5_000
+
+
+def _check(assumptions: Sequence[str], dims: Iterable[str] | None, min_size: int | None,
+           path: Sequence[Cond], timeout_ms: int) -> str:
     z = Z3Algebra(min_size=None)
     tracked: list[tuple[str, z3.BoolRef]] = []  # (label, term), in the user's order
     for text in assumptions:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ z3 = pytest.importorskip("z3")
 from neurarust.types.z3_algebra import Z3Algebra
 from neurarust.verify.assumptions import check_assumptions, parse_assumption
 
-LIMIT_S = 5  # each hostile case must be refused well within this
+LIMIT_S = 20  # a hang guard (each case is refused in milliseconds), generous for loaded CI
 
 
 @contextmanager
@@ -109,11 +108,9 @@ def test_hostile_assumptions_are_refused(text: str, match: str) -> None:
 
 
 def test_hard_nonlinear_assumptions_answer_unknown_in_bounded_time() -> None:
-    start = time.monotonic()
     verdict = check_assumptions(["B**64 == T**64 + C**64", "B >= 2"], ["B", "T", "C"],
                                 timeout_ms=300)
-    assert verdict in ("unknown", "sat") and verdict != "sat"
-    assert time.monotonic() - start < LIMIT_S
+    assert verdict == "unknown"
 
 
 MODEL = textwrap.dedent("""
@@ -144,17 +141,15 @@ def test_cli_refuses_hostile_dims_with_exit_2(tmp_path: Path) -> None:
     path.write_text(MODEL)
     out = tmp_path / "net.onnx"
     cases = [[a.format(t=f"{path}:Net", o=out) for a in case] for case in CLI_CASES]
-    script = ("import json, sys, time\nfrom neurarust.cli import main\nres = []\n"
+    script = ("import json, sys\nfrom neurarust.cli import main\nres = []\n"
               "for argv in json.loads(sys.argv[1]):\n"
-              "    t = time.monotonic(); rc = main(argv)\n"
-              "    res.append([rc, time.monotonic() - t])\n"
+              "    res.append(main(argv))\n"
               "print(json.dumps(res))\n")
     done = subprocess.run([sys.executable, "-c", script, json.dumps(cases)], check=False,
                           capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    assert [rc for rc, _ in results] == [2] * len(cases), done.stderr
-    assert all(seconds < LIMIT_S for _, seconds in results), results
+    assert results == [2] * len(cases), done.stderr
     assert "Traceback" not in done.stderr and not out.exists()
     assert "exponent is too large" in done.stderr
 
