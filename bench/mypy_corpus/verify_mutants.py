@@ -28,5 +28,17 @@ def verify(spec: ground_truth.ModelSpec, source: str) -> Verdict:
         return "unknown"  # e.g. Python control flow the tracer cannot decide
     except Exception:  # noqa: BLE001 (a check that raised while tracing fails for every size)
         return "refuted"
-    code = verify_shapes(graph, list(ASSUMPTIONS)).exit_code
+    used = set(graph.symbols())  # an assumption on a dim the model lacks is a usage error
+    assume = [a for a in ASSUMPTIONS if _named(a) <= used]
+    code = verify_shapes(graph, assume).exit_code
     return "proven" if code == 0 else "refuted" if code == 1 else "unknown"
+
+
+def _named(assumption: str) -> set[str]:
+    """The dims an assumption names."""
+    from neurarust.types.z3_algebra import Z3Algebra
+    from neurarust.verify import parse_assumption
+
+    z = Z3Algebra()
+    parse_assumption(assumption, z)
+    return set(z.symbols)
