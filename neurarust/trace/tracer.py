@@ -110,8 +110,8 @@ def parse_spec(spec: str) -> tuple[DType, tuple[Dim, ...]]:
                              f"{MAX_RANK} are accepted")
     try:
         return dtype, tuple(Dim.parse(p) for p in parts)
-    except ValueError as err:
-        raise ValueError(f"cannot parse tensor spec {spec!r}: {err}") from None
+    except ValueError as err:  # DimBudgetError stays one
+        raise type(err)(f"cannot parse tensor spec {text[:80]!r}: {err}") from None
 
 
 # -- source locations -----------------------------------------------------------------------------

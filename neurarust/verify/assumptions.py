@@ -134,7 +134,12 @@ def _check(assumptions: Sequence[str], dims: Iterable[str] | None, min_size: int
         parts = conjuncts(text)
         for part in parts:
             label = repr(part) + ("" if len(parts) == 1 else f" (in {text!r})")
-            tracked.append((label, parse_assumption(part, z)))
+            try:
+                term = parse_assumption(text if len(parts) == 1 else part, z)
+            except ValueError as err:
+                raise type(err)(f"{err} (in {_short(text)})" if len(parts) > 1 else str(err)
+                                ) from None
+            tracked.append((label, term))
     if dims is not None:
         known = set(dims)
         unknown = [n for n in z.symbols if n not in known]
