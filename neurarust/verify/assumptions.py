@@ -129,17 +129,17 @@ _CACHE_UNKNOWN_MS = 5_000
 def _check(assumptions: Sequence[str], dims: Iterable[str] | None, min_size: int | None,
            path: Sequence[Cond], timeout_ms: int) -> str:
     z = Z3Algebra(min_size=None)
-    tracked: list[tuple[str, z3.BoolRef]] = []  # (label, term), in the user's order
+    tracked: list[tuple[str, str, z3.BoolRef]] = []  # (label, text, term), in order
     for text in assumptions:
         parts = conjuncts(text)
         for part in parts:
-            label = repr(part) + ("" if len(parts) == 1 else f" (in {text!r})")
+            label = repr(part) + ("" if len(parts) == 1 else f" (in {_short(text)})")
             try:
                 term = parse_assumption(text if len(parts) == 1 else part, z)
             except ValueError as err:
                 raise type(err)(f"{err} (in {_short(text)})" if len(parts) > 1 else str(err)
                                 ) from None
-            tracked.append((label, term))
+            tracked.append((label, part, term))
     if dims is not None:
         known = set(dims)
         unknown = [n for n in z.symbols if n not in known]
@@ -150,52 +150,43 @@ def _check(assumptions: Sequence[str], dims: Iterable[str] | None, min_size: int
                 f"config use {uses}); a misspelt dim would constrain nothing",
                 unknown_dims=unknown)
     for c in path:
-        tracked.append((f"the path condition {c}", z.from_cond(c)))
+        tracked.append((f"the path condition {c}", str(c), z.from_cond(c)))
     if min_size is not None:
         for name, sym in list(z.symbols.items()):
-            tracked.append((f"{name} >= {min_size} (every dim >= {min_size})", sym >= min_size))
-    verdict, core = _core(tracked, timeout_ms)
+            fact = f"{name} >= {min_size}"
+            tracked.append((f"{fact} (every dim >= {min_size})", fact, sym >= min_size))
+    verdict, core = _core([term for _, _, term in tracked], timeout_ms)
     if verdict == z3.sat:
         return "sat"
     if verdict != z3.unsat:
         return "unknown"
-    labels = [label for label, _ in tracked if label in core]
+    conflict = [tracked[i] for i in sorted(core)]
     raise AssumptionError(
         "the assumptions contradict each other (no sizes satisfy them all), so nothing can be "
-        "proven under them: " + " and ".join(labels), core=[_plain(x) for x in labels])
+        "proven under them: " + " and ".join(label for label, _, _ in conflict),
+        core=[text for _, text, _ in conflict])
 
 
-def _core(tracked: list[tuple[str, z3.BoolRef]], timeout_ms: int
-          ) -> tuple[z3.CheckSatResult, set[str]]:
-    """z3's verdict on all of ``tracked``, and on unsat the labels of a minimal core."""
+def _core(terms: list[z3.BoolRef], timeout_ms: int) -> tuple[z3.CheckSatResult, set[int]]:
+    """z3's verdict on all of ``terms``, and on unsat the indices of a minimal core: each
+    term is tracked by its own literal, then each member of z3's core is dropped when the
+    others are unsatisfiable without it."""
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
-    literals = {}
-    for i, (label, term) in enumerate(tracked):
-        lit = z3.Bool(f"assumption!{i}")
-        literals[str(lit)] = label
-        solver.assert_and_track(term, lit)
+    for i, term in enumerate(terms):
+        solver.assert_and_track(term, z3.Bool(f"assumption!{i}"))
     verdict = solver.check()
     if verdict != z3.unsat:
         return verdict, set()
-    core = [str(lit) for lit in solver.unsat_core()]
-    if len(core) <= _MAX_CORE_SHRINK:  # deletion: drop each member the rest do not need
-        terms = {f"assumption!{i}": term for i, (_, term) in enumerate(tracked)}
-        for lit in list(core):
-            rest = [terms[x] for x in core if x != lit]
+    core = sorted(int(str(lit).split("!")[1]) for lit in solver.unsat_core())
+    if len(core) <= _MAX_CORE_SHRINK:
+        for i in list(core):
             probe = z3.Solver()
             probe.set("timeout", timeout_ms)
-            probe.add(*rest)
+            probe.add(*(terms[j] for j in core if j != i))
             if probe.check() == z3.unsat:
-                core.remove(lit)
-    return verdict, {literals[x] for x in core}
-
-
-def _plain(label: str) -> str:
-    """The conjunct's own text from its label (``"'B <= 0' (in ...)"`` -> ``"B <= 0"``)."""
-    if label.startswith("'"):
-        return str(ast.literal_eval(label[:label.index("'", 1) + 1]))
-    return label
+                core.remove(i)
+    return verdict, set(core)
 
 
 def _names(names: Sequence[str]) -> str:
