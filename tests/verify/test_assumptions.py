@@ -113,6 +113,27 @@ def test_infeasible_paths_are_not_explored() -> None:
     assert report.status == "proven" and len(report.paths) == 1
 
 
+def test_a_side_kept_on_z3_unknown_is_dropped_when_its_path_is_empty(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """z3 answering 'unknown' for every side keeps both; the one the assumptions exclude is
+    dropped once its whole path is checked, so no path is verified vacuously."""
+    from neurarust.verify import paths
+
+    def undecided(self: paths._Z3Oracle, term: object) -> bool:
+        self.uncertain = True
+        return True
+
+    monkeypatch.setattr(paths._Z3Oracle, "_feasible", undecided)
+
+    def f(x: nr.Tensor) -> nr.Tensor:
+        if x.shape[0] > 4:
+            return x.log()
+        return x.exp()
+
+    explored = paths.explore(f, {"x": "f32[T]"}, ["T <= 4"])
+    assert [str(p.conditions[0]) for p in explored.paths] == ["T <= 4"]
+
+
 def test_unknown_satisfiability_is_never_proven() -> None:
     """When z3 cannot tell whether the assumptions have a model, nothing is proven."""
     from neurarust.verify.shape import verify_shapes
