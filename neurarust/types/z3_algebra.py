@@ -29,11 +29,11 @@ import z3
 
 from .algebra import DimAlgebra
 from .cond import Cond
-from .dim import Dim
+from .dim import MAX_COEF_BITS, Dim
 from .errors import RuleViolation, UndecidedShape
 from .symbolic import Obligation
 
-__all__ = ["DEFAULT_TIMEOUT_MS", "ProofResult", "Z3Algebra", "Z3Cond", "Z3Dim"]
+__all__ = ["DEFAULT_TIMEOUT_MS", "ProofResult", "Z3Algebra", "Z3Cond", "Z3Dim", "model_int"]
 
 DEFAULT_TIMEOUT_MS = 10_000
 """z3's time for one proof when the caller gives none: past it the answer is ``unknown``
@@ -260,7 +260,10 @@ class Z3Algebra(DimAlgebra[z3.ArithRef, z3.BoolRef]):
         names = dict(self.symbols)
         for expr in [cond, *facts]:
             names.update(_int_constants(expr))
-        example = {n: model.eval(v, model_completion=True).as_long() for n, v in names.items()}
+        values = {n: model_int(model.eval(v, model_completion=True)) for n, v in names.items()}
+        example = {n: v for n, v in values.items() if v is not None}
+        if len(example) < len(values):  # refuted, by sizes too large to print or replay
+            return ProofResult(False, None, "refuted", obligation)
         return ProofResult(False, example, "refuted", obligation)
 
     def prove_all(
@@ -292,8 +295,20 @@ _PURE = _PureZ3(min_size=None)
 
 def _literal(x: z3.ArithRef) -> int | None:
     """The value of ``x`` when it simplifies to an integer literal, else None."""
-    s = z3.simplify(x)
-    return s.as_long() if z3.is_int_value(s) else None
+    return model_int(z3.simplify(x))
+
+
+def model_int(value: z3.ExprRef) -> int | None:
+    """The int of a z3 integer numeral (a model's value for a dim), or None when ``value`` is
+    not one or is past ``MAX_COEF_BITS`` (such sizes can be neither printed nor replayed, and
+    ``as_long`` would let Python's 4,300-digit limit on ``int()`` escape as ValueError)."""
+    if not z3.is_int_value(value):
+        return None
+    text = value.as_string()  # type: ignore[attr-defined]
+    if len(text) > 2 + MAX_COEF_BITS // 3:  # more digits than MAX_COEF_BITS bits can have
+        return None
+    n = int(text)
+    return n if n.bit_length() <= MAX_COEF_BITS else None
 
 
 def _truth(c: z3.BoolRef) -> bool | None:

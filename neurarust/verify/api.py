@@ -21,6 +21,7 @@ import z3
 from ..trace.tracer import ConstructionError, TraceError, _raise_site
 from ..types.dim import Dim
 from ..types.errors import DTypeError, ShapeError
+from ..types.z3_algebra import model_int
 from .assumptions import check_assumptions
 from .numeric import parse_range, verify_ranges
 from .paths import Exploration, TracedPath, explore
@@ -236,4 +237,5 @@ def _witness(path: TracedPath, explored: Exploration) -> dict[str, int] | None:
     if small is not None:
         return small
     model = solver.model()
-    return {n: model.eval(v, model_completion=True).as_long() for n, v in z.symbols.items()}
+    values = {n: model_int(model.eval(v, model_completion=True)) for n, v in z.symbols.items()}
+    return None if None in values.values() else {n: v for n, v in values.items() if v is not None}

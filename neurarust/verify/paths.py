@@ -30,7 +30,7 @@ from ..trace.paths import Decision, PathOracle, SomeValues, frame_site
 from ..trace.tracer import parse_spec, trace
 from ..types.cond import Cond
 from ..types.dim import Dim
-from ..types.z3_algebra import DEFAULT_TIMEOUT_MS, Z3Algebra
+from ..types.z3_algebra import DEFAULT_TIMEOUT_MS, Z3Algebra, model_int
 from .shape import parse_assumption
 
 __all__ = ["Exploration", "PathLimit", "TracedPath", "explore"]
@@ -155,7 +155,11 @@ class _Z3Oracle(PathOracle):
             if verdict != z3.sat:
                 return ("z3 could not enumerate its values under the assumptions and this "
                         "path; this path is not verified")
-            found.append(opt.model().eval(term, model_completion=True).as_long())
+            value = model_int(opt.model().eval(term, model_completion=True))
+            if value is None:
+                return (f"{d} takes values too large to follow one by one under the "
+                        "assumptions and this path; this path is not verified")
+            found.append(value)
         kept = found[:self.max_values]
         return SomeValues(kept, (
             f"under the assumptions and this path it also takes values above {kept[-1]}; "

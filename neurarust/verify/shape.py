@@ -20,7 +20,7 @@ from ..ir.graph import Graph, Node
 from ..types.cond import Cond
 from ..types.dim import Dim
 from ..types.symbolic import Obligation
-from ..types.z3_algebra import Z3Algebra
+from ..types.z3_algebra import Z3Algebra, model_int
 from .assumptions import AssumptionError, check_assumptions, parse_assumption
 
 __all__ = ["AssumptionError", "ObligationResult", "ShapeReport", "parse_assumption",
@@ -41,7 +41,8 @@ class ObligationResult:
                 f"{self.obligation.condition}\n    at {self.node.source}"
                 + (f" (in module {self.node.scope})" if self.node.scope else ""))
         if self.counterexample is None:
-            return head
+            return head + ("\n    (z3 found sizes that break it, too large to print or replay)"
+                           if self.status == "refuted" else "")
         values = ", ".join(f"{k}={v}" for k, v in self.counterexample.items())
         shapes = "   ".join(f"{n}: {list(s)}" for n, s in self.shapes.items())
         return f"{head}\n    counterexample: {values}\n    shapes there: {shapes}"
@@ -165,7 +166,8 @@ def smallest_model(constraints: Sequence[Any], symbols: Mapping[str, Any], *,
     if opt.check() != z3.sat:
         return None
     model = opt.model()
-    return {n: model.eval(v, model_completion=True).as_long() for n, v in symbols.items()}
+    values = {n: model_int(model.eval(v, model_completion=True)) for n, v in symbols.items()}
+    return None if None in values.values() else {n: v for n, v in values.items() if v is not None}
 
 
 def _concrete(shape: tuple[Dim, ...], bindings: dict[str, int]) -> tuple[Any, ...]:

@@ -18,7 +18,7 @@ import z3
 
 from ..types.dim import Dim
 from ..types.interval import SizeRange
-from ..types.z3_algebra import Z3Algebra
+from ..types.z3_algebra import Z3Algebra, model_int
 from .shape import parse_assumption
 
 __all__ = ["Sizes"]
@@ -44,11 +44,10 @@ class Sizes:
         h = opt.maximize(term) if maximize else opt.minimize(term)
         if opt.check() != z3.sat:
             return math.inf if maximize else -math.inf
-        v = h.value() if maximize else h.value()
-        try:
-            return float(v.as_long())  # type: ignore[attr-defined]
-        except (AttributeError, z3.Z3Exception):
-            return math.inf if maximize else -math.inf  # unbounded (oo) or not a number
+        v = model_int(h.value())
+        if v is None:  # unbounded (oo), not a number, or past the budget of sizes
+            return math.inf if maximize else -math.inf
+        return float(v)
 
     def range(self, d: Dim | int) -> SizeRange:
         """The least and greatest value of ``d`` under the assumptions (inf: unbounded)."""
@@ -75,5 +74,6 @@ class Sizes:
         if opt.check() != z3.sat:
             return None
         m = opt.model()
-        return {str(s): m.eval(s, model_completion=True).as_long()  # type: ignore[attr-defined]
-                for s in syms}
+        values = {str(s): model_int(m.eval(s, model_completion=True)) for s in syms}
+        return None if None in values.values() else {
+            n: v for n, v in values.items() if v is not None}

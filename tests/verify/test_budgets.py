@@ -189,3 +189,20 @@ def test_certificate_with_hostile_dims_is_rejected_quickly(tmp_path: Path) -> No
             except CertificateError:
                 continue
         assert result.exit_code != 0, str(result)
+
+
+def test_huge_model_values_refute_without_escaping_int_limits() -> None:
+    """z3 may answer with sizes of thousands of digits; they are never converted through
+    Python's 4,300-digit limit (a ValueError escaping as exit 2), the verdict stays refuted."""
+    import neurarust as nr
+    from neurarust.verify.shape import verify_shapes
+
+    def f(a: nr.Tensor, b: nr.Tensor) -> nr.Tensor:
+        return a + b
+
+    g = nr.trace(f, {"a": "f32[B]", "b": "f32[T]"})
+    with deadline(LIMIT_S):
+        report = verify_shapes(g, ["B == 2**500", "T == B**30"])
+    (result,) = report.results
+    assert result.status == "refuted" and result.counterexample is None
+    assert report.exit_code == 1 and "too large to print" in str(report)
