@@ -25,12 +25,13 @@ import secrets
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Outcome", "run_isolated", "one_line", "describe_exception", "serve"]
+__all__ = ["Outcome", "describe_exception", "one_line", "run_isolated", "serve"]
 
 # Seconds past the deadline the parent waits before killing the child: enough for a command
 # that stopped cooperatively at the deadline to send its "unknown" report.
@@ -41,6 +42,9 @@ MAX_LINE = 600
 COMMANDS = frozenset({"_verify", "_export", "_export_certified", "_verify_certificate",
                       "_verify_vnnlib"})
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Python's own library and installed packages: frames there locate no error of the user's.
+_LIBRARY = tuple(sorted({p for k in ("stdlib", "platstdlib", "purelib", "platlib")
+                         if (p := sysconfig.get_paths().get(k))}))
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,8 @@ def run_isolated(func: str, kwargs: dict[str, Any], *, prog: str, timeout: float
     request = json.dumps({"token": token, "func": func, "user_file": user_file, "prog": prog,
                           "kwargs": {**kwargs, "deadline": deadline}})
     root = os.path.dirname(_PACKAGE_DIR)
-    boot = ("import sys; sys.path.insert(0, %r); import neurarust._cli_worker as w; "
-            "sys.path.remove(%r); w.serve()" % (root, root))
+    boot = (f"import sys; sys.path.insert(0, {root!r}); import neurarust._cli_worker as w; "
+            f"sys.path.remove({root!r}); w.serve()")
     popen_kw: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {}
     proc = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kw)
@@ -215,8 +219,7 @@ def _user_site(err: BaseException, user_file: str | None) -> str | None:
         mine = [f for f in frames if os.path.realpath(f.filename) == target]
         if mine:
             return f"{os.path.basename(user_file)}:{mine[-1].lineno}"
-    lib = os.path.dirname(os.__file__)
-    theirs = [f for f in frames if not f.filename.startswith((_PACKAGE_DIR, lib, "<"))]
+    theirs = [f for f in frames if not f.filename.startswith((_PACKAGE_DIR, *_LIBRARY, "<"))]
     if theirs:
         return f"{os.path.basename(theirs[-1].filename)}:{theirs[-1].lineno}"
     return None
@@ -240,6 +243,7 @@ def serve() -> None:
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
     faulthandler.enable(file=sys.stderr, all_threads=False)
     request = json.loads(sys.stdin.read())
+    _start_watchdog(request["kwargs"].get("deadline"))
     out, err = io.StringIO(), io.StringIO()
     result: dict[str, Any] = {"token": request["token"], "traceback": ""}
     try:
@@ -264,3 +268,23 @@ def serve() -> None:
         view = view[os.write(result_fd, view):]
     os._exit(0)
 
+
+
+def _start_watchdog(deadline: float | None) -> None:
+    """End this worker (and its process group) when the parent is gone (killed, or ended by
+    a signal before it could stop us) or well past the deadline: a worker must never outlive
+    the command that started it. A daemon thread, polling twice a second."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            late = deadline is not None and time.monotonic() > deadline + 4 * GRACE_S + 2.0
+            if os.getppid() != parent or late:
+                if os.name == "posix" and os.getpgrp() == os.getpid():
+                    os.killpg(os.getpid(), signal.SIGKILL)
+                os._exit(3)
+
+    threading.Thread(target=watch, name="neurarust-cli-watchdog", daemon=True).start()

@@ -15,7 +15,9 @@ import math
 import os
 import sys
 import traceback
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
+
+_T = TypeVar("_T", float, float | None)
 
 # The opsets `export --opset` accepts. The exporter has no stated range: its code branches
 # on opsets 13, 15 and 18 (axes as inputs, Shape's start/end) and is written for ONNX from
@@ -310,7 +312,7 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
         bounds = {name: (lo, hi) for name, lo, hi in map(parse_range, ranges)}
         model = _load_target(target)
         if not callable(model):
-            raise ValueError(f"{target} is not a model or function")
+            raise ValueError(f"{target} is not a model or function")  # noqa: TRY004 (usage)
         graph = trace(model, specs)
         proto, cert = export_certified(graph, output, assumptions, bounds, opset=opset)
     except (OnnxExportError, ShapeError, DTypeError, CertificateError) as err:
@@ -358,7 +360,7 @@ def _export(target: str, inputs: list[str], output: str, opset: int, *,
         specs = _parse_inputs(inputs)
         model = _load_target(target)
         if not callable(model):
-            raise ValueError(f"{target} is not a model or function")
+            raise ValueError(f"{target} is not a model or function")  # noqa: TRY004 (usage)
         proto = export(model, specs, output, opset=opset)
     except (OnnxExportError, ShapeError, DTypeError) as err:
         print(f"neurarust export: {err}", file=sys.stderr)
@@ -399,7 +401,7 @@ def _verify(target: str, inputs: list[str], assumptions: list[str],
         specs = _parse_inputs(inputs)
         model, config = _verify_target(target, specs)
         if not callable(model):
-            raise ValueError(f"{target} is not a model or function")
+            raise ValueError(f"{target} is not a model or function")  # noqa: TRY004 (usage)
         timeout = _time_left(deadline, timeout)
         report = verify(model, specs, assumptions, ranges or None, config=config,
                         max_paths=max_paths, max_values=max_values, timeout=timeout,
@@ -458,7 +460,7 @@ def _verify_vnnlib(target: str, prop_path: str | None, timeout: float,
     return result.exit_code
 
 
-def _time_left(deadline: float | None, timeout: float | None) -> float | None:
+def _time_left(deadline: float | None, timeout: _T) -> float | _T:
     """The seconds left until ``deadline`` (a ``time.monotonic()`` value), else ``timeout``."""
     if deadline is None:
         return timeout

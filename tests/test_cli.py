@@ -80,7 +80,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """The real command (``python -m neurarust.cli``), with this process's environment."""
-    return subprocess.run([sys.executable, "-m", "neurarust.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "neurarust.cli", *args], cwd=cwd, check=False,
                           capture_output=True, text=True, timeout=60, env=dict(os.environ))
 
 
@@ -193,3 +193,33 @@ def test_help_says_the_model_file_is_trusted_code(capsys: pytest.CaptureFixture[
         assert stop.value.code == 0
         text = " ".join(capsys.readouterr().out.split())
         assert "executed as trusted code" in text and "3 unknown or timed out" in text
+
+
+RESULT = b'{"token": "%s", "code": %s, "out": "", "err": "", "traceback": ""}'
+
+
+@pytest.mark.parametrize("raw", [b"", b"garbage", RESULT % (b"other", b"0"), RESULT % (b"T", b"7"),
+                                 RESULT % (b"T", b"true"), b'{"token": "T", "code": 0}'])
+def test_a_worker_without_a_valid_result_is_an_input_error(raw: bytes) -> None:
+    from neurarust._cli_worker import _judge
+
+    outcome = _judge(0, raw, b"", "T", "neurarust verify", "m.py", "m.py", False)
+    assert outcome.code == 2 and outcome.out == ""
+    assert outcome.err.count("\n") == 1 and outcome.err.startswith("neurarust verify: error: m.py")
+    # a valid result from a worker that then exits non-zero is not trusted either
+    good = b'{"token": "T", "code": 0, "out": "proven", "err": "", "traceback": ""}'
+    assert _judge(0, good, b"", "T", "p", "m.py", None, False).code == 0
+    assert _judge(1, good, b"", "T", "p", "m.py", None, False).code == 2
+
+
+def test_an_exception_from_inside_neurarust_is_an_internal_error() -> None:
+    from neurarust._cli_worker import describe_exception
+    from neurarust.trace import parse_spec
+
+    with pytest.raises(Exception) as info:
+        parse_spec(123)  # type: ignore[arg-type]
+    err = info.value
+    assert err.__traceback__ is not None
+    err.__traceback__ = err.__traceback__.tb_next  # drop this test's own frame
+    line = describe_exception(err, "model.py")
+    assert line.startswith("internal error: ") and "(at neurarust/" in line and "\n" not in line
