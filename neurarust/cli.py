@@ -197,8 +197,12 @@ def _isolated(prog: str, args: argparse.Namespace, func: str, kwargs: dict[str, 
                                user_file=user_file, debug=args.debug)
     except Exception as err:  # noqa: BLE001  (the worker could not even be started)
         return _internal(prog, err, args.debug)
-    sys.stdout.write(outcome.out)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(outcome.out)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `neurarust verify ... | head -1`: the verdict's code stands
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     sys.stderr.write(outcome.err)
     if args.debug and outcome.debug:
         sys.stderr.write(outcome.debug if outcome.debug.endswith("\n") else outcome.debug + "\n")
