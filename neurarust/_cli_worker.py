@@ -138,8 +138,10 @@ def _judge(returncode: int, raw_out: bytes, raw_err: bytes, token: str, prog: st
         except ValueError:
             sig = f"signal {-returncode}"
         where = _crash_site(raw, user_file)
+        hint = ": out of memory?" if sig == "SIGKILL" else ""
         return Outcome(2, err=_line(prog, f"error: {where or subject}: the process crashed "
-                                       f"({sig}) while running the model"), debug=extra)
+                                          f"({sig}{hint}) while running the model"),
+                       debug=extra)
     if result is None:
         what = (f"exited (status {returncode})" if raw_out.strip() == b""
                 else f"returned no valid result (status {returncode})")

@@ -223,3 +223,43 @@ def test_an_exception_from_inside_neurarust_is_an_internal_error() -> None:
     err.__traceback__ = err.__traceback__.tb_next  # drop this test's own frame
     line = describe_exception(err, "model.py")
     assert line.startswith("internal error: ") and "(at neurarust/" in line and "\n" not in line
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_worker_does_not_outlive_the_command(tmp_path: Path) -> None:
+    """The command killed outright (SIGKILL: no chance to stop its worker): the worker, stuck
+    in the model, notices that its parent is gone and ends with its process group."""
+    import signal
+    import time
+
+    pid_file = tmp_path / "pid"
+    (tmp_path / "hang.py").write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(120)\n")
+    cli = subprocess.Popen([sys.executable, "-m", "neurarust.cli", "export", "hang.py:Net",
+                            *X, "-o", "n.onnx"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # the worker has imported the model
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+    finally:
+        cli.send_signal(signal.SIGKILL)
+        cli.wait()
+
+    def alive() -> bool:
+        try:
+            status = Path(f"/proc/{worker}/status").read_text()
+        except OSError:
+            return False
+        return "State:\tZ" not in status
+
+    for _ in range(200):
+        if not alive():
+            break
+        time.sleep(0.05)
+    if alive():  # do not leave it behind, then fail
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the worker outlived the command")
