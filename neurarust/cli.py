@@ -19,11 +19,13 @@ from typing import Any, NoReturn, TypeVar
 
 _T = TypeVar("_T", float, float | None)
 
-# The opsets `export --opset` accepts. The exporter has no stated range: its code branches
-# on opsets 13, 15 and 18 (axes as inputs, Shape's start/end) and is written for ONNX from
-# opset 7 on (like the importer, "opsets 7-17"); 21 is the newest opset whose changes to the
-# ops it emits are type additions only. The Python API (`nr.onnx.export(opset=...)`) is
-# unrestricted; the written model passes onnx.checker's full check at the chosen opset.
+# The opsets `export --opset` accepts (neurarust.onnx.export states no range, only
+# DEFAULT_OPSET): the exporter's code branches on opsets 13, 15 and 18 (axes as inputs,
+# Shape's start/end) and, like the importer ("opsets 7-17"), is written for ONNX from opset 7
+# on; 21 (ONNX 1.16) bounds what a user may ask without reaching opsets newer than the
+# onnxruntime releases the project tests against. onnx.checker's full check still validates
+# every written node at the chosen opset. The Python API (`nr.onnx.export(opset=...)`) is
+# not restricted here.
 OPSET_RANGE = (7, 21)
 
 TRUSTED = ("The model file is executed as trusted code, like `python model.py`: only "
