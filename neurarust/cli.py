@@ -1,22 +1,61 @@
-"""The ``neurarust`` command line."""
+"""The ``neurarust`` command line.
+
+Exit codes (docs/verify.md, "Exit codes"): 0 proven / holds / written, 1 refuted / violated
+with a checked counterexample (``export``: not exportable or not certified, nothing written),
+2 usage or input error (one line on stderr; ``--debug`` adds the traceback), 3 unknown or
+timed out. The model file is executed as trusted code, like ``python model.py``; it runs in a
+child process (:mod:`neurarust._cli_worker`) so that whatever it does (``sys.exit(0)``, an
+exception at import, a crash, a hang) cannot become the exit code: the command chooses it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
-from typing import Any
+import traceback
+from typing import Any, NoReturn, TypeVar
+
+_T = TypeVar("_T", float, float | None)
+
+# The opsets `export --opset` accepts (neurarust.onnx.export states no range, only
+# DEFAULT_OPSET): the exporter's code branches on opsets 13, 15 and 18 (axes as inputs,
+# Shape's start/end) and, like the importer ("opsets 7-17"), is written for ONNX from opset 7
+# on; 21 (ONNX 1.16) bounds what a user may ask without reaching opsets newer than the
+# onnxruntime releases the project tests against. onnx.checker's full check still validates
+# every written node at the chosen opset. The Python API (`nr.onnx.export(opset=...)`) is
+# not restricted here.
+OPSET_RANGE = (7, 21)
+
+TRUSTED = ("The model file is executed as trusted code, like `python model.py`: only "
+           "verify files you would run. It runs in a separate process, so whatever it does "
+           "(exit, crash, hang) gives exit 2 or 3, never a verdict.")
+EXIT_CODES = ("exit codes: 0 proven / holds / written, 1 refuted / violated (with a checked "
+              "counterexample) or, for export, not exportable / not certified, 2 usage or "
+              "input error, 3 unknown or timed out")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit 2), naming the help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="neurarust", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="neurarust", description=__doc__.split("\n")[0],
+                     epilog=f"{TRUSTED} {EXIT_CODES}.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("demo", help="tensors, autograd, and a shape error caught before it runs")
     sub.add_parser("train", help="train a small CNN on real MNIST digits (the main job); "
                                  "options: neurarust train --help", add_help=False)
     verify = sub.add_parser("verify", help="prove a model shape-safe for every size allowed "
-                                           "by the assumptions (z3)")
+                                           "by the assumptions (z3)",
+                            epilog=f"{TRUSTED} {EXIT_CODES}.")
     verify.add_argument("target", nargs="?", help="path/model.py:Name (a Module class, "
-                                                   "instance, factory or function)")
+                                                   "instance, factory or function; the file is "
+                                                   "executed as trusted code), or net.onnx")
     verify.add_argument("--kernels", action="store_true",
                         help="prove every CUDA kernel's memory accesses in bounds (no target)")
     verify.add_argument("--input", action="append", default=[], metavar="SPEC",
@@ -35,26 +74,31 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--split", choices=("auto", "input", "relu"), default="auto",
                         help="with --vnnlib: branch on input splits, on ReLU phases (LP "
                              "leaves), or auto (input splits for at most 8 inputs; default)")
-    verify.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                        help="seconds for --vnnlib branch and bound, or for the whole shape "
-                             "verification of a model (default 60; unknown after)")
+    verify.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
+                        help="wall-clock seconds for everything (loading the model, tracing, "
+                             "z3, branch and bound, re-checking a certificate; default 60): "
+                             "unknown (exit 3) after")
     verify.add_argument("--json", action="store_true",
                         help="print the report as JSON (schema in docs/verify.md)")
-    verify.add_argument("--max-paths", type=int, default=64, metavar="N",
+    verify.add_argument("--max-paths", type=_count, default=64, metavar="N",
                         help="explore at most N paths through shape-dependent Python control "
                              "flow (default 64; unknown beyond)")
-    verify.add_argument("--max-values", type=int, default=8, metavar="N",
+    verify.add_argument("--max-values", type=_count, default=8, metavar="N",
                         help="follow a symbolic size used as an int (range(T)) value by value "
                              "when it has at most N values (default 8; larger ones unknown)")
+    verify.add_argument("--debug", action="store_true",
+                        help="on an error, also print the traceback and the worker's output")
     export = sub.add_parser("export", help="trace a model once and write it as ONNX "
-                                           "(symbolic dims become dim_params)")
+                                           "(symbolic dims become dim_params)",
+                            epilog=f"{TRUSTED} {EXIT_CODES}.")
     export.add_argument("target", help="path/model.py:Name (a Module class, instance, factory "
-                                       "or function)")
+                                       "or function; the file is executed as trusted code)")
     export.add_argument("--input", action="append", default=[], metavar="SPEC",
                         help='an input, e.g. "x: f32[B,1,28,28]" (repeat, in forward order)')
     export.add_argument("-o", "--output", required=True, metavar="PATH",
-                        help="the .onnx file to write (atomically)")
-    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+                        help="the .onnx file to write (atomically; its folder must exist)")
+    export.add_argument("--opset", type=int, default=17,
+                        help=f"ONNX opset, {OPSET_RANGE[0]}..{OPSET_RANGE[1]} (default 17)")
     export.add_argument("--verify", "--certify", action="store_true", dest="certify",
                         help="verify the traced graph and embed a certificate (written only "
                              "when everything is proven)")
@@ -62,28 +106,46 @@ def main(argv: list[str] | None = None) -> int:
                         help='with --verify: an assumption on dims, e.g. "1 <= B <= 4096"')
     export.add_argument("--range", action="append", default=[], metavar="RANGE",
                         help='with --verify: an input range, e.g. "x in [0, 1]"')
+    export.add_argument("--timeout", type=_seconds, default=None, metavar="S",
+                        help="wall-clock seconds for everything (default: no limit): exit 3, "
+                             "nothing written, after")
+    export.add_argument("--debug", action="store_true",
+                        help="on an error, also print the traceback and the worker's output")
     args, rest = parser.parse_known_args(argv)
+    if args.command in ("verify", "export") and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "verify":
-        if rest:
-            parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if args.kernels:
-            return _verify_kernels()
+            return _guarded("neurarust verify", args.debug, _verify_kernels)
         if args.target is None:
-            parser.error("verify needs a TARGET (or --kernels)")
+            verify.error("verify needs a TARGET (or --kernels)")
         if args.vnnlib is None and args.target.endswith(".onnx"):
-            return _verify_certificate(args.target)
+            return _isolated("neurarust verify", args, "_verify_certificate",
+                             {"path": args.target})
         if args.vnnlib is not None or args.target.endswith(".onnx"):
-            return _verify_vnnlib(args.target, args.vnnlib, args.timeout, args.split)
-        return _verify(args.target, args.input, args.assume, args.range, exact=args.exact,
-                       json_out=args.json, timeout=args.timeout, max_paths=args.max_paths,
-                       max_values=args.max_values)
+            return _isolated("neurarust verify", args, "_verify_vnnlib",
+                             {"target": args.target, "prop_path": args.vnnlib,
+                              "timeout": args.timeout, "split": args.split})
+        return _isolated("neurarust verify", args, "_verify",
+                         {"target": args.target, "inputs": args.input,
+                          "assumptions": args.assume, "ranges": args.range,
+                          "exact": args.exact, "json_out": args.json, "timeout": args.timeout,
+                          "max_paths": args.max_paths, "max_values": args.max_values})
     if args.command == "export":
-        if rest:
-            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        if not OPSET_RANGE[0] <= args.opset <= OPSET_RANGE[1]:
+            export.error(f"--opset {args.opset} is not supported: give an opset in "
+                         f"{OPSET_RANGE[0]}..{OPSET_RANGE[1]}")
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(folder):
+            export.error(f"-o {args.output}: the folder {folder} does not exist")
+        if os.path.isdir(args.output):
+            export.error(f"-o {args.output} is a folder; give the .onnx file to write")
+        common = {"target": args.target, "inputs": args.input, "output": args.output,
+                  "opset": args.opset}
         if args.certify or args.assume or args.range:
-            return _export_certified(args.target, args.input, args.output, args.opset,
-                                     args.assume, args.range)
-        return _export(args.target, args.input, args.output, args.opset)
+            return _isolated("neurarust export", args, "_export_certified",
+                             {**common, "assumptions": args.assume, "ranges": args.range})
+        return _isolated("neurarust export", args, "_export", common)
     if args.command == "demo":
         from .demo import main as demo
 
@@ -93,6 +155,77 @@ def main(argv: list[str] | None = None) -> int:
 
         return train(rest)
     parser.error(f"unknown command {args.command}")
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: a finite number of seconds >= 0."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
+
+
+_seconds.__name__ = "number of seconds (finite, >= 0)"
+
+
+def _count(text: str) -> int:
+    """``--max-paths`` / ``--max-values``: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_count.__name__ = "count (an integer >= 1)"
+
+
+def _one_line(text: str) -> str:
+    from ._cli_worker import one_line
+
+    return one_line(text)
+
+
+def _isolated(prog: str, args: argparse.Namespace, func: str, kwargs: dict[str, Any]) -> int:
+    """Run the command function ``func`` in a worker process (:mod:`neurarust._cli_worker`)
+    under ``args.timeout``, print what it printed, and return its exit code, which the worker's
+    own exit status or output can never be."""
+    from ._cli_worker import run_isolated
+
+    target: str = kwargs.get("target", kwargs.get("path", ""))
+    user_file = target.rpartition(":")[0] if target.rpartition(":")[0].endswith(".py") else None
+    subject = os.path.basename(user_file or target)
+    try:
+        outcome = run_isolated(func, kwargs, prog=prog, timeout=args.timeout, subject=subject,
+                               user_file=user_file, debug=args.debug)
+    except Exception as err:  # noqa: BLE001  (the worker could not even be started)
+        return _internal(prog, err, args.debug)
+    try:
+        sys.stdout.write(outcome.out)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `neurarust verify ... | head -1`: the verdict's code stands
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.stderr.write(outcome.err)
+    if args.debug and outcome.debug:
+        sys.stderr.write(outcome.debug if outcome.debug.endswith("\n") else outcome.debug + "\n")
+    return outcome.code
+
+
+def _guarded(prog: str, debug: bool, func: Any) -> int:
+    """Run ``func()`` in this process (no user code: ``verify --kernels``); an unexpected
+    exception is exit 2 with one line (``--debug``: the traceback)."""
+    try:
+        return int(func())
+    except Exception as err:  # noqa: BLE001
+        return _internal(prog, err, debug)
+
+
+def _internal(prog: str, err: BaseException, debug: bool) -> int:
+    from ._cli_worker import describe_exception
+
+    print(f"{prog}: error: {describe_exception(err, None)}", file=sys.stderr)
+    if debug:
+        traceback.print_exception(err, file=sys.stderr)
     return 2
 
 
@@ -169,9 +302,11 @@ def _parse_inputs(inputs: list[str]) -> dict[str, str]:
 
 
 def _export_certified(target: str, inputs: list[str], output: str, opset: int,
-                      assumptions: list[str], ranges: list[str]) -> int:
+                      assumptions: list[str], ranges: list[str], *,
+                      deadline: float | None = None) -> int:
     """``neurarust export --verify``: trace once, prove, export and embed the certificate;
-    exit 0 written, 1 not proven or not exportable (nothing written), 2 usage error."""
+    exit 0 written, 1 not proven or not exportable (nothing written), 2 usage error. Runs in
+    the worker; ``deadline`` is enforced there by the parent."""
     from .onnx import OnnxExportError
     from .trace import TraceError, trace
     from .types.errors import DTypeError, ShapeError
@@ -183,14 +318,14 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
         bounds = {name: (lo, hi) for name, lo, hi in map(parse_range, ranges)}
         model = _load_target(target)
         if not callable(model):
-            raise ValueError(f"{target} is not a model or function")
+            raise ValueError(f"{target} is not a model or function")  # noqa: TRY004 (usage)
         graph = trace(model, specs)
         proto, cert = export_certified(graph, output, assumptions, bounds, opset=opset)
     except (OnnxExportError, ShapeError, DTypeError, CertificateError) as err:
         print(f"neurarust export: {err}", file=sys.stderr)
         return 1
     except (ValueError, TraceError, ImportError) as err:
-        print(f"neurarust export: error: {err}", file=sys.stderr)
+        print(f"neurarust export: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
     print(f"wrote {output}: {len(proto.graph.node)} ONNX nodes, "
           f"{len(proto.graph.initializer)} initializers, opset {opset}, certified "
@@ -199,9 +334,10 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
     return 0
 
 
-def _verify_certificate(path: str) -> int:
+def _verify_certificate(path: str, *, deadline: float | None = None) -> int:
     """``neurarust verify net.onnx``: re-check the embedded certificate; exit 0 it holds,
-    1 it fails (hash mismatch or a claim no longer proven), 2 no certificate / unreadable."""
+    1 it fails (hash mismatch or a claim no longer proven), 2 no certificate / unreadable.
+    Runs in the worker; ``deadline`` is enforced there by the parent."""
     import os
 
     from .verify.certificate import CertificateError, verify_file
@@ -211,15 +347,17 @@ def _verify_certificate(path: str) -> int:
             raise CertificateError(f"no such file: {path}")
         result = verify_file(path)
     except (CertificateError, ImportError) as err:
-        print(f"neurarust verify: {path}: {err}", file=sys.stderr)
+        print(f"neurarust verify: error: {path}: {_one_line(str(err))}", file=sys.stderr)
         return 2
     print(result)
     return result.exit_code
 
 
-def _export(target: str, inputs: list[str], output: str, opset: int) -> int:
+def _export(target: str, inputs: list[str], output: str, opset: int, *,
+            deadline: float | None = None) -> int:
     """``neurarust export``: trace once and write ONNX; exit 0 written, 1 not exportable
-    (unmapped ops, shape or dtype errors), 2 usage error."""
+    (unmapped ops, shape or dtype errors), 2 usage error. Runs in the worker; ``deadline``
+    is enforced there by the parent."""
     from .onnx import OnnxExportError, export
     from .trace import TraceError
     from .types.errors import DTypeError, ShapeError
@@ -228,13 +366,13 @@ def _export(target: str, inputs: list[str], output: str, opset: int) -> int:
         specs = _parse_inputs(inputs)
         model = _load_target(target)
         if not callable(model):
-            raise ValueError(f"{target} is not a model or function")
+            raise ValueError(f"{target} is not a model or function")  # noqa: TRY004 (usage)
         proto = export(model, specs, output, opset=opset)
     except (OnnxExportError, ShapeError, DTypeError) as err:
         print(f"neurarust export: {err}", file=sys.stderr)
         return 1
     except (ValueError, TraceError, ImportError) as err:
-        print(f"neurarust export: error: {err}", file=sys.stderr)
+        print(f"neurarust export: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
     print(f"wrote {output}: {len(proto.graph.node)} ONNX nodes, "
           f"{len(proto.graph.initializer)} initializers, opset {opset}")
@@ -255,9 +393,12 @@ def _verify_kernels() -> int:
 
 def _verify(target: str, inputs: list[str], assumptions: list[str],
             ranges: list[str] | None = None, *, exact: bool = False, json_out: bool = False,
-            timeout: float | None = None, max_paths: int = 64, max_values: int = 8) -> int:
+            timeout: float | None = None, max_paths: int = 64, max_values: int = 8,
+            deadline: float | None = None) -> int:
     """``neurarust verify path/model.py:Name``: explore every path, prove every obligation;
-    exit 0 all proven, 1 refuted, 2 usage or input error, 3 unknown or timed out."""
+    exit 0 all proven, 1 refuted, 2 usage or input error, 3 unknown or timed out. In the
+    worker, ``deadline`` (a ``time.monotonic()`` value) replaces ``timeout`` by the time left
+    once the model is loaded, so the verifier stops with its own "unknown" report first."""
     import json
 
     from .verify import verify
@@ -266,21 +407,23 @@ def _verify(target: str, inputs: list[str], assumptions: list[str],
         specs = _parse_inputs(inputs)
         model, config = _verify_target(target, specs)
         if not callable(model):
-            raise ValueError(f"{target} is not a model or function")
+            raise ValueError(f"{target} is not a model or function")  # noqa: TRY004 (usage)
+        timeout = _time_left(deadline, timeout)
         report = verify(model, specs, assumptions, ranges or None, config=config,
                         max_paths=max_paths, max_values=max_values, timeout=timeout,
                         exact=exact)
     except ValueError as err:
-        print(f"neurarust verify: error: {err}", file=sys.stderr)
+        print(f"neurarust verify: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
     print(json.dumps(report.to_json(), indent=2) if json_out else report)
     return report.exit_code
 
 
 def _verify_vnnlib(target: str, prop_path: str | None, timeout: float,
-                   split: str = "auto") -> int:
+                   split: str = "auto", *, deadline: float | None = None) -> int:
     """``neurarust verify net.onnx --vnnlib prop.vnnlib``: exit 0 holds, 1 violated (the
-    counterexample is printed, checked by running the network), 2 usage error, 3 unknown."""
+    counterexample is printed, checked by running the network), 2 usage error, 3 unknown.
+    In the worker, ``deadline`` bounds branch and bound by the time left after loading."""
     import os
 
     from .verify.bab import onnxruntime_runner, verify_property
@@ -310,14 +453,26 @@ def _verify_vnnlib(target: str, prop_path: str | None, timeout: float,
         (inp,) = [i for i in proto.graph.input if i.name not in inits]
         shape = tuple(max(1, int(d.dim_value)) for d in inp.type.tensor_type.shape.dim)
         prop = read_vnnlib(prop_path)
-        ort_run = onnxruntime_runner(target, shape)  # violations are re-checked there too
-        result = verify_property(model, shape, prop, timeout=timeout,
+        try:
+            ort_run = onnxruntime_runner(target, shape)  # violations are re-checked there too
+        except Exception as err:  # noqa: BLE001  (onnxruntime's own exception classes)
+            raise ValueError(f"{target}: onnxruntime cannot load it: {err}") from None
+        result = verify_property(model, shape, prop, timeout=_time_left(deadline, timeout),
                                  also=() if ort_run is None else (ort_run,), split=split)
     except (ValueError, VnnlibError, UnsupportedGraph, ImportError) as err:
-        print(f"neurarust verify: error: {err}", file=sys.stderr)
+        print(f"neurarust verify: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
     print(f"{os.path.basename(target)} {os.path.basename(prop_path)}: {result}")
     return result.exit_code
+
+
+def _time_left(deadline: float | None, timeout: _T) -> float | _T:
+    """The seconds left until ``deadline`` (a ``time.monotonic()`` value), else ``timeout``."""
+    if deadline is None:
+        return timeout
+    import time
+
+    return max(0.0, deadline - time.monotonic())
 
 
 if __name__ == "__main__":
