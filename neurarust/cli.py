@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
                                            "by the assumptions (z3)")
     verify.add_argument("target", nargs="?", help="path/model.py:Name (a Module class, "
                                                    "instance, factory or function)")
+    verify.add_argument("--trust", action="append", default=[], metavar="PUB.pem",
+                        help="with a certified net.onnx: require a valid Ed25519 signature by "
+                             "this public key (repeatable: any one of them); exit 2 otherwise")
     verify.add_argument("--kernels", action="store_true",
                         help="prove every CUDA kernel's memory accesses in bounds (no target)")
     verify.add_argument("--input", action="append", default=[], metavar="SPEC",
@@ -62,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                         help='with --verify: an assumption on dims, e.g. "1 <= B <= 4096"')
     export.add_argument("--range", action="append", default=[], metavar="RANGE",
                         help='with --verify: an input range, e.g. "x in [0, 1]"')
+    export.add_argument("--sign", metavar="KEY.pem", default=None,
+                        help="with --verify: sign the certificate with this Ed25519 private "
+                             "key (make one with `neurarust keygen KEY.pem`)")
+    keygen = sub.add_parser("keygen", help="write a new Ed25519 signing key KEY.pem (0600) "
+                                           "and its public key KEY.pub.pem")
+    keygen.add_argument("key", metavar="KEY.pem")
     args, rest = parser.parse_known_args(argv)
     if args.command == "verify":
         if rest:
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.target is None:
             parser.error("verify needs a TARGET (or --kernels)")
         if args.vnnlib is None and args.target.endswith(".onnx"):
-            return _verify_certificate(args.target)
+            return _verify_certificate(args.target, args.trust)
         if args.vnnlib is not None or args.target.endswith(".onnx"):
             return _verify_vnnlib(args.target, args.vnnlib, args.timeout, args.split)
         return _verify(args.target, args.input, args.assume, args.range, exact=args.exact,
@@ -80,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        if args.certify or args.assume or args.range:
+        if args.certify or args.assume or args.range or args.sign:
             return _export_certified(args.target, args.input, args.output, args.opset,
-                                     args.assume, args.range)
+                                     args.assume, args.range, args.sign)
         return _export(args.target, args.input, args.output, args.opset)
+    if args.command == "keygen":
+        return _keygen(args.key)
     if args.command == "demo":
         from .demo import main as demo
 
@@ -169,7 +180,8 @@ def _parse_inputs(inputs: list[str]) -> dict[str, str]:
 
 
 def _export_certified(target: str, inputs: list[str], output: str, opset: int,
-                      assumptions: list[str], ranges: list[str]) -> int:
+                      assumptions: list[str], ranges: list[str],
+                      sign_key: str | None = None) -> int:
     """``neurarust export --verify``: trace once, prove, export and embed the certificate;
     exit 0 written, 1 not proven or not exportable (nothing written), 2 usage error."""
     from .onnx import OnnxExportError
@@ -177,6 +189,7 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
     from .types.errors import DTypeError, ShapeError
     from .verify.certificate import CertificateError, export_certified
     from .verify.numeric import parse_range
+    from .verify.signing import SignatureError
 
     try:
         specs = _parse_inputs(inputs)
@@ -185,7 +198,11 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
         if not callable(model):
             raise ValueError(f"{target} is not a model or function")
         graph = trace(model, specs)
-        proto, cert = export_certified(graph, output, assumptions, bounds, opset=opset)
+        proto, cert = export_certified(graph, output, assumptions, bounds, opset=opset,
+                                       sign_key=sign_key)
+    except SignatureError as err:
+        print(f"neurarust export: error: {err}", file=sys.stderr)
+        return 2
     except (OnnxExportError, ShapeError, DTypeError, CertificateError) as err:
         print(f"neurarust export: {err}", file=sys.stderr)
         return 1
@@ -195,13 +212,16 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
     print(f"wrote {output}: {len(proto.graph.node)} ONNX nodes, "
           f"{len(proto.graph.initializer)} initializers, opset {opset}, certified "
           f"({len(cert.shape_facts)} shape obligations proven"
-          + (", numeric safety proven" if cert.numeric else "") + f"; sha256 {cert.hash[:16]}...)")
+          + (", numeric safety proven" if cert.numeric else "") + f"; sha256 {cert.hash[:16]}..."
+          + (", signed" if sign_key else "") + ")")
     return 0
 
 
-def _verify_certificate(path: str) -> int:
-    """``neurarust verify net.onnx``: re-check the embedded certificate; exit 0 it holds,
-    1 it fails (hash mismatch or a claim no longer proven), 2 no certificate / unreadable."""
+def _verify_certificate(path: str, trust: list[str] | None = None) -> int:
+    """``neurarust verify net.onnx``: re-prove every claim of the embedded certificate on the
+    file; exit 0 every claim re-proven (and signed by a --trust key, if given), 1 a claim
+    refuted with a concrete witness, 2 no certificate / malformed / unreadable / signature
+    missing or invalid under --trust, 3 a claim not re-proven (and none refuted)."""
     import os
 
     from .verify.certificate import CertificateError, verify_file
@@ -209,12 +229,26 @@ def _verify_certificate(path: str) -> int:
     try:
         if not os.path.isfile(path):
             raise CertificateError(f"no such file: {path}")
-        result = verify_file(path)
+        result = verify_file(path, trust or [])
     except (CertificateError, ImportError) as err:
         print(f"neurarust verify: {path}: {err}", file=sys.stderr)
         return 2
     print(result)
     return result.exit_code
+
+
+def _keygen(path: str) -> int:
+    """``neurarust keygen KEY.pem``: exit 0 written, 2 refused (exists, unwritable)."""
+    from .verify.signing import SignatureError, fingerprint, keygen, load_public_key
+
+    try:
+        key, pub = keygen(path)
+    except SignatureError as err:
+        print(f"neurarust keygen: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {key} (private, 0600) and {pub}; fingerprint "
+          f"{fingerprint(load_public_key(pub))}")
+    return 0
 
 
 def _export(target: str, inputs: list[str], output: str, opset: int) -> int:
