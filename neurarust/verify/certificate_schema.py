@@ -148,7 +148,7 @@ CERTIFICATE_SCHEMA: dict[str, Any] = {
         "input_ranges": {"type": "object", "maxProperties": 64, "propertyNames": _NAME,
                          "additionalProperties": {"type": "array", "minItems": 2,
                                                   "maxItems": 2, "items": _NUMBER}},
-        "shape_facts": {"type": "array", "maxItems": 10_000, "items": {
+        "shape_facts": {"type": "array", "maxItems": 4096, "items": {
             "type": "object", "additionalProperties": False,
             "required": ["op", "source", "scope", "message", "condition"],
             "properties": {"op": _str(128), "source": _str(1024), "scope": _str(1024),
@@ -256,9 +256,12 @@ def parse_certificate(text: str) -> Certificate:
         for name, b in numeric["outputs"].items():
             lo = _bounds(b["lo"], f"numeric.outputs.{name}.lo")
             hi = _bounds(b["hi"], f"numeric.outputs.{name}.hi")
-            if lo.shape != hi.shape or not bool(np.all(lo <= hi)):
-                raise CertificateError(f"certificate field numeric.outputs.{name}: lo and hi "
-                                       f"differ in shape ({lo.shape}, {hi.shape}) or lo > hi")
+            if lo.shape != hi.shape:
+                raise CertificateError(f"certificate field numeric.outputs.{name}: lo has shape "
+                                       f"{lo.shape}, hi {hi.shape}")
+            if not bool(np.all(lo <= hi)):
+                raise CertificateError(f"certificate field numeric.outputs.{name}: lo > hi at "
+                                       f"{np.argwhere(~(lo <= hi))[0].tolist()}")
     return Certificate(
         tool_version=d["tool_version"], graph=d["graph"], inputs=dict(d["inputs"]),
         outputs=dict(d["outputs"]), assumptions=tuple(d["assumptions"]),

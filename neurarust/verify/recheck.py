@@ -37,6 +37,7 @@ certificate, a malformed one, or a signature missing or invalid under ``--trust`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,27 @@ MAX_ELEMENTS = 2**22
 """Concrete re-proofs and the onnxruntime search are skipped (unproven) above this many input
 elements."""
 Z3_MS = 5_000
+"""The most one z3 query may take."""
+CHECK_SECONDS = 20.0
+"""The z3 work of one check (satisfiability, recorded conditions, the file's obligations, size
+enumeration) stops after this long; what is left is not re-proven."""
+
+
+class Budget:
+    """A deadline for the z3 work of one check (so 4,096 hard recorded conditions cannot
+    keep it busy for hours)."""
+
+    def __init__(self, seconds: float = CHECK_SECONDS) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    @property
+    def spent(self) -> bool:
+        return time.monotonic() >= self.end
+
+    def ms(self) -> int:
+        """Milliseconds for the next z3 query: at most Z3_MS, at least 1."""
+        return max(1, min(Z3_MS, int((self.end - time.monotonic()) * 1000)))
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,7 @@ class CheckResult:
     certificate: Certificate
     claims: list[Claim] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    budget: Budget = field(default_factory=Budget, repr=False)
 
     def add(self, name: str, status: str, detail: str) -> None:
         self.claims.append(Claim(name, status, detail))
@@ -256,7 +279,7 @@ def _algebra(cert: Certificate, specs: Mapping[str, str]) -> tuple[Z3Algebra, li
 
 
 def conflicting_assumptions(specs: Mapping[str, str], assumptions: Sequence[str],
-                            min_size: int | None) -> str | None:
+                            min_size: int | None, timeout_ms: int = Z3_MS) -> str | None:
     """None when z3 finds sizes satisfying the assumptions (and every named dim of the specs
     ``>= min_size``); else why not: unsatisfiable, naming an unsat core, or undecided."""
     from .shape import parse_assumption
@@ -266,7 +289,7 @@ def conflicting_assumptions(specs: Mapping[str, str], assumptions: Sequence[str]
         z.dim(n)
     facts = [parse_assumption(a, z) for a in assumptions]
     s = z3.Solver()
-    s.set("timeout", Z3_MS)
+    s.set("timeout", timeout_ms)
     s.add(*z.assumptions)
     for i, f in enumerate(facts):
         s.assert_and_track(f, z3.Bool(f"a{i}"))
@@ -285,7 +308,8 @@ def conflicting_assumptions(specs: Mapping[str, str], assumptions: Sequence[str]
 
 def _check_assumptions(cert: Certificate, specs: Mapping[str, str],
                        result: CheckResult) -> bool:
-    conflict = conflicting_assumptions(specs, cert.assumptions, cert.min_size)
+    conflict = conflicting_assumptions(specs, cert.assumptions, cert.min_size,
+                                       result.budget.ms())
     if conflict is None:
         result.add("assumptions", "reproven", f"satisfiable (z3), with every dim >= "
                    f"{cert.min_size}")
@@ -295,16 +319,20 @@ def _check_assumptions(cert: Certificate, specs: Mapping[str, str],
 
 
 def size_combinations(cert: Certificate, specs: Mapping[str, str],
-                      limit: int = MAX_COMBINATIONS) -> list[dict[str, int]] | str:
+                      limit: int = MAX_COMBINATIONS,
+                      budget: Budget | None = None) -> list[dict[str, int]] | str:
     """Every binding of the specs' named dims that the assumptions allow, or why not (more
     than ``limit``, or z3 gave up)."""
     z, facts = _algebra(cert, specs)
     syms = {n: z.dim(n) for n in _symbols(specs)}
+    budget = budget or Budget()
     s = z3.Solver()
-    s.set("timeout", Z3_MS)
     s.add(*z.assumptions, *facts)
     out: list[dict[str, int]] = []
     while True:
+        if budget.spent:
+            return f"the time budget ({budget.seconds:g} s) ran out enumerating sizes"
+        s.set("timeout", budget.ms())
         verdict = s.check()
         if verdict == z3.unsat:
             return out
@@ -352,11 +380,12 @@ def _brief(err: BaseException) -> str:
 
 
 # -- the entry point --------------------------------------------------------------------------
-def check_certificate(proto: Any, trusted: Sequence[bytes] = ()) -> CheckResult:
+def check_certificate(proto: Any, trusted: Sequence[bytes] = (), *,
+                      seconds: float = CHECK_SECONDS) -> CheckResult:
     """Re-check the certificate embedded in ``proto`` (see the module docstring). ``trusted``:
     raw Ed25519 public keys, one of which must have signed it. :class:`CertificateError`
     (exit 2) when there is no certificate, it is malformed, or the signature is missing or
-    invalid where one is required."""
+    invalid where one is required. ``seconds``: the z3 budget (:class:`Budget`)."""
     from .certificate import CERT_KEY, model_hash
     from .reproof import reprove_on_file, reprove_recorded_conditions
 
@@ -365,7 +394,7 @@ def check_certificate(proto: Any, trusted: Sequence[bytes] = ()) -> CheckResult:
         raise CertificateError(f"the model carries no neurarust certificate (metadata key "
                                f"{CERT_KEY!r}); export it with `neurarust export --certify`")
     cert = parse_certificate(text)
-    result = CheckResult(cert)
+    result = CheckResult(cert, budget=Budget(seconds))
     actual = model_hash(proto)
     _check_signature(proto, text, actual, trusted, result)
     if actual != cert.hash:

@@ -17,12 +17,13 @@ import numpy as np
 from .certificate_schema import Certificate, bounds_array
 from .recheck import MAX_ELEMENTS, _algebra, _show, _symbols
 
-__all__ = ["search"]
+__all__ = ["least_sizes", "search"]
 
 SAMPLES = 24
 
 
-def _least_sizes(cert: Certificate, specs: Mapping[str, str]) -> dict[str, int] | None:
+def least_sizes(cert: Certificate, specs: Mapping[str, str]) -> dict[str, int] | None:
+    """The sizes allowed by the assumptions with the least sum (None: z3 found none)."""
     from .shape import smallest_model
 
     z, facts = _algebra(cert, specs)
@@ -75,7 +76,7 @@ def search(proto: Any, cert: Certificate, specs: Mapping[str, str],
 
     assert cert.numeric is not None
     if sizes is None:
-        sizes = _least_sizes(cert, specs)
+        sizes = least_sizes(cert, specs)
         if sizes is None:
             return None
     shapes = {}

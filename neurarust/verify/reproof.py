@@ -19,7 +19,6 @@ from ..types.symbolic import Obligation
 from .certificate_schema import Certificate, bounds_array
 from .recheck import (
     MAX_ELEMENTS,
-    Z3_MS,
     CheckResult,
     _algebra,
     _brief,
@@ -41,8 +40,12 @@ def reprove_recorded_conditions(cert: Certificate, specs: Mapping[str, str],
     n_ok = 0
     for i, f in enumerate(cert.shape_facts):
         name = f"recorded shape condition {i} ({f.op} at {f.source[:80]})"
+        if result.budget.spent:
+            result.add(name, "unproven", f"the time budget ({result.budget.seconds:g} s) ran "
+                       f"out before conditions {i}..{len(cert.shape_facts) - 1}")
+            break
         proof = z.prove(Obligation(parse_assumption(f.condition, z), f.message), facts,
-                        timeout_ms=Z3_MS)
+                        timeout_ms=result.budget.ms())
         if proof.proven:
             n_ok += 1
         elif proof.counterexample:
@@ -73,7 +76,13 @@ def _traces(cert: Certificate, proto: Any, specs: Mapping[str, str],
         return [(trace(module, dict(specs), min_size=cert.min_size), None)]
     except Exception as err:  # noqa: BLE001 -- judged below, at every size or not at all
         why = _brief(err)
-    combos = size_combinations(cert, specs)
+    combos = size_combinations(cert, specs, budget=result.budget)
+    least = _least_sizes(cert, specs) if isinstance(combos, str) else None
+    failure = None if least is None else _concrete_failure(proto, specs, least, cert.min_size)
+    if least is not None and failure is not None:
+        result.add("file graph", "refuted", f"the file's graph fails at {_show(least)} "
+                   f"(allowed by the assumptions): {failure}")
+        return None
     if isinstance(combos, str):
         result.add("file graph", "unproven", f"the file's graph does not trace with the recorded "
                    f"specs ({why}), and {combos}: not re-proven at every size")
@@ -106,7 +115,7 @@ def _reprove_shapes(cert: Certificate, module_proto: Any, specs: Mapping[str, st
 
     where = "symbolically" if sizes is None else f"at {_show(sizes)}"
     report = verify_shapes(graph, list(cert.assumptions) if sizes is None else [],
-                           timeout_ms=Z3_MS)
+                           timeout_ms=result.budget.ms())
     bad = [r for r in report.results if r.status != "proven"]
     for r in bad:
         what = f"{r.node.op}: {r.obligation.message}: requires {r.obligation.condition}"
@@ -147,6 +156,12 @@ def _concrete_failure(proto: Any, specs: Mapping[str, str], sizes: dict[str, int
     return None
 
 
+def _least_sizes(cert: Certificate, specs: Mapping[str, str]) -> dict[str, int] | None:
+    from .refute import least_sizes
+
+    return least_sizes(cert, specs)
+
+
 def result_symbols(specs: Mapping[str, str]) -> list[str]:
     from .recheck import _symbols
 
@@ -174,7 +189,7 @@ def _reprove_outputs(cert: Certificate, specs: Mapping[str, str], graph: Graph,
                     z, facts = _algebra(cert, specs)
                 term = z.from_dim(a) == z.from_dim(b)
                 same = same and z.prove(Obligation(term, "output dim"), facts,
-                                        timeout_ms=Z3_MS).proven
+                                        timeout_ms=result.budget.ms()).proven
         if v.dtype != dtype or not same:
             result.add(f"output spec {name}", "unproven", f"recorded {spec}; the file's trace "
                        f"gives {v.type_str}" + (f" at {_show(sizes)}" if sizes else ""))
