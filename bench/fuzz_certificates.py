@@ -240,20 +240,24 @@ def m_huge(d: dict[str, Any], r: random.Random) -> None:
                             "B" + "*B" * r.choice([100, 10**4]), "(" * 500 + "B" + ")" * 500]))
 
 
-NEST = "\x00nest"
+@dataclass
+class _Nest:
+    """A value wrapped in ``depth`` lists, written by :func:`_dumps` (json.dumps cannot)."""
+
+    depth: int
+    value: Any
 
 
 def m_nest(d: dict[str, Any], r: random.Random) -> None:
-    """Wrap a field in 2 to 100,000 lists (written by :func:`_dumps`: json cannot)."""
+    """Wrap a field in 2 to 100,000 lists."""
     path = r.choice([p for p in _paths(d) if p])
-    _put(d, path, {NEST: [r.choice([2, 20, 200, 5000, 100_000]), _get(d, path)]})
+    _put(d, path, _Nest(r.choice([2, 20, 200, 5000, 100_000]), _get(d, path)))
 
 
 def _dumps(d: Any) -> str:
     """json.dumps, with the deep nestings of :func:`m_nest` expanded."""
-    if isinstance(d, dict) and set(d) == {NEST}:
-        n, v = d[NEST]
-        return "[" * int(n) + _dumps(v) + "]" * int(n)
+    if isinstance(d, _Nest):
+        return "[" * d.depth + _dumps(d.value) + "]" * d.depth
     if isinstance(d, dict):
         return "{" + ", ".join(f"{json.dumps(k)}: {_dumps(v)}" for k, v in d.items()) + "}"
     if isinstance(d, list):
@@ -290,6 +294,16 @@ def _graph_input_edit(proto: onnx.ModelProto, d: dict[str, Any], r: random.Rando
     d["inputs"][vi.name] = d["inputs"][vi.name].rsplit(",", 1)[0] + ", 9]"
 
 
+def _apply(mutator: Callable[[dict[str, Any], random.Random], Any], d: dict[str, Any],
+           r: random.Random) -> None:
+    """Apply a mutation; one that finds nothing to edit (an earlier mutation removed it, a
+    number too large to scale) leaves the certificate as it is."""
+    try:
+        mutator(d, r)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError):
+        pass
+
+
 def mutate(base: Base, bases: list[Base], r: random.Random, key: str,
            other: str) -> tuple[str, onnx.ModelProto]:
     """One mutant of ``base``: (the kind of mutation, the mutated model)."""
@@ -302,13 +316,10 @@ def mutate(base: Base, bases: list[Base], r: random.Random, key: str,
                      "signature", "multi"])
     text: str | None = None
     if kind in MUTATORS:
-        MUTATORS[kind](d, r)
+        _apply(MUTATORS[kind], d, r)
     elif kind == "multi":
         for _ in range(r.randint(2, 4)):
-            try:
-                MUTATORS[r.choice(list(MUTATORS))](d, r)
-            except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-                pass  # an earlier mutation removed what this one edits
+            _apply(MUTATORS[r.choice(list(MUTATORS))], d, r)
     elif kind == "rehash-weights":
         for _ in range(r.randint(1, 3)):
             _flip_weight(proto, r)

@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("verify needs a TARGET (or --kernels)")
         if args.vnnlib is None and args.target.endswith(".onnx"):
             return _verify_certificate(args.target, args.trust)
+        if args.trust:
+            parser.error("--trust applies to a certified net.onnx (without --vnnlib)")
         if args.vnnlib is not None or args.target.endswith(".onnx"):
             return _verify_vnnlib(args.target, args.vnnlib, args.timeout, args.split)
         return _verify(args.target, args.input, args.assume, args.range, exact=args.exact,
