@@ -239,6 +239,9 @@ def test_a_model_that_traces_only_at_concrete_sizes_is_checked_at_every_size(
     result = check_certificate(onnx.load(path))
     assert result.ok, result
     assert any("each of the 32 size combinations" in n for n in result.notes), result
+    _forge(path, lambda d: d.update(assumptions=["B <= 2", "T <= 64"]))  # 128 combinations
+    result = check_certificate(onnx.load(path))
+    assert result.exit_code == 3 and "more than 64 size combinations" in str(result), result
     with pytest.raises(CertificateError, match="more than 64 size combinations"):
         export_certified(graph, path, ["B <= 4", "T <= 64"], {"x": (-1.0, 1.0)})
     with pytest.raises(CertificateError, match="index-range"):  # T = 65 would read row 64
