@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("target", nargs="?", help="path/model.py:Name (a Module class, "
                                                    "instance, factory or function; the file is "
                                                    "executed as trusted code), or net.onnx")
+    verify.add_argument("--trust", action="append", default=[], metavar="PUB.pem",
+                        help="with a certified net.onnx: require a valid Ed25519 signature by "
+                             "this public key (repeatable: any one of them); exit 2 otherwise")
     verify.add_argument("--kernels", action="store_true",
                         help="prove every CUDA kernel's memory accesses in bounds (no target)")
     verify.add_argument("--input", action="append", default=[], metavar="SPEC",
@@ -111,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                              "nothing written, after")
     export.add_argument("--debug", action="store_true",
                         help="on an error, also print the traceback and the worker's output")
+    export.add_argument("--sign", metavar="KEY.pem", default=None,
+                        help="with --verify: sign the certificate with this Ed25519 private "
+                             "key (make one with `neurarust keygen KEY.pem`)")
+    keygen = sub.add_parser("keygen", help="write a new Ed25519 signing key KEY.pem (0600) "
+                                           "and its public key KEY.pub.pem")
+    keygen.add_argument("key", metavar="KEY.pem")
     args, rest = parser.parse_known_args(argv)
     if args.command in ("verify", "export") and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -121,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             verify.error("verify needs a TARGET (or --kernels)")
         if args.vnnlib is None and args.target.endswith(".onnx"):
             return _isolated("neurarust verify", args, "_verify_certificate",
-                             {"path": args.target})
+                             {"path": args.target, "trust": args.trust})
+        if args.trust:
+            verify.error("--trust applies to a certified net.onnx (without --vnnlib)")
         if args.vnnlib is not None or args.target.endswith(".onnx"):
             return _isolated("neurarust verify", args, "_verify_vnnlib",
                              {"target": args.target, "prop_path": args.vnnlib,
@@ -142,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
             export.error(f"-o {args.output} is a folder; give the .onnx file to write")
         common = {"target": args.target, "inputs": args.input, "output": args.output,
                   "opset": args.opset}
-        if args.certify or args.assume or args.range:
+        if args.certify or args.assume or args.range or args.sign:
             return _isolated("neurarust export", args, "_export_certified",
-                             {**common, "assumptions": args.assume, "ranges": args.range})
+                             {**common, "assumptions": args.assume, "ranges": args.range,
+                              "sign_key": args.sign})
         return _isolated("neurarust export", args, "_export", common)
+    if args.command == "keygen":
+        return _keygen(args.key)
     if args.command == "demo":
         from .demo import main as demo
 
@@ -302,8 +316,8 @@ def _parse_inputs(inputs: list[str]) -> dict[str, str]:
 
 
 def _export_certified(target: str, inputs: list[str], output: str, opset: int,
-                      assumptions: list[str], ranges: list[str], *,
-                      deadline: float | None = None) -> int:
+                      assumptions: list[str], ranges: list[str],
+                      sign_key: str | None = None, *, deadline: float | None = None) -> int:
     """``neurarust export --verify``: trace once, prove, export and embed the certificate;
     exit 0 written, 1 not proven or not exportable (nothing written), 2 usage error. Runs in
     the worker; ``deadline`` is enforced there by the parent."""
@@ -312,6 +326,7 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
     from .types.errors import DTypeError, ShapeError
     from .verify.certificate import CertificateError, export_certified
     from .verify.numeric import parse_range
+    from .verify.signing import SignatureError
 
     try:
         specs = _parse_inputs(inputs)
@@ -320,7 +335,11 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
         if not callable(model):
             raise ValueError(f"{target} is not a model or function")  # noqa: TRY004 (usage)
         graph = trace(model, specs)
-        proto, cert = export_certified(graph, output, assumptions, bounds, opset=opset)
+        proto, cert = export_certified(graph, output, assumptions, bounds, opset=opset,
+                                       sign_key=sign_key)
+    except SignatureError as err:
+        print(f"neurarust export: error: {err}", file=sys.stderr)
+        return 2
     except (OnnxExportError, ShapeError, DTypeError, CertificateError) as err:
         print(f"neurarust export: {err}", file=sys.stderr)
         return 1
@@ -330,14 +349,18 @@ def _export_certified(target: str, inputs: list[str], output: str, opset: int,
     print(f"wrote {output}: {len(proto.graph.node)} ONNX nodes, "
           f"{len(proto.graph.initializer)} initializers, opset {opset}, certified "
           f"({len(cert.shape_facts)} shape obligations proven"
-          + (", numeric safety proven" if cert.numeric else "") + f"; sha256 {cert.hash[:16]}...)")
+          + (", numeric safety proven" if cert.numeric else "") + f"; sha256 {cert.hash[:16]}..."
+          + (", signed" if sign_key else "") + ")")
     return 0
 
 
-def _verify_certificate(path: str, *, deadline: float | None = None) -> int:
-    """``neurarust verify net.onnx``: re-check the embedded certificate; exit 0 it holds,
-    1 it fails (hash mismatch or a claim no longer proven), 2 no certificate / unreadable.
-    Runs in the worker; ``deadline`` is enforced there by the parent."""
+def _verify_certificate(path: str, trust: list[str] | None = None, *,
+                        deadline: float | None = None) -> int:
+    """``neurarust verify net.onnx``: re-prove every claim of the embedded certificate on the
+    file; exit 0 every claim re-proven (and signed by a --trust key, if given), 1 a claim
+    refuted with a concrete witness, 2 no certificate / malformed / unreadable / signature
+    missing or invalid under --trust, 3 a claim not re-proven (and none refuted). Runs in the
+    worker; ``deadline`` is enforced there by the parent."""
     import os
 
     from .verify.certificate import CertificateError, verify_file
@@ -345,12 +368,26 @@ def _verify_certificate(path: str, *, deadline: float | None = None) -> int:
     try:
         if not os.path.isfile(path):
             raise CertificateError(f"no such file: {path}")
-        result = verify_file(path)
+        result = verify_file(path, trust or [])
     except (CertificateError, ImportError) as err:
         print(f"neurarust verify: error: {path}: {_one_line(str(err))}", file=sys.stderr)
         return 2
     print(result)
     return result.exit_code
+
+
+def _keygen(path: str) -> int:
+    """``neurarust keygen KEY.pem``: exit 0 written, 2 refused (exists, unwritable)."""
+    from .verify.signing import SignatureError, fingerprint, keygen, load_public_key
+
+    try:
+        key, pub = keygen(path)
+    except SignatureError as err:
+        print(f"neurarust keygen: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {key} (private, 0600) and {pub}; fingerprint "
+          f"{fingerprint(load_public_key(pub))}")
+    return 0
 
 
 def _export(target: str, inputs: list[str], output: str, opset: int, *,
