@@ -115,14 +115,17 @@ def certify(graph: Graph, proto: Any, assumptions: Sequence[str] = (),
     unsatisfiable assumptions, under which every proof would be vacuous, and for input
     ranges beyond float32's finite range)."""
     from .. import __version__
+    from .assumptions import check_assumptions
     from .numeric import verify_ranges
-    from .recheck import conflicting_assumptions
+    from .recheck import _symbols
     from .shape import verify_shapes
 
     specs = {v.name: v.type_str for v in graph.inputs}
-    conflict = conflicting_assumptions(specs, assumptions, graph.min_size)
-    if conflict is not None:
-        raise CertificateError(f"not certified: the assumptions are {conflict}")
+    # Contradictory assumptions, or ones naming a dim no input uses, are a usage error
+    # (AssumptionError, exit 2); assumptions z3 cannot decide certify nothing.
+    if check_assumptions(assumptions, _symbols(specs), min_size=graph.min_size) != "sat":
+        raise CertificateError("not certified: z3 could not tell whether any size satisfies "
+                               "the assumptions")
     ranges = dict(input_ranges or {})
     for name, (lo, hi) in ranges.items():
         if not (-F32_MAX <= float(lo) <= float(hi) <= F32_MAX):

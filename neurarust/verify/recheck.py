@@ -281,28 +281,18 @@ def _algebra(cert: Certificate, specs: Mapping[str, str]) -> tuple[Z3Algebra, li
 def conflicting_assumptions(specs: Mapping[str, str], assumptions: Sequence[str],
                             min_size: int | None, timeout_ms: int = Z3_MS) -> str | None:
     """None when z3 finds sizes satisfying the assumptions (and every named dim of the specs
-    ``>= min_size``); else why not: unsatisfiable, naming an unsat core, or undecided."""
-    from .shape import parse_assumption
+    ``>= min_size``); else why not: unsatisfiable (naming an unsat core), naming a dim no
+    input uses, or undecided. The check itself is :func:`.assumptions.check_assumptions`,
+    the one every proof runs first."""
+    from .assumptions import AssumptionError, check_assumptions
 
-    z = Z3Algebra(min_size=min_size)
-    for n in _symbols(specs):
-        z.dim(n)
-    facts = [parse_assumption(a, z) for a in assumptions]
-    s = z3.Solver()
-    s.set("timeout", timeout_ms)
-    s.add(*z.assumptions)
-    for i, f in enumerate(facts):
-        s.assert_and_track(f, z3.Bool(f"a{i}"))
-    verdict = s.check()
-    if verdict == z3.sat:
+    try:
+        verdict = check_assumptions(assumptions, _symbols(specs), min_size=min_size,
+                                    timeout_ms=timeout_ms)
+    except AssumptionError as err:
+        return f"unusable: {err}"
+    if verdict == "sat":
         return None
-    if verdict == z3.unsat:
-        core = sorted(int(str(b)[1:]) for b in s.unsat_core())
-        return ("unsatisfiable: no size satisfies them"
-                + (f" (conflicting: {'; '.join(assumptions[i] for i in core)}"
-                   f"{f'; every dim >= {min_size}' if min_size else ''})" if core
-                   else f" with every dim >= {min_size}")
-                + ", so a proof under them would prove nothing")
     return "undecided: z3 could not tell whether any size satisfies them"
 
 

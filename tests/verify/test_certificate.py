@@ -129,8 +129,8 @@ def test_cli_export_verify_writes_only_when_proven(capsys: pytest.CaptureFixture
                 "-o", out, "--verify", "--range", "x in [0, 1]", "--range", "y in [0, 1]"]
         assert main([*args, "--assume", "T >= 1"]) == 1  # T=2 refutes the broadcast
         assert "not certified" in capsys.readouterr().err and not os.path.exists(out)
-        assert main([*args, "--assume", "1 <= T <= 0"]) == 1  # vacuous: nothing written
-        assert "unsatisfiable" in capsys.readouterr().err and not os.path.exists(out)
+        assert main([*args, "--assume", "1 <= T <= 0"]) == 2  # vacuous: a usage error
+        assert "contradict" in capsys.readouterr().err and not os.path.exists(out)
         assert main([*args, "--assume", "T == 8"]) == 0
         assert "certified" in capsys.readouterr().out
         assert main(["verify", out]) == 0
