@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
+from . import _checkpoint_header as _header
 from ._atomic import atomic_write
 from .tensor import Tensor
 from .types import dtype as _dt
@@ -43,11 +44,15 @@ __all__ = ["save", "load", "load_metadata", "CheckpointError"]
 
 PathLike = str | os.PathLike[str]
 
-MAX_HEADER_SIZE = 100_000_000
+MAX_HEADER_SIZE = _header.MAX_HEADER_SIZE
 """Largest header accepted (as the safetensors reference reader): a corrupted length field
 cannot make :func:`load` allocate more than this for the header."""
+MAX_RANK = _header.MAX_RANK
+"""Most dims of a tensor in a checkpoint (numpy's limit)."""
+MAX_ENTRIES = _header.MAX_ENTRIES
+"""Most tensors (and most ``__metadata__`` entries) in one checkpoint."""
 
-_METADATA = "__metadata__"
+_METADATA = _header.METADATA
 _STRUCTURE_KEY = "neurarust.structure"
 _CHECKSUM_KEY = "neurarust.sha256"
 _OWN_PREFIX = "neurarust."
@@ -59,6 +64,7 @@ _TO_SAFETENSORS: dict[DType, str] = {
 }
 _FROM_SAFETENSORS: dict[str, DType] = {v: k for k, v in _TO_SAFETENSORS.items()}
 # Known to safetensors, but with no neurarust dtype: named in the error.
+_ITEMSIZE = {code: dtype.itemsize for code, dtype in _FROM_SAFETENSORS.items()}
 _UNSUPPORTED = ("BF16", "U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3",
                 "F6_E3M2", "C64")
 
@@ -308,6 +314,8 @@ def load_metadata(path: PathLike) -> dict[str, str]:
 
 
 def _read_header(f: BinaryIO, size: int, path: PathLike) -> tuple[dict[str, Any], int]:
+    """The parsed header of the checkpoint in ``f`` and where its data begins. Reads only the
+    header; its form is checked (bounded time and memory) before any JSON is parsed."""
     if size < 8:
         raise _error(path, f"file too short to be a safetensors file ({size} bytes, the "
                            "header length alone takes 8)")
@@ -322,76 +330,24 @@ def _read_header(f: BinaryIO, size: int, path: PathLike) -> tuple[dict[str, Any]
     if len(raw) != n:
         raise _error(path, "could not read the whole header (file changed while reading?)")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _error(path, f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})") \
-            from None
-    if not text.startswith("{"):
-        raise _error(path, "header does not start with '{' (not a safetensors file?)")
-    try:
-        header = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise _error(path, f"header is not valid JSON: {exc}") from None
-    if not isinstance(header, dict):
-        raise _error(path, "header is not a JSON object")
-    return header, 8 + n
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-Entry = tuple[str, DType, tuple[int, ...], int, int]
+        _header.scan(raw)
+        return _header.parse(raw), 8 + n
+    except _header.HeaderError as exc:
+        raise _error(path, str(exc)) from None
 
 
 def _validate(header: dict[str, Any], data_size: int,
               path: PathLike) -> tuple[dict[str, str], list[Entry]]:
     """Check every header entry and that the offsets tile the data section exactly."""
-    meta = header.get(_METADATA, {})
-    if not isinstance(meta, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
-        raise _error(path, f"{_METADATA!r} must map strings to strings")
-    entries: list[Entry] = []
-    for name, info in header.items():
-        if name == _METADATA:
-            continue
-        if not (isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}):
-            raise _error(path, f"tensor {name!r}: entry must have exactly dtype, shape and "
-                               f"data_offsets, got {str(info)[:80]}")
-        code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if code not in _FROM_SAFETENSORS:
-            why = "is not supported by neurarust" if code in _UNSUPPORTED else "is unknown"
-            raise _error(path, f"tensor {name!r}: dtype {str(code)[:20]!r} {why}; supported: "
-                               f"{', '.join(_FROM_SAFETENSORS)}")
-        if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
-            raise _error(path, f"tensor {name!r}: shape must be a list of non-negative "
-                               f"integers, got {str(shape)[:80]}")
-        if not (isinstance(offsets, list) and len(offsets) == 2
-                and all(_is_count(o) for o in offsets) and offsets[0] <= offsets[1]):
-            raise _error(path, f"tensor {name!r}: data_offsets must be [begin, end] with "
-                               f"0 <= begin <= end, got {str(offsets)[:80]}")
-        dtype = _FROM_SAFETENSORS[code]
-        nbytes = math.prod(shape) * dtype.itemsize
-        if offsets[1] - offsets[0] != nbytes:
-            raise _error(path, f"tensor {name!r}: {code}{shape} needs {nbytes} bytes, but its "
-                               f"data_offsets {offsets} span {offsets[1] - offsets[0]}")
-        entries.append((name, dtype, tuple(shape), offsets[0], offsets[1]))
-    entries.sort(key=lambda e: (e[3], e[4]))
-    position = 0
-    for name, _, _, begin, end in entries:
-        if begin != position:
-            what = "overlaps the previous tensor" if begin < position else "leaves a gap before it"
-            raise _error(path, f"tensor {name!r}: data_offsets [{begin}, {end}] {what} "
-                               f"(expected it to begin at {position})")
-        position = end
-    if position != data_size:
-        raise _error(path, f"the tensors cover {position} bytes of data but the file holds "
-                           f"{data_size} after the header (truncated or padded file?)")
-    return meta, entries
+    try:
+        meta, raw_entries = _header.validate(header, data_size, _ITEMSIZE, _UNSUPPORTED)
+    except _header.HeaderError as exc:
+        raise _error(path, str(exc)) from None
+    return meta, [(name, _FROM_SAFETENSORS[code], shape, begin, end)
+                  for name, code, shape, begin, end in raw_entries]
 
 
-def _is_count(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+Entry = tuple[str, DType, tuple[int, ...], int, int]
 
 
 def _read_tensor(f: BinaryIO, start: int, nbytes: int, dtype: DType, shape: tuple[int, ...],
