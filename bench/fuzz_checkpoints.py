@@ -39,17 +39,18 @@ import struct
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(_HERE))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import neurarust as nr  # noqa: E402
-from neurarust import serialization  # noqa: E402
+import neurarust as nr
+from neurarust import serialization
 
 CHECKSUM = "neurarust.sha256"
 STRUCTURE = "neurarust.structure"

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from typing import BinaryIO, Callable
+from collections.abc import Callable
+from typing import BinaryIO
 
 try:  # POSIX; elsewhere leftovers are not cleaned up (there is no way to tell them apart)
     import fcntl

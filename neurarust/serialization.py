@@ -30,7 +30,8 @@ import hashlib
 import json
 import math
 import os
-from typing import Any, BinaryIO, Mapping
+from collections.abc import Mapping
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -40,7 +41,7 @@ from .tensor import Tensor
 from .types import dtype as _dt
 from .types.dtype import DType
 
-__all__ = ["save", "load", "load_metadata", "CheckpointError"]
+__all__ = ["CheckpointError", "load", "load_metadata", "save"]
 
 PathLike = str | os.PathLike[str]
 
