@@ -52,6 +52,9 @@ MAX_RANK = _header.MAX_RANK
 """Most dims of a tensor in a checkpoint (numpy's limit)."""
 MAX_ENTRIES = _header.MAX_ENTRIES
 """Most tensors (and most ``__metadata__`` entries) in one checkpoint."""
+MAX_STRUCTURE_VALUES = 8 * MAX_ENTRIES
+"""Most JSON values (counted as brackets and commas) in the structure description of a
+nested checkpoint (an optimizer state): its memory stays bounded (~64 bytes a value)."""
 
 _METADATA = _header.METADATA
 _STRUCTURE_KEY = "neurarust.structure"
@@ -289,6 +292,12 @@ def _load(f: BinaryIO, size: int, path: PathLike) -> Any:
     structure = meta.get(_STRUCTURE_KEY)
     if structure is None:
         return tensors
+    # Bounded before parsing: about 64 bytes of memory per JSON value, and a file with a
+    # recomputed checksum is no proof of good faith.
+    values = structure.count("[") + structure.count("{") + structure.count(",")
+    if values > MAX_STRUCTURE_VALUES:
+        raise _error(path, f"{_STRUCTURE_KEY!r} metadata: more than {MAX_STRUCTURE_VALUES} "
+                           "JSON values")
     try:
         doc = json.loads(structure)
         if not (isinstance(doc, dict) and doc.get("version") == _FORMAT_VERSION

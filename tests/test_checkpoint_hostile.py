@@ -19,10 +19,20 @@ from typing import Any
 import pytest
 
 import neurarust as nr
-from neurarust import _atomic, _checkpoint_header
+from neurarust import _atomic, _checkpoint_header, serialization
 from neurarust.serialization import MAX_ENTRIES, MAX_RANK, CheckpointError, load, save
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench_module() -> Any:
+    """bench/fuzz_checkpoints.py, imported as a module."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import fuzz_checkpoints
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return fuzz_checkpoints
 
 
 def raw_file(header: bytes | dict[str, Any], data: bytes = b"") -> bytes:
@@ -93,6 +103,23 @@ def test_what_passes_the_limits_still_loads() -> None:
     assert load(io.BytesIO(raw_file(header, b"\0" * 4)))["t"].shape == (1,) * MAX_RANK
 
 
+def test_structure_description_is_bounded_even_with_a_recomputed_checksum(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fuzz = _bench_module()
+    base = fuzz.base_files()[1][1]  # a nested (optimizer-like) checkpoint
+    header, data = fuzz.split(base)
+    meta = header["__metadata__"]
+    doc = json.loads(meta["neurarust.structure"])
+    doc["extra"] = [[] for _ in range(100)]  # about 100 more values: a valid description
+    meta["neurarust.structure"] = json.dumps(doc)
+    raw = fuzz.join(fuzz.resign(header, data), data)
+    load(io.BytesIO(raw))
+    monkeypatch.setattr(serialization, "MAX_STRUCTURE_VALUES", 100)
+    with pytest.raises(CheckpointError, match="'neurarust.structure' metadata: more than 100 "
+                                              "JSON values"):
+        load(io.BytesIO(raw))
+
+
 # -- saves: stale temp files, umask -------------------------------------------------------------
 def test_a_save_killed_half_way_leaves_a_temp_file_that_the_next_save_removes(
         tmp_path: Path) -> None:
@@ -148,12 +175,7 @@ def test_checkpoints_respect_the_umask(tmp_path: Path, umask: int) -> None:
 
 # -- the mutation campaign, in miniature --------------------------------------------------------
 def test_seeded_mutation_campaign_miniature() -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import fuzz_checkpoints
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    counts = fuzz_checkpoints.campaign(n=200, seed=13, workers=1, in_process=True)
+    counts = _bench_module().campaign(n=200, seed=13, workers=1, in_process=True)
     assert counts["total"] == 200
     assert counts["other_exception"] == 0 and counts["timeout"] == 0, counts["failures"][:3]
     assert counts["loaded_altered"] == 0, counts["failures"][:3]
