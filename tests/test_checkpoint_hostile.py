@@ -82,6 +82,30 @@ def test_hostile_headers_raise_checkpoint_error_naming_file_and_field(
     assert "<file object>" in str(info.value) and field in str(info.value)
 
 
+def test_a_header_of_tiny_json_values_is_refused_within_a_small_memory_budget() -> None:
+    # 30 MB of "[]," in a shape: json.loads would first build 10 M lists (~700 MB); the
+    # child process may only grow its address space by 300 MB.
+    script = textwrap.dedent("""
+        import io, resource, struct
+        import neurarust as nr
+        with open("/proc/self/status") as f:
+            vm = next(int(line.split()[1]) for line in f if line.startswith("VmSize:")) * 1024
+        body = b'{"t":{"dtype":"F32","shape":[' + b"[]," * 10_000_000 + b'[]],"data_offsets":[0,4]}}'
+        raw = struct.pack("<Q", len(body)) + body + bytes(4)
+        resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))
+        try:
+            nr.load(io.BytesIO(raw))
+        except Exception as exc:
+            print(type(exc).__name__, str(exc)[:300])
+    """)
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("needs Linux /proc to read the address-space size")
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.startswith("CheckpointError"), done.stdout + done.stderr[-500:]
+    assert "tensor 't' field 'shape'" in done.stdout
+
+
 def test_too_many_tensors_is_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert MAX_ENTRIES == 1_000_000
     monkeypatch.setattr(_checkpoint_header, "MAX_ENTRIES", 1000)  # the same check, sooner
