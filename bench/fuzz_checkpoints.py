@@ -17,9 +17,11 @@ Each result is counted as: ``loaded_ok`` (the original object, integrity holds),
 ``loaded_resigned`` (a re-signed mutant that passes every check: a valid file by
 construction), ``loaded_unverified`` (a mutant of the checksum-less file: nothing to check
 the data against), ``checkpoint_error``, and the failures: ``loaded_altered`` (a checksummed,
-not re-signed mutant loaded as something else), ``other_exception`` (any other exception: a
-crash), ``timeout`` (past the wall limit: the worker is killed) and ``over_memory`` (peak RSS
-over the cap). Exit status 1 when there is any failure.
+not re-signed mutant loaded as something else), ``loaded_reference_rejects`` (a file that
+the ``safetensors`` package, the format's reference reader, rejects: nr.load must be as
+strict), ``other_exception`` (any other exception: a crash), ``timeout`` (past the wall
+limit: the worker is killed) and ``over_memory`` (peak RSS over the cap). Exit status 1 when
+there is any failure.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ import neurarust as nr
 from neurarust import serialization
 
 CHECKSUM = "neurarust.sha256"
+FAILURES = ("loaded_altered", "loaded_reference_rejects", "other_exception", "timeout",
+            "over_memory")
 STRUCTURE = "neurarust.structure"
 
 
@@ -335,6 +339,8 @@ def classify(raw: bytes, as_path: bool, original: Any, resigned: bool,
         return "checkpoint_error", str(exc)[:200]
     except Exception as exc:  # noqa: BLE001 - a crash is what we count
         return "other_exception", f"{type(exc).__name__}: {str(exc)[:200]}"
+    if not _reference_accepts(raw):
+        return "loaded_reference_rejects", "nr.load accepted what safetensors rejects"
     if original is not None and same(original, result):
         return "loaded_ok", ""
     if resigned:
@@ -342,6 +348,20 @@ def classify(raw: bytes, as_path: bool, original: Any, resigned: bool,
     if original is None:
         return "loaded_unverified", ""
     return "loaded_altered", "a checksummed file loaded as something else"
+
+
+def _reference_accepts(raw: bytes) -> bool:
+    """Whether the safetensors package (the format's reference reader) accepts ``raw`` too
+    (True when it is not installed): what nr.load accepts must be a safetensors file."""
+    try:
+        from safetensors import SafetensorError, deserialize
+    except ImportError:
+        return True
+    try:
+        deserialize(raw)
+    except (SafetensorError, ValueError, TypeError):
+        return False
+    return True
 
 
 def _worker(conn: Any, max_rss_mb: int) -> None:
@@ -394,7 +414,8 @@ def campaign(n: int = 10_000, seed: int = 0, workers: int = 2, timeout: float = 
     originals = {name: obj for name, _, obj in bases}
     counts: dict[str, Any] = {k: 0 for k in (
         "loaded_ok", "loaded_resigned", "loaded_unverified", "checkpoint_error",
-        "loaded_altered", "other_exception", "timeout", "over_memory")}
+        "loaded_altered", "loaded_reference_rejects", "other_exception", "timeout",
+        "over_memory")}
     counts.update(total=0, failures=[], peak_rss_mb=0.0, slowest_s=0.0)
     jobs = []
     for i in range(n):
@@ -408,7 +429,7 @@ def campaign(n: int = 10_000, seed: int = 0, workers: int = 2, timeout: float = 
         counts["total"] += 1
         counts["peak_rss_mb"] = max(counts["peak_rss_mb"], peak)
         counts["slowest_s"] = max(counts["slowest_s"], elapsed)
-        if category in ("loaded_altered", "other_exception", "timeout", "over_memory") \
+        if category in FAILURES \
                 and len(counts["failures"]) < 20:
             counts["failures"].append({"category": category, "detail": detail,
                                        "base": job[2], "mutant": job[0][:2000]})
@@ -481,8 +502,8 @@ def main() -> int:
           f"(seed {args.seed}, {args.workers} workers, {args.timeout:.0f} s limit, "
           f"{args.max_rss_mb} MB cap)")
     for key in ("loaded_ok", "loaded_resigned", "loaded_unverified", "checkpoint_error",
-                "loaded_altered", "other_exception", "timeout", "over_memory"):
-        print(f"  {key:18s} {counts[key]}")
+                *FAILURES):
+        print(f"  {key:24s} {counts[key]}")
     print(f"  peak RSS {counts['peak_rss_mb']:.0f} MB (of a worker process, imports included); "
           f"slowest load {counts['slowest_s']:.2f} s")
     for f in failures:

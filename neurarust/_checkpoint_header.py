@@ -47,6 +47,7 @@ MAX_RANK = 64
 MAX_ENTRIES = 1_000_000
 """Most tensors in one header, and most ``__metadata__`` entries."""
 METADATA = "__metadata__"
+_U64 = 2 ** 64  # dims and offsets are below it (safetensors' usize); type(x) is int: no bools
 _MAX_FIELDS = 8  # per tensor entry: 3 are valid; a few more get a clear error after parsing
 
 
@@ -255,13 +256,14 @@ def validate(header: dict[str, Any], data_size: int, itemsize: Mapping[str, int]
             why = "is not supported by neurarust" if code in unsupported else "is unknown"
             raise HeaderError(f"{field} field 'dtype'",
                               f"{str(code)[:20]!r} {why}; supported: {', '.join(itemsize)}")
-        if not (isinstance(shape, list) and len(shape) <= MAX_RANK
-                and all(_is_count(d) for d in shape)):
+        if not (type(shape) is list and len(shape) <= MAX_RANK
+                and all(type(d) is int and 0 <= d < _U64 for d in shape)):
             raise HeaderError(f"{field} field 'shape'",
                               f"must be a list of at most {MAX_RANK} non-negative integers "
                               f"below 2**64, got {str(shape)[:80]}")
-        if not (isinstance(offsets, list) and len(offsets) == 2
-                and all(_is_count(o) for o in offsets) and offsets[0] <= offsets[1]):
+        if not (type(offsets) is list and len(offsets) == 2
+                and all(type(o) is int and 0 <= o < _U64 for o in offsets)
+                and offsets[0] <= offsets[1]):
             raise HeaderError(f"{field} field 'data_offsets'",
                               "must be [begin, end] with 0 <= begin <= end < 2**64, got "
                               f"{str(offsets)[:80]}")
@@ -288,7 +290,3 @@ def validate(header: dict[str, Any], data_size: int, itemsize: Mapping[str, int]
                                     f"holds {data_size} after the header (truncated or padded "
                                     "file?)")
     return meta, entries
-
-
-def _is_count(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2 ** 64
