@@ -52,7 +52,10 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-            os.replace(tmp, target)  # while the lock is held: no one can take it for stale
+            if fcntl is not None:  # while the lock is held: no one can take it for stale
+                os.replace(tmp, target)
+        if fcntl is None:  # pragma: no cover - Windows can't rename an open file
+            os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)

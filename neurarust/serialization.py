@@ -17,11 +17,20 @@ a JSON description of the structure in ``__metadata__["neurarust.structure"]``, 
 
 Integrity: ``__metadata__["neurarust.sha256"]`` holds a SHA-256 of the canonical header and the
 data, so :func:`load` detects any truncation or flipped byte in a file written here, instead of
-returning garbage. Every structural problem (bad header length, invalid JSON, offsets out of
-range or overlapping, unknown dtype, size mismatch) raises :class:`CheckpointError`, a
-``ValueError`` naming the file and the problem. Writes are atomic: a temporary file in the
-same directory, flushed and fsynced, then renamed over the target; then the directory is
-fsynced, so a crash leaves the old checkpoint or the new one, never half of one.
+returning garbage (an accident, not forgery: anyone who edits a file can recompute it).
+
+Hostile files: only the header is read before it is checked, and its form is checked in one
+linear pass before any JSON object is built (:mod:`._checkpoint_header`: header <= 100 MB,
+<= 64 dims, integers below 2**64, <= 1,000,000 tensors, unique names), so no file can cost
+quadratic time or memory out of proportion to its header. Every problem (bad header length,
+invalid JSON, a field of the wrong type, offsets out of range or overlapping, unknown dtype,
+size mismatch, checksum mismatch) raises :class:`CheckpointError`, a ``ValueError`` naming
+the file and the field.
+
+Writes are atomic (:mod:`._atomic`): a temporary file in the same directory (mode 0o666 less
+the umask), flushed and fsynced, renamed over the target, then the directory fsynced, so a
+crash leaves the old checkpoint or the new one, never half of one; the temp files of killed
+saves are removed by the next save to the same path.
 """
 
 from __future__ import annotations
