@@ -45,7 +45,7 @@ def entry(shape: Any, offsets: Any = (0, 4), dtype: Any = "F32") -> dict[str, An
 
 
 # -- hostile headers: rejected early, by field, as CheckpointError -----------------------------
-@pytest.mark.parametrize("header,field", [
+HOSTILE_HEADERS: list[tuple[Any, str]] = [
     (entry([3] * 1_600_000), "tensor 't' field 'shape'"),        # was 30-70 s in math.prod
     (entry([1] * (MAX_RANK + 1)), "tensor 't' field 'shape'"),
     (b'{"t":{"dtype":"F32","shape":[' + b"[]," * 3_000_000 + b'[]],"data_offsets":[0,4]}}',
@@ -74,7 +74,11 @@ def entry(shape: Any, offsets: Any = (0, 4), dtype: Any = "F32") -> dict[str, An
       b'"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'), "duplicate key 't'"),
     (b'{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} x', "header"),
     (b'{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},}', "header"),
-])
+]
+HOSTILE_IDS = ['1.6M dims', '65 dims', '3M nested lists', 'string dim', 'dtype list', 'dtype dict', 'dtype int', '4300-digit dim', 'dim 2**64', 'float dim', 'bool dim', 'null dim', 'offset 2**64', '3 offsets', 'offset past data', '2**80 bytes', 'extra field', 'entry list', 'entry string', 'metadata nested', 'metadata list', 'metadata null', 'duplicate name', 'trailing junk', 'trailing comma']
+
+
+@pytest.mark.parametrize("header,field", HOSTILE_HEADERS, ids=HOSTILE_IDS)
 def test_hostile_headers_raise_checkpoint_error_naming_file_and_field(
         header: Any, field: str) -> None:
     with pytest.raises(CheckpointError) as info:
