@@ -416,7 +416,7 @@ def campaign(n: int = 10_000, seed: int = 0, workers: int = 2, timeout: float = 
         "loaded_ok", "loaded_resigned", "loaded_unverified", "checkpoint_error",
         "loaded_altered", "loaded_reference_rejects", "other_exception", "timeout",
         "over_memory")}
-    counts.update(total=0, failures=[], peak_rss_mb=0.0, slowest_s=0.0)
+    counts.update(total=0, failures=[], peak_rss_mb=0.0, slowest_s=0.0, slowest="")
     jobs = []
     for i in range(n):
         base, raw, resigned = make_mutant(rng, bases)
@@ -428,7 +428,11 @@ def campaign(n: int = 10_000, seed: int = 0, workers: int = 2, timeout: float = 
         counts[category] += 1
         counts["total"] += 1
         counts["peak_rss_mb"] = max(counts["peak_rss_mb"], peak)
-        counts["slowest_s"] = max(counts["slowest_s"], elapsed)
+        if elapsed > counts["slowest_s"]:
+            counts["slowest_s"] = elapsed
+            n = int.from_bytes(job[0][:8], "little")
+            counts["slowest"] = f"{job[2]} mutant, {len(job[0])} bytes, header {n} bytes: " \
+                                f"{job[0][8:88]!r}"
         if category in FAILURES \
                 and len(counts["failures"]) < 20:
             counts["failures"].append({"category": category, "detail": detail,
@@ -505,7 +509,7 @@ def main() -> int:
                 *FAILURES):
         print(f"  {key:24s} {counts[key]}")
     print(f"  peak RSS {counts['peak_rss_mb']:.0f} MB (of a worker process, imports included); "
-          f"slowest load {counts['slowest_s']:.2f} s")
+          f"slowest load {counts['slowest_s']:.2f} s\n    ({counts['slowest']})")
     for f in failures:
         print(f"FAILURE {f['category']} ({f['base']}): {f['detail']}\n    {f['mutant'][:300]!r}")
     return 1 if failures else 0
