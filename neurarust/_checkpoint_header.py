@@ -84,11 +84,10 @@ def _whole(max_entries: int) -> re.Pattern[bytes]:
                       + rb"){0,%d}+)?\}" % (max_entries - 1) + _W)
 
 
-_OPEN = re.compile(rb"\{" + _W)
+_OPEN = re.compile(_W + rb"\{" + _W)
 _KEY = re.compile(rb"(" + _STR + rb")" + _W + rb":" + _W)
 _ENTRY_RE = re.compile(_ENTRY + _W)
 _META_RE = re.compile(_META + _W)
-_FIELD_KEY = re.compile(rb"(" + _STR + rb")" + _W + rb":" + _W)
 _VALUE_RE = re.compile(_VALUE + _W)
 _SEP = re.compile(rb"([,}])" + _W)
 _META_KEY = b'"' + METADATA.encode() + b'"'
@@ -110,7 +109,7 @@ def _snippet(raw: bytes, pos: int) -> str:
 def scan(raw: bytes) -> None:
     """Check the form of header ``raw`` (see the module doc) in linear time and constant
     memory; raise :class:`HeaderError` naming the first entry that does not fit."""
-    if _whole(MAX_ENTRIES).fullmatch(raw):  # one pass in C; the loop below finds the fault, or the count
+    if _whole(MAX_ENTRIES).fullmatch(raw):  # one pass in C; the loop below names the fault
         return
     m = _OPEN.match(raw)
     if m is None:
@@ -168,7 +167,7 @@ def _explain_entry(raw: bytes, pos: int, name: str) -> None:
     assert m is not None
     pos = m.end()
     for _ in range(_MAX_FIELDS):
-        key = _FIELD_KEY.match(raw, pos)
+        key = _KEY.match(raw, pos)
         if key is None:
             break
         field_name = _name(key.group(1))
