@@ -15,8 +15,9 @@ reference reader does.
 
 The limits match or tighten those of the safetensors reader (header <= 100 MB, offsets in
 bounds and contiguous, no overlaps, sizes that do not overflow 64 bits); the extra caps (rank,
-entry count, no duplicate names) keep a hostile header within about 1.5 GB of memory and a
-few seconds, where the reference reader itself spends 1.9 GB on a 95 MB header.
+entry count, no duplicate names) keep a hostile header within about 1.3 GB of memory, where
+the reference reader itself spends 1.9 GB on a 94 MB header of ones (see
+bench/checkpoint_hostile.py).
 """
 
 from __future__ import annotations
