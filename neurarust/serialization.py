@@ -17,37 +17,57 @@ a JSON description of the structure in ``__metadata__["neurarust.structure"]``, 
 
 Integrity: ``__metadata__["neurarust.sha256"]`` holds a SHA-256 of the canonical header and the
 data, so :func:`load` detects any truncation or flipped byte in a file written here, instead of
-returning garbage. Every structural problem (bad header length, invalid JSON, offsets out of
-range or overlapping, unknown dtype, size mismatch) raises :class:`CheckpointError`, a
-``ValueError`` naming the file and the problem. Writes are atomic: a temporary file in the
-same directory, flushed and fsynced, then renamed over the target; then the directory is
-fsynced, so a crash leaves the old checkpoint or the new one, never half of one.
+returning garbage (an accident, not forgery: anyone who edits a file can recompute it).
+
+Hostile files: only the header is read before it is checked, and its form is checked in one
+linear pass before any JSON object is built (:mod:`._checkpoint_header`: header <= 100 MB,
+<= 64 dims, integers below 2**64, <= 1,000,000 tensors, unique names), so no file can cost
+quadratic time or memory out of proportion to its header. Every problem (bad header length,
+invalid JSON, a field of the wrong type, offsets out of range or overlapping, unknown dtype,
+size mismatch, checksum mismatch) raises :class:`CheckpointError`, a ``ValueError`` naming
+the file and the field.
+
+Writes are atomic (:mod:`._atomic`): a temporary file in the same directory (mode 0o666 less
+the umask), flushed and fsynced, renamed over the target, then the directory fsynced, so a
+crash leaves the old checkpoint or the new one, never half of one; the temp files of killed
+saves are removed by the next save to the same path.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import math
 import os
-from typing import Any, BinaryIO, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from . import _checkpoint_header as _header
 from ._atomic import atomic_write
 from .tensor import Tensor
 from .types import dtype as _dt
 from .types.dtype import DType
 
-__all__ = ["save", "load", "load_metadata", "CheckpointError"]
+__all__ = ["CheckpointError", "load", "load_metadata", "save"]
 
 PathLike = str | os.PathLike[str]
 
-MAX_HEADER_SIZE = 100_000_000
+MAX_HEADER_SIZE = _header.MAX_HEADER_SIZE
 """Largest header accepted (as the safetensors reference reader): a corrupted length field
 cannot make :func:`load` allocate more than this for the header."""
+MAX_RANK = _header.MAX_RANK
+"""Most dims of a tensor in a checkpoint (numpy's limit)."""
+MAX_ENTRIES = _header.MAX_ENTRIES
+"""Most tensors (and most ``__metadata__`` entries) in one checkpoint."""
+MAX_STRUCTURE_VALUES = 8 * MAX_ENTRIES
+"""Most JSON values (counted as brackets and commas) in the structure description of a
+nested checkpoint (an optimizer state): its memory stays bounded (~64 bytes a value)."""
 
-_METADATA = "__metadata__"
+_METADATA = _header.METADATA
 _STRUCTURE_KEY = "neurarust.structure"
 _CHECKSUM_KEY = "neurarust.sha256"
 _OWN_PREFIX = "neurarust."
@@ -59,6 +79,7 @@ _TO_SAFETENSORS: dict[DType, str] = {
 }
 _FROM_SAFETENSORS: dict[str, DType] = {v: k for k, v in _TO_SAFETENSORS.items()}
 # Known to safetensors, but with no neurarust dtype: named in the error.
+_ITEMSIZE = {code: dtype.itemsize for code, dtype in _FROM_SAFETENSORS.items()}
 _UNSUPPORTED = ("BF16", "U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3",
                 "F6_E3M2", "C64")
 
@@ -263,8 +284,26 @@ def load(path: PathLike | BinaryIO) -> Any:
         return _load(f, os.fstat(f.fileno()).st_size, path)
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a header of many tensors builds millions of small
+    acyclic objects, and the collector's repeated passes over them doubled the load time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _load(f: BinaryIO, size: int, path: PathLike) -> Any:
     """The checkpoint in ``f`` (``size`` bytes); ``path`` names it in errors."""
+    with _no_gc():
+        return _load_unpaused(f, size, path)
+
+
+def _load_unpaused(f: BinaryIO, size: int, path: PathLike) -> Any:
     header, data_start = _read_header(f, size, path)
     meta, entries = _validate(header, size - data_start, path)
     checksum = meta.get(_CHECKSUM_KEY)
@@ -282,6 +321,12 @@ def _load(f: BinaryIO, size: int, path: PathLike) -> Any:
     structure = meta.get(_STRUCTURE_KEY)
     if structure is None:
         return tensors
+    # Bounded before parsing: about 64 bytes of memory per JSON value, and a file with a
+    # recomputed checksum is no proof of good faith.
+    values = structure.count("[") + structure.count("{") + structure.count(",")
+    if values > MAX_STRUCTURE_VALUES:
+        raise _error(path, f"{_STRUCTURE_KEY!r} metadata: more than {MAX_STRUCTURE_VALUES} "
+                           "JSON values")
     try:
         doc = json.loads(structure)
         if not (isinstance(doc, dict) and doc.get("version") == _FORMAT_VERSION
@@ -308,6 +353,8 @@ def load_metadata(path: PathLike) -> dict[str, str]:
 
 
 def _read_header(f: BinaryIO, size: int, path: PathLike) -> tuple[dict[str, Any], int]:
+    """The parsed header of the checkpoint in ``f`` and where its data begins. Reads only the
+    header; its form is checked (bounded time and memory) before any JSON is parsed."""
     if size < 8:
         raise _error(path, f"file too short to be a safetensors file ({size} bytes, the "
                            "header length alone takes 8)")
@@ -322,76 +369,24 @@ def _read_header(f: BinaryIO, size: int, path: PathLike) -> tuple[dict[str, Any]
     if len(raw) != n:
         raise _error(path, "could not read the whole header (file changed while reading?)")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _error(path, f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})") \
-            from None
-    if not text.startswith("{"):
-        raise _error(path, "header does not start with '{' (not a safetensors file?)")
-    try:
-        header = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise _error(path, f"header is not valid JSON: {exc}") from None
-    if not isinstance(header, dict):
-        raise _error(path, "header is not a JSON object")
-    return header, 8 + n
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-Entry = tuple[str, DType, tuple[int, ...], int, int]
+        _header.scan(raw)
+        return _header.parse(raw), 8 + n
+    except _header.HeaderError as exc:
+        raise _error(path, str(exc)) from None
 
 
 def _validate(header: dict[str, Any], data_size: int,
               path: PathLike) -> tuple[dict[str, str], list[Entry]]:
     """Check every header entry and that the offsets tile the data section exactly."""
-    meta = header.get(_METADATA, {})
-    if not isinstance(meta, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
-        raise _error(path, f"{_METADATA!r} must map strings to strings")
-    entries: list[Entry] = []
-    for name, info in header.items():
-        if name == _METADATA:
-            continue
-        if not (isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}):
-            raise _error(path, f"tensor {name!r}: entry must have exactly dtype, shape and "
-                               f"data_offsets, got {str(info)[:80]}")
-        code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if code not in _FROM_SAFETENSORS:
-            why = "is not supported by neurarust" if code in _UNSUPPORTED else "is unknown"
-            raise _error(path, f"tensor {name!r}: dtype {str(code)[:20]!r} {why}; supported: "
-                               f"{', '.join(_FROM_SAFETENSORS)}")
-        if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
-            raise _error(path, f"tensor {name!r}: shape must be a list of non-negative "
-                               f"integers, got {str(shape)[:80]}")
-        if not (isinstance(offsets, list) and len(offsets) == 2
-                and all(_is_count(o) for o in offsets) and offsets[0] <= offsets[1]):
-            raise _error(path, f"tensor {name!r}: data_offsets must be [begin, end] with "
-                               f"0 <= begin <= end, got {str(offsets)[:80]}")
-        dtype = _FROM_SAFETENSORS[code]
-        nbytes = math.prod(shape) * dtype.itemsize
-        if offsets[1] - offsets[0] != nbytes:
-            raise _error(path, f"tensor {name!r}: {code}{shape} needs {nbytes} bytes, but its "
-                               f"data_offsets {offsets} span {offsets[1] - offsets[0]}")
-        entries.append((name, dtype, tuple(shape), offsets[0], offsets[1]))
-    entries.sort(key=lambda e: (e[3], e[4]))
-    position = 0
-    for name, _, _, begin, end in entries:
-        if begin != position:
-            what = "overlaps the previous tensor" if begin < position else "leaves a gap before it"
-            raise _error(path, f"tensor {name!r}: data_offsets [{begin}, {end}] {what} "
-                               f"(expected it to begin at {position})")
-        position = end
-    if position != data_size:
-        raise _error(path, f"the tensors cover {position} bytes of data but the file holds "
-                           f"{data_size} after the header (truncated or padded file?)")
-    return meta, entries
+    try:
+        meta, raw_entries = _header.validate(header, data_size, _ITEMSIZE, _UNSUPPORTED)
+    except _header.HeaderError as exc:
+        raise _error(path, str(exc)) from None
+    return meta, [(name, _FROM_SAFETENSORS[code], shape, begin, end)
+                  for name, code, shape, begin, end in raw_entries]
 
 
-def _is_count(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+Entry = tuple[str, DType, tuple[int, ...], int, int]
 
 
 def _read_tensor(f: BinaryIO, start: int, nbytes: int, dtype: DType, shape: tuple[int, ...],

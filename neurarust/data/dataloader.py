@@ -12,6 +12,7 @@ same batches on every run (see docs/data.md).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import multiprocessing.context
 import os
@@ -377,13 +378,23 @@ class _ProcessWorker:
             pass
 
     def join(self, timeout: float) -> None:
+        """Wait ``timeout`` s for the worker to exit, then terminate it, then kill it (a
+        stopped or hung process ignores SIGTERM until it runs again); always reaped."""
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
-            self.process.join(timeout)
+            self.process.join(min(timeout, 1.0))
+        if self.process.is_alive():
+            self.kill()
         self.task_writer.close()
         self.result_sock.close()
         self.process.close()
+
+    def kill(self) -> None:
+        """SIGKILL the worker (works on a stopped process too) and reap it."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
 
 
 class _ThreadWorker:
@@ -423,6 +434,9 @@ class _ThreadWorker:
 
     def join(self, timeout: float) -> None:
         self.thread.join(timeout)  # a thread stuck in user code stays behind (daemon)
+
+    def kill(self) -> None:
+        """Threads can't be killed: one stuck in user code stays behind (a daemon)."""
 
 
 _live_iterators: weakref.WeakSet[_MultiWorkerIter] = weakref.WeakSet()
@@ -544,7 +558,13 @@ class _MultiWorkerIter(_BaseIter):
             self._shutdown_workers()
             raise _LoaderError(RuntimeError(str(e))) from None
         if not ok:
-            raise _LoaderError(RuntimeError(f"DataLoader timed out after {self._timeout} seconds"))
+            # As torch: the hung (or stopped) worker is killed at once, the others are shut
+            # down, and the error is raised now, not after the workers' join timeouts.
+            self._workers[wid].kill()
+            self._shutdown_workers()
+            raise _LoaderError(RuntimeError(
+                f"DataLoader timed out after {self._timeout} seconds (worker {wid} sent no "
+                "batch; it was killed)"))
         return ok, message
 
     def __next__(self) -> Any:
@@ -607,13 +627,9 @@ class _MultiWorkerIter(_BaseIter):
         for w in self._workers:
             w.stop()
         for w in self._workers:
-            try:
+            with contextlib.suppress(Exception):  # best effort at interpreter exit
                 w.join(JOIN_TIMEOUT)
-            except Exception:  # pragma: no cover - best effort at interpreter exit
-                pass
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the interpreter may be shutting down
             self._shutdown_workers()
-        except Exception:  # pragma: no cover - interpreter shutting down
-            pass

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .. import _sizes
 from ..device import CPU, Device, _default
 from ..device import device as to_device
 from ..tensor import Tensor, _shape_args, _Storage
@@ -15,9 +17,28 @@ from ..types.dtype import DType, from_numpy_dtype
 from .random import Generator, default_generator
 
 __all__ = [
-    "tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "empty",
-    "arange", "linspace", "eye", "rand", "randn", "randint", "randperm", "zeros_like",
-    "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
+    "arange",
+    "as_tensor",
+    "empty",
+    "empty_like",
+    "eye",
+    "from_dlpack",
+    "from_numpy",
+    "full",
+    "full_like",
+    "linspace",
+    "ones",
+    "ones_like",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randn",
+    "randn_like",
+    "randperm",
+    "tensor",
+    "zeros",
+    "zeros_like",
 ]
 
 DeviceArg = str | Device | None
@@ -117,6 +138,20 @@ def from_dlpack(obj: Any) -> Tensor:
     return from_numpy(np.from_dlpack(obj))
 
 
+def _alloc(op: str, shape: tuple[Any, ...], dtype: DType, make: Any) -> Any:
+    """``make()``, the host array of ``shape`` for ``op``, with PyTorch's error class and
+    words (op, dtype and shape, size) when it can't be allocated."""
+    _sizes.check(op, dtype.short, shape, dtype.itemsize)
+    try:
+        return make()
+    except MemoryError:
+        raise _sizes.out_of_memory(op, dtype.short, shape, dtype.itemsize) from None
+    except ValueError as exc:
+        if "too big" in str(exc) or "Maximum allowed" in str(exc):
+            raise _sizes.too_big(op, dtype.short, shape, dtype.itemsize) from None
+        raise
+
+
 def _dtype_or_default(dtype: DType | None) -> DType:
     return dt.get_default_dtype() if dtype is None else dtype
 
@@ -141,8 +176,10 @@ def zeros(*size: Any, dtype: DType | None = None, device: DeviceArg = None,
     d = _dtype_or_default(dtype)
     shape = _shape_args(size)
     traced = None if requires_grad else _symbolic_fill(shape, 0, d, device)
-    return traced if traced is not None else _make(np.zeros(shape, d.np_dtype), d, device,
-                                                   requires_grad)
+    if traced is not None:
+        return traced
+    return _make(_alloc("zeros", shape, d, lambda: np.zeros(shape, d.np_dtype)), d, device,
+                 requires_grad)
 
 
 def ones(*size: Any, dtype: DType | None = None, device: DeviceArg = None,
@@ -150,23 +187,29 @@ def ones(*size: Any, dtype: DType | None = None, device: DeviceArg = None,
     d = _dtype_or_default(dtype)
     shape = _shape_args(size)
     traced = None if requires_grad else _symbolic_fill(shape, 1, d, device)
-    return traced if traced is not None else _make(np.ones(shape, d.np_dtype), d, device,
-                                                   requires_grad)
+    if traced is not None:
+        return traced
+    return _make(_alloc("ones", shape, d, lambda: np.ones(shape, d.np_dtype)), d, device,
+                 requires_grad)
 
 
 def empty(*size: Any, dtype: DType | None = None, device: DeviceArg = None,
           requires_grad: bool = False) -> Tensor:
     d = _dtype_or_default(dtype)
-    return _make(np.empty(_shape_args(size), d.np_dtype), d, device, requires_grad)
+    shape = _shape_args(size)
+    return _make(_alloc("empty", shape, d, lambda: np.empty(shape, d.np_dtype)), d, device,
+                 requires_grad)
 
 
-def full(size: Sequence[int], fill_value: bool | int | float, *, dtype: DType | None = None,
+def full(size: Sequence[int], fill_value: bool | float, *, dtype: DType | None = None,
          device: DeviceArg = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from it, as PyTorch)."""
     if dtype is None:
         dtype = dt.bool_ if isinstance(fill_value, bool) else (
             dt.int64 if isinstance(fill_value, int) else dt.get_default_dtype())
-    return _make(np.full(tuple(size), fill_value, dtype.np_dtype), dtype, device, requires_grad)
+    d, shape = dtype, tuple(size)
+    return _make(_alloc("full", shape, d, lambda: np.full(shape, fill_value, d.np_dtype)), d,
+                 device, requires_grad)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, *,
@@ -232,7 +275,9 @@ def rand(*size: Any, generator: Generator | None = None, dtype: DType | None = N
          device: DeviceArg = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
     d = _dtype_or_default(dtype)
-    data = _gen(generator).random(_shape_args(size), dtype=np.float64).astype(d.np_dtype)
+    shape = _shape_args(size)
+    data = _alloc("rand", shape, d, lambda: _gen(generator).random(shape, dtype=np.float64)
+                  .astype(d.np_dtype))
     return _make(data, d, device, requires_grad)
 
 
@@ -240,7 +285,9 @@ def randn(*size: Any, generator: Generator | None = None, dtype: DType | None = 
           device: DeviceArg = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
     d = _dtype_or_default(dtype)
-    data = _gen(generator).standard_normal(_shape_args(size)).astype(d.np_dtype)
+    shape = _shape_args(size)
+    data = _alloc("randn", shape, d, lambda: _gen(generator).standard_normal(shape)
+                  .astype(d.np_dtype))
     return _make(data, d, device, requires_grad)
 
 
@@ -281,7 +328,7 @@ def empty_like(input: Tensor, *, dtype: DType | None = None, requires_grad: bool
     return _like(empty, input, dtype, requires_grad)
 
 
-def full_like(input: Tensor, fill_value: bool | int | float, *, dtype: DType | None = None,
+def full_like(input: Tensor, fill_value: bool | float, *, dtype: DType | None = None,
               requires_grad: bool = False) -> Tensor:
     return full(input.shape, fill_value, dtype=dtype or input.dtype, device=input.device,
                 requires_grad=requires_grad)

@@ -47,6 +47,24 @@ class _RequiredParameter:
 required: Final = _RequiredParameter()
 
 
+def _param_list(optimizer: str, params: Any) -> list[Any]:
+    """``params`` as a list; a TypeError naming the fix when it is a Module or not iterable
+    (``SGD(model)`` instead of ``SGD(model.parameters())``)."""
+    from ..nn.module import Module
+
+    if isinstance(params, Module):
+        raise TypeError(
+            f"{optimizer}: params must be an iterable of Tensors or dicts, got a Module "
+            f"({type(params).__name__}); pass model.parameters()"
+        )
+    if not isinstance(params, Iterable):
+        raise TypeError(
+            f"{optimizer}: params must be an iterable of Tensors or dicts, got "
+            f"{type(params).__name__}"
+        )
+    return list(params)
+
+
 class Optimizer:
     """Base class for all optimizers, as ``torch.optim.Optimizer``.
 
@@ -78,7 +96,7 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Tensors or "
                 "dicts, but got Tensor; wrap it in a list: [tensor]"
             )
-        groups = list(params)
+        groups = _param_list(type(self).__name__, params)
         if len(groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):

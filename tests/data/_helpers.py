@@ -164,3 +164,17 @@ class Range(IterableDataset[int]):
 
 class LocalError(Exception):
     """Not picklable by reference when defined inside a function; see the test."""
+
+
+class StopsItself(Dataset[Any]):
+    """Item 0 stops its worker process with SIGSTOP (as a debugger or ``kill -STOP`` would):
+    the worker neither answers nor exits, and ignores SIGTERM until continued."""
+
+    def __getitem__(self, i: int) -> Any:
+        import signal
+        if i == 0:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return i
+
+    def __len__(self) -> int:
+        return 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from neurarust.data import (
     get_worker_info,
 )
 from neurarust.data import transforms as T
+from neurarust.data.dataloader import JOIN_TIMEOUT
 
 from ._helpers import (
     ExitsAt,
@@ -25,6 +27,7 @@ from ._helpers import (
     Range,
     Sleeps,
     Squares,
+    StopsItself,
     Unpicklable,
     assert_no_workers,
     child_pids,
@@ -361,6 +364,17 @@ def test_timeout(no_leftovers: Any) -> None:
     loader = DataLoader(Sleeps(), batch_size=1, num_workers=1, timeout=0.05)
     with pytest.raises(RuntimeError, match=r"DataLoader timed out after 0.05 seconds"):
         list(loader)
+
+
+def test_timeout_kills_a_stopped_worker_at_once(no_leftovers: Any) -> None:
+    loader = DataLoader(StopsItself(), batch_size=1, num_workers=1, timeout=1)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"DataLoader timed out after 1 seconds \(worker 0 "
+                                           r"sent no batch; it was killed\)"):
+        list(loader)
+    # raised at the timeout, not after the shutdown's join timeouts (was 1 + 2 * 5 s), and
+    # the stopped worker is killed and reaped (checked by no_leftovers)
+    assert time.monotonic() - start < 1 + JOIN_TIMEOUT
 
 
 def test_worker_init_errors_are_reraised(no_leftovers: Any) -> None:

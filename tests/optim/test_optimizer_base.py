@@ -253,3 +253,16 @@ def test_user_defined_optimizers_work_with_the_base_and_schedulers() -> None:
     opt.step()
     sched.step()  # no "before optimizer.step()" warning: the subclass's step is tracked
     assert w.tolist() == [0.5, -0.5] and opt.param_groups[0]["lr"] == 0.25
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop])
+def test_a_module_given_as_params_points_to_model_parameters(cls: Any) -> None:
+    model = nr.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=rf"^{cls.__name__}: params must be an iterable of "
+                                        r"Tensors or dicts, got a Module \(Linear\); pass "
+                                        r"model.parameters\(\)$"):
+        cls(model, lr=0.1)
+    with pytest.raises(TypeError, match=rf"^{cls.__name__}: params must be an iterable of "
+                                        "Tensors or dicts, got int$"):
+        cls(3, lr=0.1)
+    cls(model.parameters(), lr=0.1)  # the fix works

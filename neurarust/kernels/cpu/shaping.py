@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from ... import _sizes
 from ...ops.registry import kernel
+from ...types.dtype import from_numpy_dtype
 
 Array = np.ndarray  # type: ignore[type-arg]
 
@@ -42,6 +46,8 @@ def permute(a: Array, *, dims_order: Sequence[int]) -> Array:
 def expand(a: Array, *, size: Sequence[int]) -> Array:
     extra = len(size) - a.ndim
     shape = tuple(size[:extra]) + tuple(d if s == -1 else s for d, s in zip(a.shape, size[extra:]))
+    if math.prod(shape) * a.itemsize > _sizes.MAX_BYTES:  # numpy's words otherwise
+        _sizes.check_elements("expand", from_numpy_dtype(a.dtype).short, shape, a.itemsize)
     return np.broadcast_to(a, shape)
 
 
