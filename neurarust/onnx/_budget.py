@@ -222,6 +222,11 @@ SIZE_ATTRS = frozenset({"kernel_shape", "strides", "dilations", "pads", "output_
 """Integer attributes that become sizes or strides: bounded by ``max_elements`` in magnitude,
 so arithmetic on them stays small (``strides=[2**62, 1]`` overflowed a C long)."""
 
+AXIS_ATTRS = frozenset({"axis", "axes", "perm", "batch_axis", "time_axis", "scan_input_axes",
+                        "scan_output_axes"})
+"""Integer attributes that name dims: within ``[-max_rank, max_rank]`` (onnx's own shape
+inference crashed on ``LayerNormalization`` with ``axis=2**63-1``)."""
+
 
 def _type_shape(tp: Any, what: str, limits: ImportLimits) -> None:
     """A declared type (value info, graph input/output): rank and dims within the limits."""
@@ -313,11 +318,13 @@ def check_proto(model: Any, limits: ImportLimits) -> Meter:
                 elif n > limits.max_attr_values:
                     raise BudgetExceeded(f"{where} has {n} values, over the import limit "
                                          f"max_attr_values={limits.max_attr_values}")
-                if a.name in SIZE_ATTRS:
+                bound = (limits.max_elements if a.name in SIZE_ATTRS else
+                         limits.max_rank if a.name in AXIS_ATTRS else None)
+                if bound is not None:
                     values = [*a.ints, a.i] if a.HasField("i") else list(a.ints)
-                    bad = [v for v in values if abs(v) > limits.max_elements]
+                    bad = [v for v in values if abs(v) > bound]
                     if bad:
+                        field = "max_elements" if bound == limits.max_elements else "max_rank"
                         raise BudgetExceeded(f"{where}: value {bad[0]} is outside "
-                                             f"[-{limits.max_elements}, {limits.max_elements}]"
-                                             " (the import limit max_elements)")
+                                             f"[-{bound}, {bound}] (the import limit {field})")
     return meter

@@ -125,6 +125,11 @@ def _from_bytes(onnx: Any, data: bytes, where: str) -> Any:
     return model
 
 
+def _text(v: str | bytes) -> str:
+    """A string field of the protobuf (bytes when the file holds invalid UTF-8) as str."""
+    return v if isinstance(v, str) else v.decode("utf-8", "backslashreplace")
+
+
 def _unsupported_error(problems: Counter[str], details: dict[str, str]) -> OnnxImportError:
     lines = [(f"ONNX import: {len(problems)} unsupported op type(s) "
               f"({sum(problems.values())} node(s)):")]
@@ -140,10 +145,11 @@ def _check_op_types(model: Any) -> None:
     problems: Counter[str] = Counter()
     for g in walk_graphs(model.graph):
         for node in g.node:
-            if node.domain not in _DOMAINS:
-                problems[f"{node.domain}.{node.op_type}"] += 1
-            elif node.op_type not in IMPORTERS and node.op_type != "Constant":
-                problems[node.op_type] += 1
+            op, domain = _text(node.op_type), _text(node.domain)
+            if domain not in _DOMAINS:
+                problems[f"{domain}.{op}"] += 1
+            elif op not in IMPORTERS and op != "Constant":
+                problems[op] += 1
     if problems:
         raise _unsupported_error(problems, {})
 
@@ -299,9 +305,9 @@ class OnnxModule(Module):
         If/Loop/Scan are compiled too), counting every unsupported op into ``problems``."""
         out: list[_Node] = []
         for node in nodes:
-            op = node.op_type
-            if node.domain not in _DOMAINS:
-                problems[f"{node.domain}.{op}"] += 1
+            op = _text(node.op_type)
+            if _text(node.domain) not in _DOMAINS:
+                problems[f"{_text(node.domain)}.{op}"] += 1
                 continue
             try:
                 attrs = _attrs(onnx, node)
@@ -368,7 +374,10 @@ class OnnxModule(Module):
             host = self._host.get(name)
             env[name] = value if host is None else HostValue(host.values, host.dtype, value)
         for name, a in zip(self.input_names, args):
-            env[name] = a if isinstance(a, Tensor) else tensor(np.asarray(a))
+            try:
+                env[name] = a if isinstance(a, Tensor) else tensor(np.asarray(a))
+            except TypeError as err:  # a numpy dtype the framework lacks (uint16, ...)
+                raise DTypeError(f"input {name!r} of the imported ONNX model: {err}") from None
         # one budget for the whole run: every node, loop iteration and result counts
         with metering(Meter(self.limits, "run")) as meter:
             self._run(self._nodes, env, meter)

@@ -183,3 +183,20 @@ def test_missing_attribute_and_inputs_are_named() -> None:
     # without the checker, the importer's own wiring check names the same problem
     with pytest.raises(OnnxImportError, match="not produced by any earlier node"):
         nr.onnx.load(m, check=False)(np.ones(2, np.float32))
+
+
+def test_seeded_mutation_campaign_in_miniature() -> None:
+    """200 mutants of the fuzz campaign's corpus (``bench/fuzz_onnx.py``; exported and
+    hand-written models, no backend cases, to stay quick), in-process: each ends in 'ok' or a
+    documented error, never another exception; some load, some are refused."""
+    from neurarust.onnx.fuzz import corpus, mutant, run_case
+
+    seeds = corpus(0)
+    seen: dict[str, int] = {}
+    for i in range(200):
+        desc, data = mutant(7, i, seeds)
+        with _no_hang():
+            outcome, detail = run_case(data, i, check=i % 4 != 3)
+        assert not outcome.startswith("crash"), (i, desc, outcome, detail)
+        seen[outcome] = seen.get(outcome, 0) + 1
+    assert seen.get("ok", 0) > 0 and seen.get("load:OnnxImportError", 0) > 0, seen
