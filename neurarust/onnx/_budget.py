@@ -57,6 +57,7 @@ class ImportLimits:
         max_nodes: nodes in the file, subgraphs included.
         max_rank: dims of any shape read from the file (tensors, value infos, shape inputs).
         max_attr_values: entries of one list attribute.
+        max_check_seconds: wall-clock limit of onnx's checker (run in a child process).
     """
 
     max_file_bytes: int = 2 << 30
@@ -66,6 +67,7 @@ class ImportLimits:
     max_nodes: int = 1 << 18
     max_rank: int = 32
     max_attr_values: int = 1 << 16
+    max_check_seconds: float = 60.0
 
 
 DEFAULT_LIMITS = ImportLimits()

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
+from collections import ChainMap, Counter
+from collections.abc import MutableMapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -60,6 +61,7 @@ from ._budget import (
     metering,
     walk_graphs,
 )
+from ._checker import check as run_checker
 from ._host import HOST_FOLDS, SHAPE_OPERANDS, HostValue, host_of, materialize
 from ._importers import IMPORTERS, ImportContext, OnnxUnsupported, SubGraph
 from .builder import require_onnx
@@ -384,7 +386,7 @@ class OnnxModule(Module):
             outs_ = [materialize(env[o], "the graph output") for o in self.output_names]
         return outs_[0] if len(outs_) == 1 else tuple(outs_)
 
-    def _run(self, nodes: list[_Node], env: dict[str, Any], meter: Meter) -> None:
+    def _run(self, nodes: list[_Node], env: MutableMapping[str, Any], meter: Meter) -> None:
         """Run ``nodes`` in order, reading and writing values in ``env``."""
         ctx = ImportContext(self.opset,
                             lambda sub, inputs: self._run_sub(sub, inputs, env, meter))
@@ -438,14 +440,15 @@ class OnnxModule(Module):
                 _count_result(meter, results[i], op, label)
                 env[o] = results[i]
 
-    def _run_sub(self, sub: SubGraph, inputs: list[Any], outer: dict[str, Any],
+    def _run_sub(self, sub: SubGraph, inputs: list[Any], outer: MutableMapping[str, Any],
                  meter: Meter) -> list[Any]:
         """A subgraph's outputs for ``inputs``; it also sees the enclosing graph's values."""
         if len(inputs) != len(sub.inputs):
             raise OnnxUnsupported(f"a subgraph takes {len(sub.inputs)} input(s), got "
                                   f"{len(inputs)}")
-        env = dict(outer)
-        env.update(zip(sub.inputs, inputs))
+        # a scope over the enclosing one, not a copy of it: a loop over a big graph would
+        # otherwise copy every outer value at each iteration
+        env: ChainMap[str, Any] = ChainMap(dict(zip(sub.inputs, inputs)), outer)
         self._run(sub.nodes, env, meter)
         try:
             return [env[o] for o in sub.outputs]
@@ -478,7 +481,6 @@ def load(path: str | os.PathLike[str] | bytes | Any, *, check: bool = True,
         >>> net = nr.onnx.load("acas.onnx")
         >>> net(nr.randn(1, 1, 1, 5))
     """
-    onnx = require_onnx()
     model = _parse(path, limits)
     try:
         check_proto(model, limits)  # before the checker: it must never see absurd shapes
@@ -486,11 +488,9 @@ def load(path: str | os.PathLike[str] | bytes | Any, *, check: bool = True,
         raise OnnxImportError(str(err)) from None
     _check_op_types(model)
     if check:
-        try:
-            onnx.checker.check_model(model, full_check=True)
-        except Exception as err:
-            reason = " ".join(str(err).split())
-            raise OnnxImportError(f"ONNX checker rejected the model: {reason[:400]}") from None
+        reason = run_checker(model, limits.max_check_seconds)
+        if reason is not None:
+            raise OnnxImportError(f"ONNX checker rejected the model: {reason}")
     try:
         return OnnxModule(model, limits)
     except OnnxImportError:
