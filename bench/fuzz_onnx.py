@@ -46,8 +46,9 @@ def worker(mem_cap_gib: float) -> None:
 
     cap = int(mem_cap_gib * (1 << 30))
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    from neurarust.onnx.fuzz import run_case
+    from neurarust.onnx.fuzz import corpus, run_case
 
+    run_case(corpus(0)[0][1])  # warm up (imports, the checker's helper): times are per case
     for line in sys.stdin:
         req = json.loads(line)
         try:
