@@ -11,7 +11,8 @@ place where work happens draws on it:
   and a result is refused *before* it is allocated when it would not fit in what is left
   (the ops' shape rules give the size first, see :func:`guard`);
 - **trips**: every executed iteration of a ``Loop`` or ``Scan``, nested ones included, counts
-  once, for the whole run (two nested loops of n trips cost n * n);
+  once, for the whole run (two nested loops of n trips cost n * n), and so does every step of
+  an importer's own Python loop over a size read from the data (RNN time steps, ...);
 - **node runs**: every node executed, inside loop bodies too (a cheap 10,000-node body
   repeated by a loop is as much work as a big graph);
 - **shapes and attributes read from the file**: rank, dims, element counts and list lengths

@@ -16,6 +16,7 @@ from .. import functions as fn
 from ..nn import functional as F
 from ..tensor import Tensor
 from ..types.dtype import float32
+from ._budget import current
 from ._importers import (
     ImportContext,
     OnnxUnsupported,
@@ -66,7 +67,9 @@ def _linear_attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> l
     scale = a.get("scale")
     scale = 1.0 / float(np.sqrt(d_k)) if scale is None or float(scale) == 0.0 else float(scale)
     outs = []
+    meter = current()
     for i in range(steps):
+        meter.trip(f"recurrence step {i} of {steps}")
         q_t, k_t, v_t = q4[:, :, i, :], k4[:, :, i, :], v4[:, :, i, :]
         if gating:
             state = fn.mul(state, fn.unsqueeze(fn.exp(decay4[:, :, i, :]), -1))

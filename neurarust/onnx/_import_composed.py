@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import functions as fn
 from ..tensor import Tensor
+from ._budget import current
 from ._importers import (
     IMPORTERS,
     ImportContext,
@@ -151,7 +152,9 @@ def _scatter_reduce(x: Tensor, positions: np.ndarray, updates: Tensor,  # type: 
     first = np.r_[0, np.flatnonzero(np.diff(sorted_pos)) + 1] if len(pos) else np.zeros(0, int)
     rank = np.empty(len(pos), dtype=np.int64)  # which occurrence of its position each is
     rank[order] = np.arange(len(pos)) - np.repeat(first, np.diff(np.r_[first, len(pos)]))
+    meter = current()
     for r in range(int(rank.max()) + 1 if len(pos) else 0):
+        meter.trip(f"scatter round {r} (indices repeated {int(rank.max()) + 1} times)")
         sel = np.flatnonzero(rank == r)
         where = fn.tensor(pos[sel])
         old = fn.index_select(flat, 0, where)

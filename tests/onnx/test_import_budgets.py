@@ -232,3 +232,16 @@ def test_a_file_that_crashes_onnx_shape_inference_is_a_rejection() -> None:
                [_vi("s", TP.INT64, [4])], [_vi("a", TP.INT64, [1])], opset=20)
     with pytest.raises(OnnxImportError, match=r"checker crashed on this file \(SIGABRT\)"):
         nr.onnx.load(m)
+
+
+def test_recurrence_steps_draw_on_the_trip_budget() -> None:
+    """An RNN unrolls one Python step per time step: a long sequence (here from the input;
+    a hostile file can Expand one) is stopped by max_trips like a Loop."""
+    w = nh.from_array(np.ones((1, 2, 1), np.float32), "W")
+    r = nh.from_array(np.ones((1, 2, 2), np.float32), "R")
+    m = _model([h.make_node("RNN", ["x", "W", "R"], ["y"], hidden_size=2, name="rnn")],
+               [_vi("x", TP.FLOAT, ["T", 1, 1])], [_vi("y", TP.FLOAT, ["T", 1, 1, 2])], [w, r])
+    net = nr.onnx.load(m, limits=ImportLimits(max_trips=100))
+    assert net(np.zeros((50, 1, 1), np.float32)).shape == (50, 1, 1, 2)
+    with pytest.raises(OnnxImportError, match=r"RNN node 'rnn'.*step 100 of 200.*max_trips=100"):
+        net(np.zeros((200, 1, 1), np.float32))
