@@ -29,6 +29,7 @@ the node (or the initializer/attribute) and the limit.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,27 +165,37 @@ def current() -> Meter:
     return meter if meter is not None else Meter(DEFAULT_LIMITS, "call")
 
 
+_users = 0
+_users_lock = threading.Lock()
+
+
 class metering:
-    """``with metering(meter):`` makes ``meter`` current, and guards every op's result size
-    (the registered ops' shape rules run before their kernels; see ``_dispatch``)."""
+    """``with metering(meter):`` makes ``meter`` current (in this thread/context), and guards
+    every op's result size while any run is metered (the registered ops' shape rules run
+    before their kernels; see ``_dispatch``); outside runs the dispatcher pays nothing."""
 
     def __init__(self, meter: Meter) -> None:
         self.meter = meter
         self._token: contextvars.Token[Meter | None] | None = None
-        self._guard: Any = None
 
     def __enter__(self) -> Meter:
+        global _users
         from .. import _dispatch
 
         self._token = _ACTIVE.set(self.meter)
-        self._guard = _dispatch._size_guard
-        _dispatch._size_guard = guard
+        with _users_lock:
+            _users += 1
+            _dispatch._size_guard = guard
         return self.meter
 
     def __exit__(self, *exc: object) -> None:
+        global _users
         from .. import _dispatch
 
-        _dispatch._size_guard = self._guard
+        with _users_lock:
+            _users -= 1
+            if _users == 0:
+                _dispatch._size_guard = None
         assert self._token is not None
         _ACTIVE.reset(self._token)
 

@@ -349,6 +349,11 @@ class OnnxModule(Module):
                 raise OnnxImportError(f"{op} node {label!r}: input(s) {missing} are not produced "
                                       "by any earlier node (the graph is not topologically "
                                       "sorted or is malformed)")
+            again = [o for o in outs if o and (o in known or outs.count(o) > 1)]
+            if again:
+                raise OnnxImportError(f"{op} node {label!r}: output(s) {again} are already "
+                                      "written by a graph input, an initializer or another "
+                                      "node (each value has one writer in ONNX)")
             known.update(outs)
         missing = [o for o in self.output_names if o not in known]
         if missing:

@@ -178,6 +178,9 @@ def test_what_the_checker_rejects_is_an_import_error(case: str, match: str) -> N
     with pytest.raises(OnnxImportError, match=match) as err:
         nr.onnx.load(m.SerializeToString())
     assert "\n" not in str(err.value)
+    # the importer's own checks refuse these too when the checker is off
+    with pytest.raises(OnnxImportError, match="already written|domain_version|opset|outputs"):
+        nr.onnx.load(m, check=False)
 
 
 @pytest.mark.parametrize("op", ["Conv", "MaxPool", "AveragePool"])
