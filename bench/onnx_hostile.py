@@ -74,10 +74,39 @@ def big_strides(op="Conv"):
         [h.make_tensor_value_info("y", TP.FLOAT, ["a", "b", "c", "d"])], inits)
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
 
+def largest_allowed(kind):
+    """The biggest single results the default budget lets through (peak RSS must stay
+    well under 2 GB): an int64 Range, a float64 ConstantOfShape, a float64 broadcast."""
+    n = (1 << 27) - 64
+    x = [h.make_tensor_value_info("x", TP.FLOAT, [1])]
+    if kind == "range":
+        nodes = [h.make_node("Range", ["a", "b", "c"], ["y"])]
+        inits = [i64("a", 0), i64("b", n), i64("c", 1)]
+        out = h.make_tensor_value_info("y", TP.INT64, [None])
+    elif kind == "constant":
+        nodes = [h.make_node("ConstantOfShape", ["s"], ["y"],
+                             value=nh.from_array(np.array([1.5], np.float64)))]
+        inits = [i64("s", [n])]
+        out = h.make_tensor_value_info("y", TP.DOUBLE, [None])
+    else:
+        nodes = [h.make_node("Range", ["a", "b", "c"], ["r"]),
+                 h.make_node("Unsqueeze", ["r", "ax1"], ["col"]),
+                 h.make_node("Unsqueeze", ["r", "ax0"], ["row"]),
+                 h.make_node("Add", ["col", "row"], ["y"])]
+        inits = [nh.from_array(np.array(0.0), "a"), nh.from_array(np.array(11000.0), "b"),
+                 nh.from_array(np.array(1.0), "c"), i64("ax1", [1]), i64("ax0", [0])]
+        out = h.make_tensor_value_info("y", TP.DOUBLE, [None, None])
+    return h.make_model(h.make_graph(nodes, "g", x, [out], inits),
+                        opset_imports=[h.make_opsetid("", 17)])
+
+
 CASES = {"nested_loops": nested_loops, "ranges": ranges, "many_dims": many_dims,
          "two_writers": two_writers, "opset0": lambda: opset(0), "opset10000": lambda: opset(10000),
          "no_outputs": no_outputs, "conv_strides": big_strides,
-         "maxpool_strides": lambda: big_strides("MaxPool"), "avgpool_strides": lambda: big_strides("AveragePool")}
+         "maxpool_strides": lambda: big_strides("MaxPool"), "avgpool_strides": lambda: big_strides("AveragePool"),
+         "max_range_i64": lambda: largest_allowed("range"),
+         "max_const_f64": lambda: largest_allowed("constant"),
+         "max_bcast_f64": lambda: largest_allowed("broadcast")}
 X = {"conv_strides": np.ones((1, 1, 4, 4), np.float32), "maxpool_strides": np.ones((1, 1, 4, 4), np.float32),
      "avgpool_strides": np.ones((1, 1, 4, 4), np.float32)}
 

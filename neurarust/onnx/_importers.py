@@ -592,8 +592,16 @@ def _range(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     if delta == 0:
         raise OnnxUnsupported("Range with delta 0")
     n = max(int(np.ceil((limit - start) / delta)), 0)
-    _check_size([n], "Range")
-    return [fn.arange(start, limit, delta, dtype=xs[0].dtype)]
+    dtype = xs[0].dtype
+    if not dtype.is_floating_point:  # exact, and one allocation (arange's float64 index,
+        _check_size([n], "Range")     # product and sum would peak at 4x the result)
+        values = np.arange(n, dtype=np.int64)
+        values *= int(delta)
+        values += int(start)
+        return [fn.from_numpy(values.astype(dtype.np_dtype, copy=False))]
+    # floats go through arange (its rounding), whose float64 temporaries count as room
+    _check_size([n, 3], "Range (with its float64 temporaries)")
+    return [fn.arange(start, limit, delta, dtype=dtype)]
 
 
 # -- reductions --------------------------------------------------------------------------------------
