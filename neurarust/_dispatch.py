@@ -35,6 +35,10 @@ _tracer: Any = None
 """The active ``trace.Tracer`` while ``nr.trace`` runs, else None. Symbolic tensors are not
 in the fast types, so every op on them reaches ``_call_general``, which hands it over."""
 _anomaly_state = _anomaly.state
+_size_guard: Any = None
+"""While an imported ONNX model loads or runs, ``guard(op_name, out_shape)`` of
+``onnx._budget``: it refuses a result larger than the model's element budget before the
+kernel allocates it (a hostile file cannot make one op allocate terabytes)."""
 
 
 def shape_error(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], err: RuleViolation) -> ShapeError:
@@ -88,6 +92,8 @@ def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
                 out_shape = op.shape(CONCRETE, da.shape, db.shape, **attrs)
             except RuleViolation as err:
                 raise shape_error(op, inputs, attrs, err) from None
+            if _size_guard is not None:
+                _size_guard(op.name, out_shape)
             dtype = a.dtype
             out_dtype = op.dtype(dtype, dtype, **attrs)
             kernel = op.kernels.get(device.backend)
@@ -105,6 +111,8 @@ def call(op: OpDef, *inputs: Any, **attrs: Any) -> Tensor:
                 out_shape = op.shape(CONCRETE, da.shape, **attrs)
             except RuleViolation as err:
                 raise shape_error(op, inputs, attrs, err) from None
+            if _size_guard is not None:
+                _size_guard(op.name, out_shape)
             dtype = a.dtype
             out_dtype = op.dtype(dtype, **attrs)
             kernel = op.kernels.get(device.backend)
@@ -158,6 +166,8 @@ def _call_general(op: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> 
         out_shape = op.shape(CONCRETE, *shapes, **attrs)
     except RuleViolation as err:
         raise shape_error(op, inputs, attrs, err) from None
+    if _size_guard is not None:
+        _size_guard(op.name, out_shape)
     if has_scalar or common is None:
         in_dtypes = _scalar_dtypes(op, inputs, common)
         out_dtype = op.dtype(*in_dtypes, **attrs)

@@ -8,8 +8,8 @@ OpDef (``to_onnx``); this package holds only the shared machinery.
 
 from .builder import OnnxBuilder, OnnxValue
 from .export import DEFAULT_OPSET, OnnxExportError, export, export_graph, has_mapping
-from .import_ import OnnxImportError, OnnxModule, load, supported_ops
+from .import_ import ImportLimits, OnnxImportError, OnnxModule, load, supported_ops
 
-__all__ = ["DEFAULT_OPSET", "OnnxBuilder", "OnnxExportError", "OnnxValue", "export",
-           "export_graph", "has_mapping", "OnnxImportError", "OnnxModule", "load",
+__all__ = ["DEFAULT_OPSET", "ImportLimits", "OnnxBuilder", "OnnxExportError", "OnnxImportError",
+           "OnnxModule", "OnnxValue", "export", "export_graph", "has_mapping", "load",
            "supported_ops"]

@@ -172,6 +172,9 @@ def _gather(xs: list[Any], a: dict[str, Any], opset: int) -> list[HostValue] | N
     axis = int(a.get("axis", 0)) % x.ndim
     raw = idx.concrete("Gather indices").astype(np.int64)
     raw = np.where(raw < 0, raw + x.shape[axis], raw)
+    from ._budget import current
+
+    current().shape([*x.shape[:axis], *raw.shape, *x.shape[axis + 1:]], "Gather (on sizes)")
     return [HostValue(np.take(x.values, raw, axis=axis), x.dtype)]
 
 
@@ -264,11 +267,24 @@ def _binary(f: Callable[[Any, Any], Any], result: DType | None = None) -> Fold:
         if x.dtype.is_floating_point or y.dtype.is_floating_point:
             return None
         try:
-            out = np.frompyfunc(f, 2, 1)(x.values, y.values)
+            out = np.asarray(np.frompyfunc(f, 2, 1)(x.values, y.values), dtype=object)
         except _Undecided:
             return None
-        return [HostValue(np.asarray(out, dtype=object), result or x.dtype)]
+        _check_int64(out)
+        return [HostValue(out, result or x.dtype)]
     return run
+
+
+def _check_int64(values: Array) -> None:
+    """Host arithmetic is on Python ints: refuse a result outside int64, the dtype the file
+    declared (ONNX would wrap; a size that large is never meant, and repeated squaring would
+    otherwise build integers of millions of digits)."""
+    from ._importers import OnnxUnsupported
+
+    for v in values.reshape(-1):
+        if isinstance(v, int) and not -(1 << 63) <= v < (1 << 63):
+            raise OnnxUnsupported(f"a size computed on the host, {str(v)[:40]}..., overflows "
+                                  "int64")
 
 
 class _Undecided(Exception):

@@ -16,7 +16,16 @@ from .. import functions as fn
 from ..nn import functional as F
 from ..tensor import Tensor
 from ..types.dtype import float32
-from ._importers import ImportContext, OnnxUnsupported, _bool, _reg, _text, onnx_to_dtype
+from ._budget import current
+from ._importers import (
+    ImportContext,
+    OnnxUnsupported,
+    _bool,
+    _check_size,
+    _reg,
+    _text,
+    onnx_to_dtype,
+)
 
 __all__: list[str] = []
 
@@ -58,7 +67,9 @@ def _linear_attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> l
     scale = a.get("scale")
     scale = 1.0 / float(np.sqrt(d_k)) if scale is None or float(scale) == 0.0 else float(scale)
     outs = []
+    meter = current()
     for i in range(steps):
+        meter.trip(f"recurrence step {i} of {steps}")
         q_t, k_t, v_t = q4[:, :, i, :], k4[:, :, i, :], v4[:, :, i, :]
         if gating:
             state = fn.mul(state, fn.unsqueeze(fn.exp(decay4[:, :, i, :]), -1))
@@ -165,6 +176,8 @@ def _attention(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any
         v = fn.cat([past_v, v], dim=2)
     present_k, present_v = k, v
     sq, skv = int(q.shape[2]), int(k.shape[2])
+    # the scores (and the masks built on the host before them) are batch x heads x sq x skv
+    _check_size([b, max(int(q.shape[1]), int(k.shape[1])), sq, skv], "Attention (its scores)")
     neg = float("-inf")
     bias: Tensor | None = None
     if mask is not None:

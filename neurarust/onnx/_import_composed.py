@@ -13,10 +13,12 @@ import numpy as np
 
 from .. import functions as fn
 from ..tensor import Tensor
+from ._budget import current
 from ._importers import (
     IMPORTERS,
     ImportContext,
     OnnxUnsupported,
+    _check_size,
     _int64,
     _one,
     _reg,
@@ -150,7 +152,9 @@ def _scatter_reduce(x: Tensor, positions: np.ndarray, updates: Tensor,  # type: 
     first = np.r_[0, np.flatnonzero(np.diff(sorted_pos)) + 1] if len(pos) else np.zeros(0, int)
     rank = np.empty(len(pos), dtype=np.int64)  # which occurrence of its position each is
     rank[order] = np.arange(len(pos)) - np.repeat(first, np.diff(np.r_[first, len(pos)]))
+    meter = current()
     for r in range(int(rank.max()) + 1 if len(pos) else 0):
+        meter.trip(f"scatter round {r} (indices repeated {int(rank.max()) + 1} times)")
         sel = np.flatnonzero(rank == r)
         where = fn.tensor(pos[sel])
         old = fn.index_select(flat, 0, where)
@@ -354,6 +358,7 @@ def _center_crop_pad(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> li
             for amount in (before, want - have - before):
                 shape = list(x.shape)
                 shape[ax] = amount
+                _check_size(shape, "CenterCropPad")
                 parts.append(fn.zeros(shape, dtype=x.dtype))
             x = fn.cat([parts[0], x, parts[1]], dim=ax)
     return [x]
@@ -409,6 +414,9 @@ def _col2im(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     pads = [int(v) for v in a.get("pads", [0] * (2 * nd))]
     strides = [int(v) for v in a.get("strides", [1] * nd)]
     n, ck, length = (int(v) for v in x.shape)
+    _check_size(block, "Col2Im (its block)")
+    _check_size([n, ck // max(int(np.prod(block)), 1), *(image[i] + pads[i] + pads[i + nd]
+                                                        for i in range(nd))], "Col2Im (its image)")
     kernel = int(np.prod(block))
     c = ck // kernel
     padded = [image[i] + pads[i] + pads[i + nd] for i in range(nd)]
@@ -416,6 +424,7 @@ def _col2im(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     if int(np.prod(counts)) != length:
         raise OnnxUnsupported(f"Col2Im: {length} columns do not tile image {image} with block "
                               f"{block} (expected {int(np.prod(counts))})")
+    _check_size([kernel, length, nd], "Col2Im (its coordinates)")
     offsets = np.stack(np.meshgrid(*[np.arange(b) for b in block], indexing="ij"), -1)
     starts = np.stack(np.meshgrid(*[np.arange(k) for k in counts], indexing="ij"), -1)
     coords = (offsets.reshape(-1, 1, nd) * np.asarray(dil) +

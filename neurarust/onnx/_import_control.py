@@ -4,8 +4,9 @@ The subgraphs were compiled with the model (their ops are checked and listed wit
 when unsupported); here they run through ``ctx.run`` in the enclosing scope. ``If`` and
 ``Loop`` decide on concrete values (a condition or trip count read from data), so a model
 whose control flow depends on tensor values runs eagerly but does not trace; ``Scan`` over a
-concrete length unrolls into registered ops and traces. Loops are capped at
-:data:`MAX_ITERATIONS` so that a hostile file cannot spin forever.
+concrete length unrolls into registered ops and traces. Every executed iteration, of nested
+loops too, draws on the run's trip budget (``ImportLimits.max_trips``, :mod:`._budget`), so
+a hostile file cannot spin forever: two nested loops of n trips cost n * n.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import numpy as np
 from .. import functions as fn
 from ..tensor import Tensor
 from ..types import dtype as dt
+from ._budget import DEFAULT_LIMITS, current
 from ._host import HostValue, materialize
 from ._importers import ImportContext, OnnxUnsupported, SubGraph, _reg
 
 __all__ = ["MAX_ITERATIONS"]
 
-MAX_ITERATIONS = 1 << 16
-"""The most iterations an imported Loop or Scan may run."""
+MAX_ITERATIONS = DEFAULT_LIMITS.max_trips
+"""The most loop iterations (all Loops and Scans together, nesting included) in one run by
+default (``ImportLimits.max_trips``)."""
 
 
 def _runner(ctx: ImportContext) -> Any:
@@ -67,10 +70,10 @@ def _loop(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
         raise OnnxUnsupported(f"Loop body has {len(body.outputs)} outputs for "
                               f"{len(carried)} carried values")
     scans: list[list[Any]] = [[] for _ in range(n_scan)]
+    meter = current()
     i = 0
     while keep and (trips is None or i < trips):
-        if i >= MAX_ITERATIONS:
-            raise OnnxUnsupported(f"Loop runs more than {MAX_ITERATIONS} iterations")
+        meter.trip(f"Loop iteration {i} (trip count {trips})")
         outs = _runner(ctx)(body, [HostValue(np.array(i, dtype=object), dt.int64),
                                    HostValue(np.array(keep, dtype=object), dt.bool_),
                                    *carried])
@@ -101,10 +104,13 @@ def _scan(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     if len(lengths) != 1:
         raise OnnxUnsupported(f"Scan inputs of different lengths {sorted(lengths)}")
     steps = lengths.pop()
-    if steps > MAX_ITERATIONS:
-        raise OnnxUnsupported(f"Scan over {steps} steps (more than {MAX_ITERATIONS})")
+    meter = current()
+    if meter.trips + steps > meter.limits.max_trips:
+        raise OnnxUnsupported(f"Scan over {steps} steps: over the import limit max_trips="
+                              f"{meter.limits.max_trips} ({meter.trips} used in this run)")
     scans: list[list[Any]] = [[] for _ in range(k)]
     for t in range(steps):
+        meter.trip(f"Scan step {t}")
         slices = []
         for x, ax, rev in zip(inputs, in_axes, in_dirs):
             index: list[Any] = [slice(None)] * x.ndim

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import functions as fn
 from ..tensor import Tensor
-from ._importers import ImportContext, OnnxUnsupported, _reg, _text
+from ._importers import ImportContext, OnnxUnsupported, _check_size, _reg, _text
 
 __all__: list[str] = []
 
@@ -126,6 +126,7 @@ def _affine_grid(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[A
     size = [int(v) for v in ctx.ints(xs[1])]
     align = bool(a.get("align_corners", 0))
     spatial = size[2:]
+    _check_size([*size[:1], *spatial, len(spatial) + 1], "AffineGrid (its grid)")
     axes = []
     for length in spatial:
         if align:

@@ -20,6 +20,7 @@ import numpy as np
 from .. import functions as fn
 from ..tensor import Tensor
 from ..types.dtype import float32
+from ._budget import current
 from ._importers import ImportContext, OnnxUnsupported, _reg, _text
 
 __all__: list[str] = []
@@ -78,6 +79,9 @@ def _geometry(x: Tensor, a: dict[str, Any], op: str) -> _Geometry:
         if ceil and (o - 1) * strides[i] >= sizes[i] + begin[i]:
             o -= 1  # the last window must start inside the input or its leading pad
         out.append(o)
+    # the padded input is materialised: refuse absurd pads before it is
+    padded = [x.shape[0], x.shape[1], *(sizes[i] + begin[i] + end[i] for i in range(n))]
+    current().shape(padded, f"{op}: the input padded by {pads}")
     return _Geometry(kernel, strides, dil, begin, end, out)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from .. import functions as fn
 from ..tensor import Tensor
 from ..types import dtype as dt
+from ._budget import current
 from ._importers import ImportContext, OnnxUnsupported, _normalise, _reg, onnx_to_dtype
 
 __all__: list[str] = []
@@ -130,7 +131,9 @@ def _lrn(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
         parts.append(fn.zeros(shape, dtype=x.dtype))
     padded = fn.cat([parts[0], sq, parts[1]], dim=1)
     total = padded[:, 0:c]
+    meter = current()
     for k in range(1, size):
+        meter.trip(f"window step {k} of {size}")
         total = fn.add(total, padded[:, k:k + c])
     return [fn.div(x, fn.pow(fn.add(fn.mul(total, alpha / size), bias), beta))]
 

@@ -19,6 +19,7 @@ from .. import functions as fn
 from ..nn import functional as F
 from ..tensor import Tensor
 from ..trace.dims import plain
+from ._budget import current
 from ._importers import ImportContext, OnnxUnsupported, _reg, _text
 
 __all__: list[str] = []
@@ -106,7 +107,9 @@ def _run(ctx: ImportContext, xs: list[Any], a: dict[str, Any], kind: str) -> lis
         h = h0[d] if h0 is not None else fn.zeros([batch, hidden], dtype=x.dtype)
         c = c0[d] if c0 is not None else fn.zeros([batch, hidden], dtype=x.dtype)
         outs: list[Tensor | None] = [None] * steps
+        meter = current()
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            meter.trip(f"recurrence step {t} of {steps}")
             h_new, c_new = _step(kind, proj[t], h, c, rd, rb, hidden, acts[d], clip, a,
                                  None if peep is None else peep[d])
             if lens_np is not None:

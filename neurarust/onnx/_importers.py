@@ -24,6 +24,7 @@ from ..nn import functional as F
 from ..tensor import Tensor
 from ..types.dim import Dim
 from ..types.dtype import DType, from_numpy_dtype
+from ._budget import DEFAULT_LIMITS, current
 
 __all__ = ["IMPORTERS", "ImportContext", "Importer", "OnnxUnsupported", "SubGraph"]
 
@@ -332,6 +333,7 @@ def _zero_pad(x: Tensor, begin: Sequence[int], end: Sequence[int]) -> Tensor:
         for amount in (lo, hi):
             shape = list(x.shape)
             shape[ax] = amount
+            _check_size(shape, "Conv (its padding)")
             parts.append(fn.zeros(shape, dtype=x.dtype))
         if lo or hi:
             x = fn.cat([parts[0], x, parts[1]], dim=ax)
@@ -344,6 +346,15 @@ def _conv(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     b = xs[2] if len(xs) > 2 else None
     kernel = list(a.get("kernel_shape", w.shape[2:]))
     n, s, p, d = _spatial(a, x, kernel, "Conv")
+    if min(s + d, default=1) < 1 or min(p, default=0) < 0:
+        raise OnnxUnsupported(f"Conv: strides {s} and dilations {d} must be >= 1, pads {p} "
+                              ">= 0")
+    out = [(x.shape[2 + i] + p[i] + p[i + n] - d[i] * (int(kernel[i]) - 1) - 1) // s[i] + 1
+           for i in range(n)]
+    # the kernel copies each window into columns (im2col): C * prod(kernel) * prod(out) per
+    # batch item, a transient far larger than the result when pads and kernel are large
+    current().shape([x.shape[0], x.shape[1], *[int(k) for k in kernel], *out],
+                    f"Conv: its columns (kernel {kernel}, pads {p})")
     if p[:n] != p[n:]:  # asymmetric (e.g. SAME with an odd total): pad explicitly first
         x, p = _zero_pad(x, p[:n], p[n:]), [0] * (2 * n)
     f = fn.conv1d if n == 1 else fn.conv2d
@@ -559,23 +570,20 @@ def _const_of_shape(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> lis
     return [fn.full(shape, arr[0].item(), dtype=dtype)]
 
 
-MAX_ELEMENTS = 1 << 28
-"""The largest tensor a shape-computing node (ConstantOfShape, Range) may create."""
+MAX_ELEMENTS = DEFAULT_LIMITS.max_elements
+"""The default element budget of one run (``ImportLimits.max_elements``, see ``_budget``)."""
 
 
 def _check_size(shape: Sequence[Any], op: str) -> None:
-    """Refuse a result shape read from the file's data that is negative or too large (sizes
-    still symbolic while tracing are left to the shape rules)."""
+    """Refuse, before allocating, a result shape read from the file's data that is negative
+    or does not fit in what is left of the run's element budget (sizes still symbolic while
+    tracing are left to the shape rules)."""
     if any(isinstance(v, Dim) for v in shape):
         return
-    total = 1
-    for v in shape:
-        if v < 0:
-            raise OnnxUnsupported(f"{op}: negative size in shape {list(shape)}")
-        total *= v
-    if total > MAX_ELEMENTS:
-        raise OnnxUnsupported(f"{op}: shape {list(shape)} has {total} elements, more than "
-                              f"the import limit {MAX_ELEMENTS}")
+    if any(v < 0 for v in shape):
+        raise OnnxUnsupported(f"{op}: negative size in shape {list(shape)}")
+    current().shape([int(v) for v in shape], f"{op}: shape {list(shape)[:8]}"
+                    f"{'...' if len(shape) > 8 else ''}")
 
 
 @_reg("Range")
@@ -584,8 +592,16 @@ def _range(ctx: ImportContext, xs: list[Any], a: dict[str, Any]) -> list[Any]:
     if delta == 0:
         raise OnnxUnsupported("Range with delta 0")
     n = max(int(np.ceil((limit - start) / delta)), 0)
-    _check_size([n], "Range")
-    return [fn.arange(start, limit, delta, dtype=xs[0].dtype)]
+    dtype = xs[0].dtype
+    if not dtype.is_floating_point:  # exact, and one allocation (arange's float64 index,
+        _check_size([n], "Range")     # product and sum would peak at 4x the result)
+        values = np.arange(n, dtype=np.int64)
+        values *= int(delta)
+        values += int(start)
+        return [fn.from_numpy(values.astype(dtype.np_dtype, copy=False))]
+    # floats go through arange (its rounding), whose float64 temporaries count as room
+    _check_size([n, 3], "Range (with its float64 temporaries)")
+    return [fn.arange(start, limit, delta, dtype=dtype)]
 
 
 # -- reductions --------------------------------------------------------------------------------------

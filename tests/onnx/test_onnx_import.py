@@ -253,7 +253,7 @@ def test_grid_sample_forward_and_gradients_match_torch() -> None:
         m = _model([h.make_node("GridSample", ["x", "g"], ["y"], mode=mode,
                                 padding_mode=padding, align_corners=0)],
                    [_vi("x", list(x.shape)), _vi("g", list(grid.shape))],
-                   [_vi("y", None)], opset=20)
+                   [_vi("y", [None] * 4)], opset=20)
         xn, gn = nr.tensor(x, requires_grad=True), nr.tensor(grid, requires_grad=True)
         yn = nr.onnx.load(m)(xn, gn)
         (yn * yn).sum().backward()
@@ -279,7 +279,7 @@ def test_conv_with_asymmetric_padding_matches_onnxruntime(attrs: dict) -> None: 
     rng = np.random.default_rng(4)
     w = onnx.numpy_helper.from_array(rng.standard_normal((3, 2, 2, 4)).astype(np.float32), "w")
     m = _model([h.make_node("Conv", ["x", "w"], ["y"], **attrs)], [_vi("x", [1, 2, 5, 6])],
-               [_vi("y", None)], [w])
+               [_vi("y", [None] * 4)], [w])
     x = rng.standard_normal((1, 2, 5, 6)).astype(np.float32)
     want = ort.InferenceSession(m.SerializeToString(),
                                 providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
