@@ -485,7 +485,7 @@ def _verify_vnnlib(target: str, prop_path: str | None, timeout: float,
 
             proto = onnx.load(target, load_external_data=False)
         except OnnxImportError as err:
-            raise ValueError(str(err)) from None
+            raise ValueError(f"{target}: {err}") from None
         inits = {t.name for t in proto.graph.initializer}
         (inp,) = [i for i in proto.graph.input if i.name not in inits]
         shape = tuple(max(1, int(d.dim_value)) for d in inp.type.tensor_type.shape.dim)
