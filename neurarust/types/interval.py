@@ -545,8 +545,16 @@ def cast(a: Interval, dtype: DType, **_: Any) -> RangeResult:
         hazards.append(_hz("overflow", f"cast to {dtype.name} overflows (largest finite "
                                        f"{_max_finite(dtype):g})", a.lo, a.hi))
     lo, hi = a.lo, a.hi
-    if dtype.is_integer:
+    if dtype.is_integer and not dtype.is_bool:
         lo, hi = np.trunc(lo), np.trunc(hi)
+        info = np.iinfo(dtype.np_dtype)
+        # a float cast to an integer outside its range (or inf) is undefined: numpy gives
+        # the smallest integer; an integer narrowed wraps around
+        if a.min < float(info.min) or a.max >= float(info.max) + 1:
+            hazards.append(_hz("int-overflow", f"cast to {dtype.name} of values outside "
+                                               f"[{info.min}, {info.max}] (or infinite) is "
+                                               f"undefined", a.lo, a.hi))
+            lo, hi = np.full_like(lo, float(info.min)), np.full_like(hi, float(info.max))
     if dtype.is_bool:
         zero = (a.lo <= 0) & (a.hi >= 0)
         lo = np.where(zero, 0.0, 1.0)

@@ -187,3 +187,17 @@ def test_products_that_underflow_keep_a_sound_lower_bound() -> None:
     out = next(iter(r.outputs.values()))
     y = _eager(lambda t: t @ w, np.full((1, 64), 1e-20, np.float32))
     assert out.contains(y)
+
+
+def test_cast_of_huge_floats_to_int64_is_an_int_overflow_hazard() -> None:
+    """Found by the soundness fuzzer: numpy casts 3e38 to int64 as -2**63, below the bound
+    that truncating the float bounds gave."""
+    def f(x: nr.Tensor) -> nr.Tensor:
+        return x.to(nr.int64)
+
+    g = nr.trace(f, {"x": "f32[1, 2]"})
+    r = verify_ranges(g, {"x": (1e38, 3e38)})
+    assert ("cast", "int-overflow") in kinds(r)
+    y = _eager(f, np.array([[3e38, 2e38]], np.float32))
+    assert next(iter(r.outputs.values())).contains(y)
+    assert verify_ranges(g, {"x": (-1e9, 1e9)}).ok
