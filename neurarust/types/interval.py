@@ -112,11 +112,14 @@ def round_out(lo: Any, hi: Any, dtype: DType | None, *, ulps: int = 0,
             # integer results: exact in float64 below 2**53, so only non-integers move out
             big = 2.0 ** 53
             lo, hi = lo - abs_err, hi + abs_err
+            lo, hi = np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
             lo = np.where(np.abs(lo) < big, lo, np.nextafter(lo, -np.inf))
             hi = np.where(np.abs(hi) < big, hi, np.nextafter(hi, np.inf))
             return np.floor(lo), np.ceil(hi)
-        lo = np.nextafter(lo - abs_err, -np.inf)
-        hi = np.nextafter(hi + abs_err, np.inf)
+        # inf - inf (an infinite bound widened by an infinite error) is no bound at all
+        lo, hi = lo - abs_err, hi + abs_err
+        lo = np.nextafter(np.where(np.isnan(lo), -np.inf, lo), -np.inf)
+        hi = np.nextafter(np.where(np.isnan(hi), np.inf, hi), np.inf)
         grid = _grid(dtype)
         if grid is None:
             return lo, hi
@@ -444,6 +447,9 @@ def rsqrt(a: Interval, **_: Any) -> RangeResult:
     if a.min <= 0:
         r.hazards.append(_hz("rsqrt-domain", "rsqrt of values <= 0 (gives inf or nan)",
                              a.lo, a.hi))
+        # an interval that reaches 0 holds -0.0 too, and rsqrt(-0.0) = -inf
+        return RangeResult(Interval(np.where(a.lo <= 0, -np.inf, r.out.lo), r.out.hi,
+                                    a.shape, r.out.dtype), r.hazards)
     return r
 
 

@@ -456,7 +456,8 @@ def prod(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fa
         with np.errstate(over="ignore", invalid="ignore"):
             zero = ((lo_m <= 0) & (hi_m >= 0)).any(axis=-1)
             inf = (np.isinf(lo_m) | np.isinf(hi_m)).any(axis=-1)
-            mags = np.prod(np.maximum(np.abs(lo_m), np.abs(hi_m)), axis=-1)
+            # every partial product is at most the product of max(1, |x|)
+            mags = np.prod(np.maximum(1.0, np.maximum(np.abs(lo_m), np.abs(hi_m))), axis=-1)
             big = mags * (1 + 2 * n * unit_roundoff(out_dtype)) >= _max_finite(out_dtype)
         if np.any(zero & (inf | big)):
             hazards.append(_hz("nan", f"prod: 0 * inf may occur in a product of {n} terms "

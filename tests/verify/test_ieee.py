@@ -19,6 +19,7 @@ import pytest
 import neurarust as nr
 import neurarust.nn.functional as F
 from neurarust import nn
+from neurarust.types import interval
 from neurarust.types.interval import Interval, sum_
 from neurarust.verify.numeric import parse_range, verify_ranges
 
@@ -201,3 +202,25 @@ def test_cast_of_huge_floats_to_int64_is_an_int_overflow_hazard() -> None:
     y = _eager(f, np.array([[3e38, 2e38]], np.float32))
     assert next(iter(r.outputs.values())).contains(y)
     assert verify_ranges(g, {"x": (-1e9, 1e9)}).ok
+
+
+# -- found by the property tests (tests/types/test_interval_ieee_props.py) --------------------
+def test_rsqrt_of_an_interval_reaching_zero_may_be_minus_inf() -> None:
+    """-0.0 lies in every interval that reaches 0, and rsqrt(-0.0) = -inf."""
+    r = interval.rsqrt(Interval.of(0.0, 0.0, (1,)))
+    y = _eager(nr.rsqrt, np.array([-0.0], np.float32))
+    assert r.hazards and r.out.contains(y)
+
+
+def test_logsumexp_of_inf_keeps_an_infinite_bound_not_nan() -> None:
+    r = interval.logsumexp(Interval.of([0.0, np.inf], [0.0, np.inf], (2,)), 0)
+    y = _eager(lambda t: t.logsumexp(0), np.array([0.0, np.inf], np.float32))
+    assert not np.isnan(r.out.lo).any() and r.out.contains(y)
+
+
+def test_prod_whose_partial_product_overflows_before_a_zero_is_nan() -> None:
+    """2 * 3.4e38 overflows to inf before the factor 0: inf * 0 = nan."""
+    x = np.array([[2.0, 3.4e38, 0.0]], np.float32)
+    r = interval.prod(Interval.of([[0.0, 0.0, 0.0]], [[2.0, 3.4e38, 0.0]], (1, 3)), 1)
+    assert np.isnan(_eager(lambda t: t.prod(1), x)).all()
+    assert any(h.kind == "nan" for h in r.hazards)
