@@ -11,12 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import neurarust as nr
 from neurarust.types import interval as iv
 from neurarust.types.dtype import float32
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 TOP = float(np.finfo(np.float32).max)
 ends = st.one_of(
@@ -124,3 +127,63 @@ def test_unary_rules_contain_float32_results(a: Any, op: str, seed: int) -> None
         nan = np.isnan(y)
         assert ok_nan or not nan.any(), (r, p, y)
         assert np.all(nan | ((y >= r.out.lo) & (y <= r.out.hi))), (r.out, p, y)
+
+
+def _graph_ops() -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    import neurarust.nn.functional as F
+
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((2, 1, 2, 2)).astype(np.float32)
+    w[0, 0, 0, 0] = 0.0
+    wt = nr.tensor(w)
+    b = nr.tensor(rng.standard_normal(2).astype(np.float32))
+    e = nr.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    return {
+        "conv2d": ("f32[1, 1, 2, 3]", lambda x: F.conv2d(x, wt, b, padding=1)),
+        "conv_transpose2d": ("f32[1, 1, 2, 3]", lambda x: F.conv_transpose2d(
+            x, wt.permute(1, 0, 2, 3))),
+        "avg_pool2d": ("f32[1, 1, 2, 3]", lambda x: F.avg_pool2d(x, 2, stride=1)),
+        "max_pool2d": ("f32[1, 1, 2, 3]", lambda x: F.max_pool2d(x, 2, stride=1)),
+        "norm2": ("f32[2, 3]", lambda x: x.norm(2.0, 1)),
+        "norm3": ("f32[2, 3]", lambda x: x.norm(3.0, 1)),
+        "log_softmax": ("f32[2, 3]", lambda x: F.log_softmax(x, 1)),
+        "softmax": ("f32[2, 3]", lambda x: F.softmax(x, 1)),
+        "layer_norm": ("f32[2, 3]", lambda x: F.layer_norm(x, (3,))),
+        "pow": ("f32[2, 3]", lambda x: x ** 3.0),
+        "remainder": ("f32[2, 3]", lambda x: nr.remainder(x, 1.5)),
+        "einsum": ("f32[2, 3]", lambda x: nr.einsum("ij,kj->ik", x, e)),
+        "sum16": ("f16[2, 3]", lambda x: x.sum(1)),
+        "mean16": ("f16[2, 3]", lambda x: x.mean(1)),
+        "cumsum16": ("f16[2, 3]", lambda x: x.cumsum(1)),
+        "matmul16": ("f16[2, 3]", lambda x: x @ x.permute(1, 0)),
+    }
+
+
+GRAPH_OPS = _graph_ops()
+
+
+@SETTINGS
+@given(intervals(6), st.sampled_from(sorted(GRAPH_OPS)), st.integers(0, 2**32 - 1))
+def test_traced_ops_contain_eager_results(a: Any, name: str, seed: int) -> None:
+    """Through the verifier on a traced graph, float16 included: every non-NaN eager value in
+    the output bounds, and no NaN unless a hazard was reported."""
+    from neurarust.verify.numeric import verify_ranges
+
+    spec, f = GRAPH_OPS[name]
+    half = spec.startswith("f16")
+    np_dt = np.float16 if half else np.float32
+    lo, hi = (v.astype(np_dt).astype(np.float64) for v in a)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    shape = tuple(int(s) for s in spec[4:-1].split(","))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = nr.trace(f, {"x": spec})
+        r = verify_ranges(g, {"x": (lo.reshape(shape), hi.reshape(shape))})
+    out = next(iter(r.outputs.values()))
+    rng = np.random.default_rng(seed)
+    for p in _points(rng, lo, hi):
+        x = p.astype(np_dt).reshape(shape)
+        y = _run(lambda t: f(t.to(nr.float16) if half else t), x).astype(np.float64)
+        nan = np.isnan(y)
+        assert r.found or not nan.any(), (str(r), x, y)
+        assert np.all(nan | ((y >= out.lo) & (y <= out.hi))), (str(r), x, y)
