@@ -528,7 +528,7 @@ def var(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fal
                                   "inf - inf (gives nan)", a.lo, a.hi))
     # the kernel's mean: a sum first (its overflow is the sum's)
     hazards += [h for h in sum_(a, dim=dim, keepdim=keepdim).hazards
-                if h.kind == "overflow"]
+                if h.kind in ("overflow", "nan")]
     lo, hi = a.lo.min(axis=axes, keepdims=True), a.hi.max(axis=axes, keepdims=True)
     lo, hi = _finish(lo, hi, axes, keepdim)
     width = hi - lo

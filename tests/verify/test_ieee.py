@@ -224,3 +224,15 @@ def test_prod_whose_partial_product_overflows_before_a_zero_is_nan() -> None:
     r = interval.prod(Interval.of([[0.0, 0.0, 0.0]], [[2.0, 3.4e38, 0.0]], (1, 3)), 1)
     assert np.isnan(_eager(lambda t: t.prod(1), x)).all()
     assert any(h.kind == "nan" for h in r.hazards)
+
+
+def test_var_whose_mean_overflows_both_ways_is_nan() -> None:
+    """Found by the soundness fuzzer: the kernel's sum for the mean overflows to +inf in one
+    of numpy's pairwise accumulators and to -inf in another (nan) on huge values of both
+    signs; an overflow hazard alone claimed no nan."""
+    x = np.zeros((4, 8), np.float32)
+    x[:, 0], x[:, 1] = 3e38, -3e38
+    g = nr.trace(lambda t: t.var(), {"x": "f32[4, 8]"})
+    r = verify_ranges(g, {"x": (-3e38, 3e38)})
+    assert ("var", "nan") in kinds(r)
+    assert np.isnan(_eager(lambda t: t.var(), x)).all()
