@@ -411,6 +411,9 @@ class Campaign:
     seen_ops: set[str] = field(default_factory=set)
     broken: list[Broken] = field(default_factory=list)
     seconds: float = 0.0
+    ort_graphs: int = 0
+    """Graphs whose claims were also attacked on onnxruntime."""
+    ort_skipped: Counter[str] = field(default_factory=Counter)
 
     def not_generated(self) -> list[str]:
         """Ops with a range rule that no generated graph contained."""
@@ -420,7 +423,9 @@ class Campaign:
         head = (f"claims: {self.claims}  broken: {len(self.broken)}  graphs: {self.graphs} "
                 f"(proven {self.proven}, with hazards {self.hazards}, unknown "
                 f"{self.unknown}; {self.seconds:.1f} s)")
-        lines = [head, "claims per op:"]
+        lines = [head, f"also on onnxruntime: {self.ort_graphs} graphs" + (
+            f" (not exported: {dict(self.ort_skipped)})" if self.ort_skipped else ""),
+            "claims per op:"]
         lines += [f"  {op:<28} {n}" for op, n in sorted(self.per_op.items())]
         missing = self.not_generated()
         lines.append("ops with a range rule not generated: " + (", ".join(missing) or "none"))
@@ -475,8 +480,29 @@ def _pgd(model: Callable[[Tensor], Tensor], x0: np.ndarray, lo: np.ndarray, hi: 
     return out
 
 
+def _session(graph: Any, camp: Campaign) -> Any:
+    """An onnxruntime session of the verified graph itself (None when an op has no export)."""
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    try:
+        proto = nr.onnx.export(graph)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 4
+        sess = ort.InferenceSession(proto.SerializeToString(), opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 - any exporter/runtime refusal only skips the check
+        camp.ort_skipped[type(err).__name__] += 1
+        return None
+    camp.ort_graphs += 1
+    return sess
+
+
+def _ort(sess: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0], dtype=np.float64)
+
+
 def _one(rng: np.random.Generator, seed: int, camp: Campaign, exact_every: int,
-         case: int = 0) -> dict[str, Any]:
+         case: int = 0, ort_every: int = 0) -> dict[str, Any]:
     labels = list(RECIPES)
     chain = [str(rng.choice(labels)) for _ in range(int(rng.integers(1, 5)))]
     half = rng.random() < 0.2
@@ -525,6 +551,7 @@ def _one(rng: np.random.Generator, seed: int, camp: Campaign, exact_every: int,
     batch = (lambda s: np.broadcast_to(s, (16, C))) if symbolic else (lambda s: s)
     lo_in, hi_in = batch(lo), batch(hi)
     xs = _samples(rng, lo_in, hi_in, np_dt)
+    session = _session(graph, camp) if ort_every and camp.graphs % ort_every == 0 else None
     pgd_from = [xs[int(rng.integers(len(xs)))] for _ in range(PGD_STARTS)]
     n_claims = 0
     for k, x in enumerate(xs + [None] * PGD_STARTS):
@@ -539,16 +566,23 @@ def _one(rng: np.random.Generator, seed: int, camp: Campaign, exact_every: int,
         else:
             todo = [x]
         for xi in todo:
-            y = _eager(model, xi, dtype)
-            n_claims = max(n_claims, 3 * y.size)
-            bad = _check(y, out.lo, out.hi, True)
-            if bad is not None:
-                i, v, what = bad
-                camp.broken.append(Broken(chain, dtype.name, spec, (lo, hi), xi, i, v,
-                                          (float(np.broadcast_to(out.lo, y.shape)[i]),
-                                           float(np.broadcast_to(out.hi, y.shape)[i])),
-                                          what, seed, case))
-                return case_info
+            runs = [("eager", _eager(model, xi, dtype))]
+            if session is not None and x is not None:
+                try:
+                    runs.append(("onnxruntime", _ort(session, xi)))
+                except Exception as err:  # noqa: BLE001 - a kernel onnxruntime lacks
+                    camp.ort_skipped[type(err).__name__] += 1
+                    session = None
+            for engine, y in runs:
+                n_claims = max(n_claims, 3 * y.size)
+                bad = _check(y, out.lo, out.hi, True)
+                if bad is not None:
+                    i, v, what = bad
+                    camp.broken.append(Broken(chain, dtype.name, spec, (lo, hi), xi, i, v,
+                                              (float(np.broadcast_to(out.lo, y.shape)[i]),
+                                               float(np.broadcast_to(out.hi, y.shape)[i])),
+                                              f"{what}, {engine}", seed, case))
+                    return case_info
     # three claims per output element: its lower bound, its upper bound, not NaN
     claims = 3 * int(np.prod(np.broadcast_shapes(out.lo.shape, tuple(
         1 if s is None else s for s in out.shape)))) if not symbolic else n_claims
@@ -565,10 +599,12 @@ def replay(seed: int, case: int) -> dict[str, Any]:
 
 
 def run(claims: int, seed: int = 0, *, seconds: float = math.inf, exact_every: int = 0,
-        recipes: Sequence[str] | None = None, graphs: int | None = None) -> Campaign:
+        recipes: Sequence[str] | None = None, graphs: int | None = None,
+        ort_every: int = 0) -> Campaign:
     """Attack claims until ``claims`` were attacked (or ``seconds`` passed, or ``graphs``
     cases were drawn); seeded, so a run replays exactly. ``exact_every``: every n-th graph
-    also runs the z3 tightening. ``recipes``: only these steps."""
+    also runs the z3 tightening; ``ort_every``: every n-th graph's claims are also attacked on
+    onnxruntime (the verified graph, exported). ``recipes``: only these steps."""
     camp = Campaign()
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -581,7 +617,7 @@ def run(claims: int, seed: int = 0, *, seconds: float = math.inf, exact_every: i
         i = 0
         while (camp.claims < claims and time.perf_counter() - t0 < seconds
                and (graphs is None or i < graphs)):
-            _one(np.random.default_rng([seed, i]), seed, camp, exact_every, i)
+            _one(np.random.default_rng([seed, i]), seed, camp, exact_every, i, ort_every)
             i += 1
     finally:
         RECIPES.clear()

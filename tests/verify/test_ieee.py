@@ -236,3 +236,39 @@ def test_var_whose_mean_overflows_both_ways_is_nan() -> None:
     r = verify_ranges(g, {"x": (-3e38, 3e38)})
     assert ("var", "nan") in kinds(r)
     assert np.isnan(_eager(lambda t: t.var(), x)).all()
+
+
+def test_std_exports_to_onnx_with_its_square_root() -> None:
+    """Found by the soundness fuzzer on onnxruntime: std was exported as var, so the verified
+    bounds of std did not hold on the exported model."""
+    import onnxruntime as ort
+
+    g = nr.trace(lambda t: t.std(1), {"x": "f32[2, 6]"})
+    proto = nr.onnx.export(g)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.arange(12, dtype=np.float32).reshape(2, 6) * 3.0
+    y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert np.allclose(y, _eager(lambda t: t.std(1), x), rtol=1e-5)
+    out = next(iter(verify_ranges(g, {"x": (0.0, 33.0)}).outputs.values()))
+    assert out.contains(y)
+
+
+@pytest.mark.parametrize("fn,lo,hi", [
+    (lambda t: t.log1p(), 1e-38, 2e-38),
+    (lambda t: t.expm1(), 1e-30, 1e-20),
+    (lambda t: t.tanh(), 8.25, 9.0),
+    (lambda t: t.sigmoid(), -17.9623, -17.9),
+])
+def test_bounds_hold_on_onnxruntime_too(fn: object, lo: float, hi: float) -> None:
+    """Found by the soundness fuzzer on onnxruntime: its Tanh reaches 1.00000024, its
+    Sigmoid has an absolute error of 1.7e-7, and log1p / expm1 export as Log(1 + x) /
+    Exp(x) - 1 (a tiny x gives 0): the verified bounds must hold there as well."""
+    import onnxruntime as ort
+
+    g = nr.trace(fn, {"x": "f32[64]"})
+    out = next(iter(verify_ranges(g, {"x": (lo, hi)}).outputs.values()))
+    proto = nr.onnx.export(g)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.linspace(lo, hi, 64).astype(np.float32)
+    y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert out.contains(y) and out.contains(_eager(fn, x))
