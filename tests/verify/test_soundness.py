@@ -23,10 +23,11 @@ def _quiet() -> Iterator[None]:
 
 
 def test_seeded_campaign_breaks_no_claim() -> None:
-    camp = soundness.run(10**9, seed=13, graphs=250, exact_every=15)
+    camp = soundness.run(10**9, seed=13, graphs=250, exact_every=15, ort_every=8)
     assert not camp.broken, "\n".join(str(b) for b in camp.broken)
     assert camp.claims >= 8000  # claims were made and attacked
     assert camp.proven >= 60 and camp.hazards >= 20  # both verdicts occur
+    assert camp.ort_graphs >= 10  # some attacked on onnxruntime too
 
 
 def test_every_op_with_a_range_rule_is_generated() -> None:
