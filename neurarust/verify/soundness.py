@@ -387,6 +387,8 @@ class Broken:
     claim: str
     seed: int
     case: int = 0
+    graph: str = ""
+    """The traced graph (its ops, attributes and constants' shapes)."""
 
     def __str__(self) -> str:
         np.set_printoptions(precision=9, threshold=200)
@@ -394,7 +396,7 @@ class Broken:
                 f"(replay: soundness.replay({self.seed}, {self.case}))\n"
                 f"  output{list(self.index)} = {self.value!r} outside "
                 f"proven [{self.bound[0]!r}, {self.bound[1]!r}]\n  box lo={self.box[0]!r}\n"
-                f"  box hi={self.box[1]!r}\n  input={self.input!r}")
+                f"  box hi={self.box[1]!r}\n  input={self.input!r}\n{self.graph}")
 
 
 @dataclass
@@ -501,6 +503,30 @@ def _ort(sess: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0], dtype=np.float64)
 
 
+def _minimize(graph: Any, model: Callable[[Tensor], Tensor], x: np.ndarray,
+              i: tuple[int, ...], dtype: Any, symbolic: bool, box: tuple[Any, Any],
+              bounds: tuple[Any, Any], shape: tuple[int, ...],
+              ) -> tuple[tuple[Any, Any], tuple[float, float]]:
+    """The smallest box that still breaks: the degenerate box ``lo == hi`` at the input that
+    broke the claim (its row, over a symbolic batch), when the verifier still makes the
+    claim there and the model still breaks it; else the original box. With the bound
+    broken."""
+    point = x[i[0]:i[0] + 1].astype(np.float64) if symbolic else x.astype(np.float64)
+    try:
+        r = verify_ranges(graph, {"x": (point, point)},
+                          assumptions=["1 <= B <= 64"] if symbolic else ())
+        if r.ok:
+            out = next(iter(r.outputs.values()))
+            y = _eager(model, x, dtype)
+            if _check(y, out.lo, out.hi, True) is not None:
+                return (point, point), (float(np.broadcast_to(out.lo, shape)[i]),
+                                        float(np.broadcast_to(out.hi, shape)[i]))
+    except ValueError:  # the point is outside the dtype's range: keep the box
+        pass
+    return box, (float(np.broadcast_to(bounds[0], shape)[i]),
+                 float(np.broadcast_to(bounds[1], shape)[i]))
+
+
 def _one(rng: np.random.Generator, seed: int, camp: Campaign, exact_every: int,
          case: int = 0, ort_every: int = 0) -> dict[str, Any]:
     labels = list(RECIPES)
@@ -578,10 +604,12 @@ def _one(rng: np.random.Generator, seed: int, camp: Campaign, exact_every: int,
                 bad = _check(y, out.lo, out.hi, True)
                 if bad is not None:
                     i, v, what = bad
-                    camp.broken.append(Broken(chain, dtype.name, spec, (lo, hi), xi, i, v,
-                                              (float(np.broadcast_to(out.lo, y.shape)[i]),
-                                               float(np.broadcast_to(out.hi, y.shape)[i])),
-                                              f"{what}, {engine}", seed, case))
+                    box, bound = _minimize(graph, model, xi, i, dtype, symbolic,
+                                           (lo, hi), (out.lo, out.hi), y.shape)
+                    camp.broken.append(Broken(chain, dtype.name, spec, box,
+                                              xi[i[0]:i[0] + 1] if symbolic else xi, i, v,
+                                              bound, f"{what}, {engine}", seed, case,
+                                              str(graph)))
                     return case_info
     # three claims per output element: its lower bound, its upper bound, not NaN
     claims = 3 * int(np.prod(np.broadcast_shapes(out.lo.shape, tuple(
