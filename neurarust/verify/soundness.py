@@ -290,6 +290,7 @@ RECIPES: dict[str, Recipe] = {
     "norm": _norm, "matmul": _matmul, "vec": _vec, "einsum": _einsum, "conv": _conv,
     "pool": _pool, "softmax": _softmax, "logic": _logic, "select": _select, "shape": _shape,
     "clamp": _clamp, "pow": _pow, "cast": _cast,
+    "arange": lambda x, rng: x * nr.arange(x.shape[0]).unsqueeze(1).to(x.dtype),
 }
 """The steps graphs are built from, by label (several ops per label)."""
 
