@@ -411,6 +411,9 @@ class Std(Var):
     range_rule = "std"
     save_output = True
 
+    def to_onnx(self, g: OnnxBuilder, a: OnnxValue, **attrs: Any) -> OnnxValue:
+        return g.node("Sqrt", super().to_onnx(g, a, **attrs))
+
     def backward(self, g: Any, a: Any, *, out: Any, dim: Any = None, correction: float = 1,
                  keepdim: bool = False) -> tuple[Any, ...]:
         g_var = masked_zero(g / (out * 2), out.eq(0))

@@ -30,6 +30,15 @@ import numpy as np
 import numpy.typing as npt
 
 from .dtype import DType, float16, float32, float64, int64, promote_types
+from .interval_accum import (
+    SENTINEL,
+    Accum,
+    accum_masks,
+    bilinear_masks,
+    gamma,
+    max_finite,
+    sum_bounds,
+)
 
 __all__ = ["Hazard", "Interval", "RangeResult", "SizeRange", "round_out", "unit_roundoff"]
 
@@ -103,11 +112,14 @@ def round_out(lo: Any, hi: Any, dtype: DType | None, *, ulps: int = 0,
             # integer results: exact in float64 below 2**53, so only non-integers move out
             big = 2.0 ** 53
             lo, hi = lo - abs_err, hi + abs_err
+            lo, hi = np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
             lo = np.where(np.abs(lo) < big, lo, np.nextafter(lo, -np.inf))
             hi = np.where(np.abs(hi) < big, hi, np.nextafter(hi, np.inf))
             return np.floor(lo), np.ceil(hi)
-        lo = np.nextafter(lo - abs_err, -np.inf)
-        hi = np.nextafter(hi + abs_err, np.inf)
+        # inf - inf (an infinite bound widened by an infinite error) is no bound at all
+        lo, hi = lo - abs_err, hi + abs_err
+        lo = np.nextafter(np.where(np.isnan(lo), -np.inf, lo), -np.inf)
+        hi = np.nextafter(np.where(np.isnan(hi), np.inf, hi), np.inf)
         grid = _grid(dtype)
         if grid is None:
             return lo, hi
@@ -252,6 +264,10 @@ def _align(x: Interval, nd: int) -> tuple[Array, Array]:
 
 def _out(lo: Any, hi: Any, dtype: DType | None, shape: Sequence[int | None], *,
          ulps: int = 0, abs_err: Any = 0.0, hazards: list[Hazard] | None = None) -> RangeResult:
+    if ulps >= TRANSCENDENTAL_ULPS:
+        # libm-style approximations lose their relative accuracy on subnormal results
+        # (onnxruntime's Tanh is off by ~100 subnormal ulps there): an absolute floor
+        abs_err = np.asarray(abs_err) + SUBNORMAL_FLOOR
     lo_r, hi_r = round_out(lo, hi, dtype, ulps=ulps, abs_err=abs_err)
     return RangeResult(Interval(lo_r, hi_r, tuple(shape), dtype), hazards or [])
 
@@ -274,15 +290,35 @@ def _hz(kind: str, message: str, lo: Any, hi: Any) -> Hazard:
 
 
 def _max_finite(dtype: DType | None) -> float:
-    if dtype is float16:
-        return 65504.0
-    if dtype is float64:
-        return float(np.finfo(np.float64).max)
-    return float(np.finfo(np.float32).max)
+    return max_finite(dtype)
 
+
+def accum_hazards(op: str, what: str, m: Accum, dtype: DType | None, lo: Any, hi: Any,
+                  ) -> list[Hazard]:
+    """The hazards of one accumulation (:mod:`neurarust.types.interval_accum`): NaN where
+    inf - inf or 0 * inf may occur, overflow where finite partial sums may pass the dtype's
+    largest finite value; ``lo``/``hi`` the hull of the terms, for the message."""
+    out: list[Hazard] = []
+    name = (dtype or float32).name
+    if np.any(m.nan):
+        out.append(_hz("nan", f"{op}: inf - inf (or 0 * inf) may occur inside {what} (gives "
+                              f"nan): terms may be infinite with opposite signs, or overflow",
+                       lo, hi))
+    if np.any(m.overflow):
+        out.append(_hz("overflow", f"{op}: partial sums of {what} may overflow {name} "
+                                   f"(largest finite {max_finite(dtype):g})", lo, hi))
+    return out
+
+
+MAX_ELEMENTS = 2.0 ** 63
+"""No tensor has more elements than an int64 counts: the count of a sum over a size that no
+assumption bounds."""
 
 TRANSCENDENTAL_ULPS = 8
 """Extra ulps allowed for functions numpy's float32 libm does not round correctly."""
+
+SUBNORMAL_FLOOR = 2.0 ** -126
+"""An absolute error allowed on top of those ulps: float32's smallest normal."""
 
 
 # -- elementwise arithmetic ---------------------------------------------------------------------
@@ -348,12 +384,17 @@ def div(a: Interval, b: Interval, rounding_mode: str | None = None, **_: Any,
     hazards = []
     if np.any(zero):
         hazards.append(_hz("div-by-zero", "division by an interval that contains 0", blo, bhi))
+    both_inf = (np.isinf(alo) | np.isinf(ahi)) & (np.isinf(blo) | np.isinf(bhi))
+    if np.any(both_inf):
+        hazards.append(_hz("nan", "inf / inf may occur (gives nan): numerator and denominator "
+                                  "may both be infinite", np.minimum(alo, blo),
+                           np.maximum(ahi, bhi)))
     with np.errstate(divide="ignore", invalid="ignore"):
         rlo, rhi = 1.0 / bhi, 1.0 / blo
     lo, hi = _mul_bounds(alo, ahi, rlo, rhi)
     # 1/b rounded in float64 first: widen by one float64 ulp on each side of the product
     lo, hi = np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)
-    z = np.broadcast_to(zero, lo.shape)
+    z = np.broadcast_to(zero | both_inf, lo.shape)
     lo, hi = np.where(z, -np.inf, lo), np.where(z, np.inf, hi)
     if rounding_mode is not None:  # floor / trunc of the quotient: monotone, exact on the grid
         r = _out(lo, hi, _dt(a, b), shape)
@@ -389,7 +430,12 @@ def log(a: Interval, **_: Any) -> RangeResult:
 
 
 def log1p(a: Interval, **_: Any) -> RangeResult:
-    r = _monotone(a, np.log1p)
+    """``log(1 + x)``; exported to ONNX as ``Log(1 + x)``, where rounding ``1 + x`` costs an
+    absolute error of about one ulp of 1 (a tiny ``x`` gives 0): the bounds allow both."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lo, hi = np.log1p(a.lo), np.log1p(a.hi)
+    r = _out(lo, hi, a.dtype, a.shape, ulps=TRANSCENDENTAL_ULPS,
+             abs_err=4 * unit_roundoff(a.dtype or float32))
     if a.min <= -1:
         r.hazards.append(_hz("log-domain", "log1p of values <= -1 (gives -inf or nan)",
                              a.lo, a.hi))
@@ -413,28 +459,44 @@ def rsqrt(a: Interval, **_: Any) -> RangeResult:
     if a.min <= 0:
         r.hazards.append(_hz("rsqrt-domain", "rsqrt of values <= 0 (gives inf or nan)",
                              a.lo, a.hi))
+        # an interval that reaches 0 holds -0.0 too, and rsqrt(-0.0) = -inf
+        return RangeResult(Interval(np.where(a.lo <= 0, -np.inf, r.out.lo), r.out.hi,
+                                    a.shape, r.out.dtype), r.hazards)
     return r
+
+
+SATURATION_SLACK = 2.0 ** -21
+"""How far past its limit a saturating function may go when computed for real: onnxruntime's
+float32 ``Tanh`` reaches 1.00000024 and its ``Sigmoid`` (computed through tanh, with an
+absolute error up to 1.7e-7) 1.00000012; four float32 ulps of 1 cover both."""
 
 
 def tanh(a: Interval, **_: Any) -> RangeResult:
     r = _monotone(a, np.tanh)
-    return RangeResult(_clip(r.out, -1.0, 1.0), r.hazards)
+    lim = 1.0 + SATURATION_SLACK
+    return RangeResult(_clip(r.out, -lim, lim), r.hazards)
 
 
 def sigmoid(a: Interval, **_: Any) -> RangeResult:
+    """``1 / (1 + exp(-x))`` rounded outward, plus an absolute error of 4 float32 ulps of 1:
+    onnxruntime computes it as ``0.5 tanh(x / 2) + 0.5``, whose error does not scale with a
+    small result."""
     def f(x: Array) -> Array:
         e = np.exp(-np.abs(x))  # no cancellation on either side
         return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=np.float64)
 
-    r = _monotone(a, f)
-    return RangeResult(_clip(r.out, 0.0, 1.0), r.hazards)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lo, hi = f(a.lo), f(a.hi)
+    r = _out(lo, hi, a.dtype, a.shape, ulps=TRANSCENDENTAL_ULPS, abs_err=SATURATION_SLACK)
+    return RangeResult(_clip(r.out, 0.0, 1.0 + SATURATION_SLACK), r.hazards)
 
 
 def erf(a: Interval, **_: Any) -> RangeResult:
     from math import erf as _erf
 
     r = _monotone(a, np.vectorize(_erf, otypes=[np.float64]))
-    return RangeResult(_clip(r.out, -1.0, 1.0), r.hazards)
+    lim = 1.0 + SATURATION_SLACK
+    return RangeResult(_clip(r.out, -lim, lim), r.hazards)
 
 
 def _clip(x: Interval, lo: float, hi: float) -> Interval:
@@ -514,8 +576,16 @@ def cast(a: Interval, dtype: DType, **_: Any) -> RangeResult:
         hazards.append(_hz("overflow", f"cast to {dtype.name} overflows (largest finite "
                                        f"{_max_finite(dtype):g})", a.lo, a.hi))
     lo, hi = a.lo, a.hi
-    if dtype.is_integer:
+    if dtype.is_integer and not dtype.is_bool:
         lo, hi = np.trunc(lo), np.trunc(hi)
+        info = np.iinfo(dtype.np_dtype)
+        # a float cast to an integer outside its range (or inf) is undefined: numpy gives
+        # the smallest integer; an integer narrowed wraps around
+        if a.min < float(info.min) or a.max >= float(info.max) + 1:
+            hazards.append(_hz("int-overflow", f"cast to {dtype.name} of values outside "
+                                               f"[{info.min}, {info.max}] (or infinite) is "
+                                               f"undefined", a.lo, a.hi))
+            lo, hi = np.full_like(lo, float(info.min)), np.full_like(hi, float(info.max))
     if dtype.is_bool:
         zero = (a.lo <= 0) & (a.hi >= 0)
         lo = np.where(zero, 0.0, 1.0)
@@ -660,68 +730,89 @@ def int_overflow(op: str, lo: Any, hi: Any, dtype: DType | None, what: str) -> l
 
 def sum_(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
          dtype: DType | None = None, **_: Any) -> RangeResult:
-    """Per element over concrete sizes (plus the n-term rounding error); over a symbolic
-    size, n copies of the shared bounds for n in the size's range under the assumptions.
-    Integer sums (int64 unless ``dtype``, as PyTorch) are checked against the dtype."""
+    """Per element over concrete sizes; over a symbolic size, n copies of the shared bounds
+    for n in the size's range under the assumptions. Float sums are bounded, with their NaN
+    and overflow hazards, by :func:`~neurarust.types.interval_accum.sum_bounds`; integer sums
+    (int64 unless ``dtype``, as PyTorch) are exact and checked against the dtype."""
     axes = _axes(a, dim)
     shape = _reduced_shape(a, axes, keepdim)
     out_dtype = dtype or (int64 if a.dtype is not None and (a.dtype.is_integer or a.dtype.is_bool)
                           else a.dtype)
     n = _count(a, axes)
-    u = unit_roundoff(out_dtype) + 2.0 ** -52
     exact = out_dtype is not None and not out_dtype.is_floating_point
     if n is None:
         n_lo, n_hi = a.count(axes)
         lo = a.lo.min(axis=axes, keepdims=True)
         hi = a.hi.max(axis=axes, keepdims=True)
         lo, hi = _finish(lo, hi, axes, keepdim)
+        what = f"a sum of up to {n_hi:.0f} terms" if math.isfinite(n_hi) else \
+            "a sum over a size that no assumption bounds"
         with np.errstate(invalid="ignore", over="ignore"):
             s_lo = np.minimum(lo * n_lo, np.where(lo < 0, lo * n_hi, lo * n_lo))
             s_hi = np.maximum(hi * n_lo, np.where(hi > 0, hi * n_hi, hi * n_lo))
             s_lo, s_hi = np.where(np.isnan(s_lo), -np.inf, s_lo), np.where(np.isnan(s_hi),
                                                                           np.inf, s_hi)
-            mag = np.maximum(np.abs(s_lo), np.abs(s_hi))
-            err = 0.0 if exact else (mag * (n_hi * u / (1 - n_hi * u)) if n_hi * u < 1
-                                     else np.inf)
-        r = _out(s_lo, s_hi, out_dtype, shape, abs_err=err)
-        what = f"a sum of up to {n_hi:.0f} terms" if math.isfinite(n_hi) else \
-            "a sum over a size that no assumption bounds"
-        return RangeResult(r.out, int_overflow("sum", s_lo, s_hi, out_dtype, what))
+        if exact:
+            r = _out(s_lo, s_hi, out_dtype, shape)
+            return RangeResult(r.out, int_overflow("sum", s_lo, s_hi, out_dtype, what))
+        g = gamma(n_hi, out_dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            # a size no assumption bounds is still an int64: at most 2**63 terms
+            n_m = min(n_hi, MAX_ELEMENTS)
+            spos = np.maximum(hi, 0.0) * n_m
+            sneg = np.maximum(-lo, 0.0) * n_m
+            m = accum_masks(spos, sneg, hi == np.inf, lo == -np.inf, min(g, 3.0), out_dtype)
+            # terms of one sign: |fl(s) - s| <= g |s|
+            s_lo = np.where(s_lo >= 0, s_lo * (1 - g), s_lo * (1 + g))
+            s_hi = np.where(s_hi >= 0, s_hi * (1 + g), s_hi * (1 - g))
+        s_lo = np.where(m.neg | np.isnan(s_lo), -np.inf, s_lo)
+        s_hi = np.where(m.pos | np.isnan(s_hi), np.inf, s_hi)
+        return _out(s_lo, s_hi, out_dtype, shape,
+                    hazards=accum_hazards("sum", what, m, out_dtype, lo, hi))
     lo_e, hi_e = a.expanded(axes)
-    with np.errstate(invalid="ignore", over="ignore"):
-        lo = lo_e.sum(axis=axes, keepdims=True)
-        hi = hi_e.sum(axis=axes, keepdims=True)
-        mag = np.maximum(np.abs(lo_e), np.abs(hi_e)).sum(axis=axes, keepdims=True)
-        gamma = n * u / max(1e-300, 1 - n * u) if n * u < 1 else np.inf
-        err = 0.0 if exact else mag * gamma
-        if not exact and gamma < 1:
-            # terms of one sign: |fl(s) - s| <= gamma |s|, so an infinite bound on one side
-            # (exp of a large input) leaves the other side finite
-            nonneg = (lo_e >= 0).all(axis=axes, keepdims=True)
-            nonpos = (hi_e <= 0).all(axis=axes, keepdims=True)
-            lo_err = np.where(nonneg, lo * gamma, err)
-            hi_err = np.where(nonpos, -hi * gamma, err)
-            lo, hi = lo - lo_err, hi + hi_err
-            err = 0.0
+    if exact:
+        with np.errstate(invalid="ignore", over="ignore"):
+            lo, hi = lo_e.sum(axis=axes, keepdims=True), hi_e.sum(axis=axes, keepdims=True)
+        lo, hi = _finish(lo, hi, axes, keepdim)
+        r = _out(lo, hi, out_dtype, shape)
+        return RangeResult(r.out, int_overflow("sum", lo, hi, out_dtype, f"a sum of {n} terms"))
+    lo, hi, m = sum_bounds(lo_e, hi_e, axes, n, out_dtype)
     lo, hi = _finish(lo, hi, axes, keepdim)
-    err = np.asarray(err) if np.ndim(err) == 0 else _finish(err, err, axes, keepdim)[0]
-    r = _out(lo, hi, out_dtype, shape, abs_err=err)
-    return RangeResult(r.out, int_overflow("sum", lo, hi, out_dtype, f"a sum of {n} terms"))
+    return _out(lo, hi, out_dtype, shape,
+                hazards=accum_hazards("sum", f"a sum of {n} terms", m, out_dtype, a.lo, a.hi))
 
 
 def mean(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
          **_: Any) -> RangeResult:
+    """The sum's bounds (and hazards: the kernel sums, then divides) divided by n; over a
+    symbolic count, the hull of the terms up to rounding, with the sum's hazards for the
+    count's greatest value."""
     axes = _axes(a, dim)
     shape = _reduced_shape(a, axes, keepdim)
     n = _count(a, axes)
+    s = sum_(a, dim=dim, keepdim=keepdim)
     if n is None:  # a mean lies in the hull of its terms, up to rounding
         lo = a.lo.min(axis=axes, keepdims=True)
         hi = a.hi.max(axis=axes, keepdims=True)
         lo, hi = _finish(lo, hi, axes, keepdim)
-        mag = np.maximum(np.abs(lo), np.abs(hi))
-        return _out(lo, hi, a.dtype, shape, ulps=4, abs_err=mag * 1e-3)  # n unknown: coarse
-    s = sum_(a, dim=dim, keepdim=keepdim).out
-    return _out(s.lo / n, s.hi / n, a.dtype, shape, ulps=1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            mag = np.maximum(np.abs(lo), np.abs(hi))
+            lo, hi = lo - mag * 1e-3, hi + mag * 1e-3  # n unknown: coarse
+        hazards = s.hazards
+        if not math.isfinite(a.count(axes)[1]):
+            # no bound on the count: the mean stays in the hull (pairwise summation); only
+            # infinite terms of both signs make nan
+            hazards = [h for h in s.hazards if h.kind == "nan"] if (
+                a.max == math.inf and a.min == -math.inf) else []
+        else:
+            lo = np.where(np.isinf(s.out.lo) & (s.out.lo < 0), -np.inf, lo)
+            hi = np.where(np.isinf(s.out.hi) & (s.out.hi > 0), np.inf, hi)
+        return _out(lo, hi, a.dtype, shape, ulps=4, hazards=hazards)
+    if n == 0:
+        return _out(np.full(s.out.lo.shape, -np.inf), np.full(s.out.hi.shape, np.inf), a.dtype,
+                    shape, hazards=[_hz("nan", "mean over an empty dim is 0 / 0 (gives nan)",
+                                        0.0, 0.0)])
+    return _out(s.out.lo / n, s.out.hi / n, a.dtype, shape, ulps=1, hazards=s.hazards)
 
 
 def amax(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
@@ -778,6 +869,11 @@ def log_softmax(a: Interval, dim: int, **_: Any) -> RangeResult:
         return _out(np.zeros(()), np.zeros(()), a.dtype, ())
     d = dim % a.ndim
     n = a.shape[d]
+    if not a.finite:  # the kernel subtracts the row's max: inf - inf
+        return _out(np.full(a.lo.shape, -np.inf), np.zeros(a.lo.shape), a.dtype, a.shape,
+                    hazards=[_hz("nan", "log_softmax of values that may be infinite: x - max "
+                                        "or x - logsumexp is inf - inf (gives nan)",
+                                 a.lo, a.hi)])
     if n is None:
         return _out(np.full(a.lo.shape, -np.inf), np.zeros(a.lo.shape), a.dtype, a.shape)
     lo_x = np.moveaxis(a.lo, d, -1)
@@ -808,6 +904,11 @@ def nll_loss(x: Interval, t: Interval | None, w: Interval | None = None, *,
              reduction: str = "mean", **_: Any) -> RangeResult:
     """``-x[i, t_i] * w[t_i]``: whatever the targets, each term lies in minus the hull of
     its row (times the hull of the weights); a (weighted) mean stays in that hull."""
+    if not x.finite or (w is not None and not w.finite):
+        return RangeResult(Interval.top(() if reduction != "none" else tuple(
+            s for i, s in enumerate(x.shape) if i != (1 if x.ndim > 1 else 0)), x.dtype), [
+            _hz("nan", "nll_loss of values that may be infinite: a sum of terms of both "
+                       "signs, or 0 * inf with a zero weight (gives nan)", x.lo, x.hi)])
     cls = 1 if x.ndim > 1 else 0
     lo = -x.hi.max(axis=cls, keepdims=True)
     hi = -x.lo.min(axis=cls, keepdims=True)
@@ -831,18 +932,32 @@ def nll_loss(x: Interval, t: Interval | None, w: Interval | None = None, *,
 # -- linear layers ------------------------------------------------------------------------------
 def _center_radius(x: Interval) -> tuple[Array, Array]:
     if x.point:
-        return x.lo, np.zeros_like(x.lo)
+        return np.clip(x.lo, -SENTINEL, SENTINEL), np.zeros_like(x.lo)
     with np.errstate(invalid="ignore", over="ignore"):
-        c = 0.5 * x.lo + 0.5 * x.hi
-        r = np.nextafter(np.maximum(x.hi - c, c - x.lo), np.inf)
+        lo, hi = np.clip(x.lo, -SENTINEL, SENTINEL), np.clip(x.hi, -SENTINEL, SENTINEL)
+        c = 0.5 * lo + 0.5 * hi
+        r = np.nextafter(np.maximum(hi - c, c - lo), np.inf)
     return c, r
+
+
+def _subnormal(dtype: DType | None) -> float:
+    """Half the smallest subnormal of the dtype: the absolute error of a product that
+    underflows (the relative error model does not cover it)."""
+    if dtype is float16:
+        return 2.0 ** -25
+    if dtype is float64:
+        return 2.0 ** -1075
+    return 2.0 ** -150
 
 
 def _affine(prod: Callable[[Array, Array], Array], a: Interval, b: Interval, n: int,
             dtype: DType | None, shape: Sequence[int | None], alo: Array, ahi: Array,
-            blo: Array, bhi: Array) -> RangeResult:
-    """``prod`` bilinear (matmul, conv) over bounds given as arrays, center/radius form:
-    ``prod(ca, cb) +- (|ca| rb + ra |cb| + ra rb)``, plus float rounding of n-term sums."""
+            blo: Array, bhi: Array, op: str = "matmul") -> RangeResult:
+    """``prod`` bilinear (matmul, conv, einsum) over bounds given as arrays, center/radius
+    form: ``prod(ca, cb) +- (|ca| rb + ra |cb| + ra rb)``, plus float rounding of n-term sums
+    (and products that underflow). Where a term may be infinite, ``0 * inf``, or partial sums
+    may overflow (:func:`~neurarust.types.interval_accum.bilinear_masks`), the bound is
+    infinite on that side and the hazard reported."""
     ca, ra = _center_radius(Interval(alo, ahi, a.shape, a.dtype, a.point))
     cb, rb = _center_radius(Interval(blo, bhi, b.shape, b.dtype, b.point))
     with np.errstate(invalid="ignore", over="ignore"):
@@ -855,11 +970,19 @@ def _affine(prod: Callable[[Array, Array], Array], a: Interval, b: Interval, n: 
         if not (a.point or b.point):
             r = r + prod(ra, rb)
         mag = prod(np.maximum(np.abs(alo), np.abs(ahi)), np.maximum(np.abs(blo), np.abs(bhi)))
+    m = bilinear_masks(prod, alo, ahi, blo, bhi, n, dtype, mag)
     u = unit_roundoff(dtype) + 2.0 ** -52
-    gamma = (n + 2) * u / (1 - (n + 2) * u)
+    gamma_ = (n + 2) * u / (1 - (n + 2) * u)
     # c and r were themselves computed in float64: a relative 2**-50 on mag covers them
-    err = r + mag * (gamma + 2.0 ** -50)
-    return _out(c - err, c + err, dtype, shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = r + mag * (gamma_ + 2.0 ** -50) + n * _subnormal(dtype)
+        lo, hi = c - err, c + err
+    lo = np.where(m.neg | np.isnan(lo), -np.inf, lo)
+    hi = np.where(m.pos | np.isnan(hi), np.inf, hi)
+    hull_lo = min(float(np.min(alo, initial=0.0)), float(np.min(blo, initial=0.0)))
+    hull_hi = max(float(np.max(ahi, initial=0.0)), float(np.max(bhi, initial=0.0)))
+    return _out(lo, hi, dtype, shape, hazards=accum_hazards(
+        op, f"a dot product of {n} terms", m, dtype, hull_lo, hull_hi))
 
 
 def matmul(a: Interval, b: Interval, **_: Any) -> RangeResult | None:
@@ -894,13 +1017,14 @@ def conv(x: Interval, w: Interval, b: Interval | None = None, *, kernel: Callabl
     with np.errstate(invalid="ignore", over="ignore"):
         probe = prod(xlo[:1], w.lo)
     shape = (x.shape[0], *probe.shape[1:])
-    r = _affine(prod, x, w, n, _dt(x, w), shape, xlo, xhi, w.lo, w.hi)
+    r = _affine(prod, x, w, n, _dt(x, w), shape, xlo, xhi, w.lo, w.hi, op="conv")
     if b is None:
         return r
     nd = x.ndim - 2
     bias = Interval(b.lo.reshape(-1, *([1] * nd)), b.hi.reshape(-1, *([1] * nd)),
                     (b.shape[0], *([1] * nd)), b.dtype)
-    return add(r.out, bias)
+    rb = add(r.out, bias)
+    return RangeResult(rb.out, r.hazards + rb.hazards)
 
 
 def _pool(x: Interval, kernel: Callable[..., Any], average: bool, **attrs: Any,
@@ -908,17 +1032,35 @@ def _pool(x: Interval, kernel: Callable[..., Any], average: bool, **attrs: Any,
     if any(s is None for s in x.shape[1:]):
         return None
     xlo, xhi = x.expanded(range(1, x.ndim))
-    lo = np.asarray(kernel(np.ascontiguousarray(xlo), **attrs), dtype=np.float64)
-    hi = np.asarray(kernel(np.ascontiguousarray(xhi), **attrs), dtype=np.float64)
-    shape = (x.shape[0], *lo.shape[1:])
+
+    def k(v: Array) -> Array:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return np.asarray(kernel(np.ascontiguousarray(v), **attrs), dtype=np.float64)
+
     if not average:
-        return RangeResult(Interval(lo, hi, shape, x.dtype), [])
+        lo, hi = k(xlo), k(xhi)
+        return RangeResult(Interval(lo, hi, (x.shape[0], *lo.shape[1:]), x.dtype), [])
+    # a positive linear map (window sums over a divisor): the rounding model of
+    # interval_accum on each window, pushed through the kernel itself
     ks = attrs.get("kernel_size") or x.shape[2:]
-    n = math.prod(int(k or 1) for k in ks)
-    mag = np.asarray(kernel(np.ascontiguousarray(np.maximum(np.abs(xlo), np.abs(xhi))),
-                            **attrs), dtype=np.float64)  # mean of |terms|
-    u = unit_roundoff(x.dtype)
-    return _out(lo, hi, x.dtype, shape, ulps=1, abs_err=mag * (n + 2) * u * 2)
+    n = math.prod(int(s or 1) for s in ks)
+    g = gamma(n + 1, x.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo_p, lo_n = np.maximum(xlo, 0.0), np.maximum(-xlo, 0.0)
+        hi_p, hi_n = np.maximum(xhi, 0.0), np.maximum(-xhi, 0.0)
+        lo = k((1 - g) * lo_p - (1 + g) * lo_n)
+        hi = k((1 + g) * hi_p - (1 - g) * hi_n)
+        # window sums of the positive / negative parts (mean times at most n terms)
+        spos = k(np.minimum(hi_p, SENTINEL)) * n
+        sneg = k(np.minimum(lo_n, SENTINEL)) * n
+        pinf = k((xhi == np.inf).astype(np.float64)) > 0
+        ninf = k((xlo == -np.inf).astype(np.float64)) > 0
+    m = accum_masks(spos, sneg, pinf, ninf, g, x.dtype)
+    lo = np.where(m.neg | np.isnan(lo), -np.inf, lo)
+    hi = np.where(m.pos | np.isnan(hi), np.inf, hi)
+    return _out(lo, hi, x.dtype, (x.shape[0], *lo.shape[1:]), ulps=1,
+                abs_err=n * _subnormal(x.dtype), hazards=accum_hazards(
+        "avg_pool", f"a window sum of up to {n} terms", m, x.dtype, x.lo, x.hi))
 
 
 def max_pool(x: Interval, *, kernel: Callable[..., Any], **attrs: Any) -> RangeResult | None:

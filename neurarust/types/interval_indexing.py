@@ -21,8 +21,19 @@ from typing import Any
 import numpy as np
 
 from .dtype import int64
-from .interval import (Array, Hazard, Interval, RangeResult, SizeRange, _align, _bshape, _dt,
-                       _hz, _out, add)
+from .interval import (
+    Array,
+    Hazard,
+    Interval,
+    RangeResult,
+    SizeRange,
+    _align,
+    _bshape,
+    _dt,
+    _hz,
+    _out,
+    add,
+)
 
 __all__ = ["arange", "cat", "check_index", "flip", "gather", "getitem", "index",
            "index_put", "index_select", "masked_fill", "narrow", "nonzero_static", "repeat",
@@ -176,6 +187,11 @@ def scatter_add(a: Interval, idx: Interval, src: Interval | None = None, *, dim:
         hi = max(0.0, k * src.max) if math.isfinite(k) else (math.inf if src.max > 0 else 0.0)
     extra = Interval(np.full((1,) * a.ndim, lo), np.full((1,) * a.ndim, hi), a.shape, src.dtype)
     r = add(a, extra)  # one rounding per added term: k ulps of the magnitude
+    # several src terms (and a) may be +inf and -inf at one position
+    if max(a.max, src.max) == math.inf and min(a.min, src.min) == -math.inf:
+        hazards = hazards + [Hazard("nan", "scatter_add: inf - inf may occur among the "
+                                           "added terms (gives nan)",
+                                    min(a.min, src.min), max(a.max, src.max))]
     n = k if math.isfinite(k) else 1.0
     mag = max(abs(r.out.min), abs(r.out.max))
     wid = _out(r.out.lo, r.out.hi, a.dtype, a.shape,

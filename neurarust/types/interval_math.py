@@ -15,18 +15,91 @@ from typing import Any, Callable
 import numpy as np
 
 from .dtype import DType, bool_, float32, int64
-from .interval import (TRANSCENDENTAL_ULPS, Array, Hazard, Interval, RangeResult, _affine,
-                       _align, _axes, _bshape, _count, _dt, _finish, _hz, _max_finite,
-                       _monotone, _mul_bounds, _out, _reduced_shape, amax, amin, div,
-                       int_overflow, log, matmul, maximum, minimum, mul, round_out,
-                       unit_roundoff)
+from .interval import (
+    MAX_ELEMENTS,
+    TRANSCENDENTAL_ULPS,
+    Array,
+    Hazard,
+    Interval,
+    RangeResult,
+    _affine,
+    _align,
+    _axes,
+    _bshape,
+    _count,
+    _dt,
+    _finish,
+    _hz,
+    _max_finite,
+    _monotone,
+    _mul_bounds,
+    _out,
+    _reduced_shape,
+    _subnormal,
+    accum_hazards,
+    amax,
+    amin,
+    div,
+    int_overflow,
+    log,
+    matmul,
+    maximum,
+    minimum,
+    mul,
+    round_out,
+    sum_,
+    unit_roundoff,
+)
+from .interval_accum import accum_masks, gamma
 
-__all__ = ["argmax", "argmin", "bitwise", "bool_all", "bool_any", "ceil", "clamp_tensor",
-           "compare", "copy", "cos", "cumsum", "dot", "einsum", "eq", "exp2", "expm1", "floor", "ge",
-           "gt", "le", "logical_and", "logical_not", "logical_or", "logical_xor", "lt", "ne",
-           "is_finite", "is_inf", "is_nan", "log10", "log2", "logical", "max_", "min_", "norm",
-           "outer", "pool_indices", "prod", "reciprocal", "remainder", "round_", "sign", "sin", "std", "trunc",
-           "var"]
+__all__ = [
+    "argmax",
+    "argmin",
+    "bitwise",
+    "bool_all",
+    "bool_any",
+    "ceil",
+    "clamp_tensor",
+    "compare",
+    "copy",
+    "cos",
+    "cumsum",
+    "dot",
+    "einsum",
+    "eq",
+    "exp2",
+    "expm1",
+    "floor",
+    "ge",
+    "gt",
+    "is_finite",
+    "is_inf",
+    "is_nan",
+    "le",
+    "log2",
+    "log10",
+    "logical",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "lt",
+    "max_",
+    "min_",
+    "ne",
+    "norm",
+    "outer",
+    "pool_indices",
+    "prod",
+    "reciprocal",
+    "remainder",
+    "round_",
+    "sign",
+    "sin",
+    "std",
+    "trunc",
+    "var",
+]
 
 
 def _bool(lo: Any, hi: Any, shape: Sequence[int | None]) -> RangeResult:
@@ -47,9 +120,15 @@ def exp2(a: Interval, **_: Any) -> RangeResult:
 
 
 def expm1(a: Interval, **_: Any) -> RangeResult:
+    """``exp(x) - 1``; exported to ONNX as ``Exp(x) - 1``, whose absolute error is a few
+    ulps of ``exp(x)`` (not of the small result): the bounds allow both."""
     dtype = a.dtype or float32
     limit = math.log(_max_finite(dtype))
-    r = _monotone(a, np.expm1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo, hi = np.expm1(a.lo), np.expm1(a.hi)
+        err = 4 * unit_roundoff(dtype) * np.exp(np.maximum(a.lo, a.hi))
+    r = _out(lo, hi, a.dtype, a.shape, ulps=TRANSCENDENTAL_ULPS,
+             abs_err=np.where(np.isnan(err), np.inf, err))
     if a.max > limit:
         r.hazards.append(_hz("overflow", f"expm1 overflows {dtype.name} for inputs above "
                                          f"{limit:.4g}", a.lo, a.hi))
@@ -147,6 +226,11 @@ def remainder(a: Interval, b: Interval, **_: Any) -> RangeResult:
     if np.any(zero):
         hazards.append(_hz("div-by-zero", "remainder by an interval that contains 0 (gives "
                                           "nan)", blo, bhi))
+    if not (np.all(np.isfinite(alo) & np.isfinite(ahi))
+            and np.all(np.isfinite(blo) & np.isfinite(bhi))):
+        hazards.append(_hz("nan", "remainder of an infinite value, or by an infinite divisor "
+                                  "(gives nan or inf)", np.minimum(alo, blo),
+                           np.maximum(ahi, bhi)))
     inside = (blo > 0) & (alo >= 0) & (ahi < blo)
     lo = np.where(blo > 0, np.where(inside, alo, 0.0), np.where(bhi < 0, blo, -np.inf))
     hi = np.where(blo > 0, np.where(inside, ahi, bhi), np.where(bhi < 0, 0.0, np.inf))
@@ -347,13 +431,17 @@ def prod(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fa
     out_dtype = dtype or (int64 if a.dtype is not None and not a.dtype.is_floating_point
                           else a.dtype)
     n = _count(a, axes)
+    floating = out_dtype is not None and out_dtype.is_floating_point
     if n is None or n > 4096:
         mag = max(abs(a.min), abs(a.max))
         one = np.ones((1,) * len(shape))
         if mag <= 1:
             lo = -one if a.min < 0 else np.zeros_like(one)
             return _out(lo, one, out_dtype, shape)
-        return RangeResult(Interval.top(shape, out_dtype), [])
+        hz = [_hz("nan", "prod: 0 * inf may occur (gives nan): a factor may be 0 while "
+                         "another, or a partial product, may be infinite", a.lo, a.hi)] if (
+            floating and a.min <= 0 <= a.max) else []
+        return RangeResult(Interval.top(shape, out_dtype), hz)
     lo_e, hi_e = a.expanded(axes)
     keep = tuple(i for i in range(a.ndim) if i not in axes)
     kept = [int(lo_e.shape[i]) for i in keep]
@@ -367,33 +455,65 @@ def prod(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fa
     kshape = tuple(1 if i in axes else lo_e.shape[i] for i in range(a.ndim))
     lo, hi = _finish(p_lo.reshape(kshape), p_hi.reshape(kshape), axes, keepdim)
     r = _out(lo, hi, out_dtype, shape)
-    return RangeResult(r.out, int_overflow("prod", lo, hi, out_dtype, f"a product of {n} "
-                                                                       f"terms"))
+    hazards = int_overflow("prod", lo, hi, out_dtype, f"a product of {n} terms")
+    if floating:
+        # 0 * inf: a factor may be 0 while another, or a partial product that overflows,
+        # may be infinite
+        with np.errstate(over="ignore", invalid="ignore"):
+            zero = ((lo_m <= 0) & (hi_m >= 0)).any(axis=-1)
+            inf = (np.isinf(lo_m) | np.isinf(hi_m)).any(axis=-1)
+            # every partial product is at most the product of max(1, |x|)
+            mags = np.prod(np.maximum(1.0, np.maximum(np.abs(lo_m), np.abs(hi_m))), axis=-1)
+            big = mags * (1 + 2 * n * unit_roundoff(out_dtype)) >= _max_finite(out_dtype)
+        if np.any(zero & (inf | big)):
+            hazards.append(_hz("nan", f"prod: 0 * inf may occur in a product of {n} terms "
+                                      f"(gives nan): a factor may be 0 while another, or a "
+                                      f"partial product that overflows, may be infinite",
+                               a.lo, a.hi))
+    return RangeResult(r.out, hazards)
 
 
 def cumsum(a: Interval, dim: int, dtype: DType | None = None, **_: Any) -> RangeResult:
-    """Running sums along ``dim``: per element when the bounds are; else, with n the size's
-    greatest value, ``[min(lo, n lo), max(hi, n hi)]``; rounding as for ``sum``."""
+    """Running sums along ``dim``: per element when the bounds are (each prefix a sum of
+    :func:`~neurarust.types.interval_accum.sum_bounds`, with its NaN and overflow hazards);
+    else, with n the size's greatest value, ``[min(lo, n lo), max(hi, n hi)]``."""
     d = dim % a.ndim if a.ndim else 0
     out_dtype = dtype or (int64 if a.dtype is not None and not a.dtype.is_floating_point
                           else a.dtype)
     exact = out_dtype is not None and not out_dtype.is_floating_point
     n_hi = a.size(d).hi if a.ndim else 1.0
-    u = unit_roundoff(out_dtype) + 2.0 ** -52
-    with np.errstate(invalid="ignore", over="ignore"):
-        if a.ndim and a.lo.shape[d] == a.shape[d]:
-            lo, hi = np.cumsum(a.lo, axis=d), np.cumsum(a.hi, axis=d)
-            mag = np.cumsum(np.maximum(np.abs(a.lo), np.abs(a.hi)), axis=d)
-        else:
-            lo = np.minimum(a.lo, a.lo * n_hi) if math.isfinite(n_hi) else np.where(
-                a.lo < 0, -np.inf, a.lo)
-            hi = np.maximum(a.hi, a.hi * n_hi) if math.isfinite(n_hi) else np.where(
-                a.hi > 0, np.inf, a.hi)
-            mag = np.maximum(np.abs(lo), np.abs(hi))
-        err = 0.0 if exact else (mag * (n_hi * u / (1 - n_hi * u)) if n_hi * u < 1 else np.inf)
-    r = _out(lo, hi, out_dtype, a.shape, abs_err=err)
     what = f"a running sum of up to {n_hi:.0f} terms"
-    return RangeResult(r.out, int_overflow("cumsum", lo, hi, out_dtype, what))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if exact:
+            if a.ndim and a.lo.shape[d] == a.shape[d]:
+                lo, hi = np.cumsum(a.lo, axis=d), np.cumsum(a.hi, axis=d)
+            else:
+                lo = np.minimum(a.lo, a.lo * n_hi) if math.isfinite(n_hi) else np.where(
+                    a.lo < 0, -np.inf, a.lo)
+                hi = np.maximum(a.hi, a.hi * n_hi) if math.isfinite(n_hi) else np.where(
+                    a.hi > 0, np.inf, a.hi)
+            r = _out(lo, hi, out_dtype, a.shape)
+            return RangeResult(r.out, int_overflow("cumsum", lo, hi, out_dtype, what))
+        g = gamma(n_hi, out_dtype)
+        if a.ndim and a.lo.shape[d] == a.shape[d]:
+            lo_p, lo_n = np.maximum(a.lo, 0.0), np.maximum(-a.lo, 0.0)
+            hi_p, hi_n = np.maximum(a.hi, 0.0), np.maximum(-a.hi, 0.0)
+            lo = np.cumsum((1 - g) * lo_p - (1 + g) * lo_n, axis=d)
+            hi = np.cumsum((1 + g) * hi_p - (1 - g) * hi_n, axis=d)
+            spos, sneg = np.cumsum(hi_p, axis=d), np.cumsum(lo_n, axis=d)
+            pinf = np.maximum.accumulate(a.hi == np.inf, axis=d)
+            ninf = np.maximum.accumulate(a.lo == -np.inf, axis=d)
+        else:
+            n_m = min(n_hi, MAX_ELEMENTS)
+            lo = np.where(a.lo < 0, a.lo * n_m * (1 + g), a.lo * (1 - g))
+            hi = np.where(a.hi > 0, a.hi * n_m * (1 + g), a.hi * (1 - g))
+            spos, sneg = np.maximum(a.hi, 0.0) * n_m, np.maximum(-a.lo, 0.0) * n_m
+            pinf, ninf = a.hi == np.inf, a.lo == -np.inf
+        m = accum_masks(spos, sneg, pinf, ninf, g, out_dtype)
+    lo = np.where(m.neg | np.isnan(lo), -np.inf, lo)
+    hi = np.where(m.pos | np.isnan(hi), np.inf, hi)
+    return _out(lo, hi, out_dtype, a.shape,
+                hazards=accum_hazards("cumsum", what, m, out_dtype, a.lo, a.hi))
 
 
 def var(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = False,
@@ -409,9 +529,22 @@ def var(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fal
         hazards.append(_hz("div-by-zero", f"var/std with correction={correction:g} over "
                                           f"{n_lo:g} element(s) divides by n - correction <= 0",
                            n_lo, n_hi))
+    if not a.finite:
+        hazards.append(_hz("nan", "var/std of values that may be infinite: x - mean is "
+                                  "inf - inf (gives nan)", a.lo, a.hi))
+    # the kernel's mean: a sum first (its overflow is the sum's)
+    hazards += [h for h in sum_(a, dim=dim, keepdim=keepdim).hazards
+                if h.kind in ("overflow", "nan")]
     lo, hi = a.lo.min(axis=axes, keepdims=True), a.hi.max(axis=axes, keepdims=True)
     lo, hi = _finish(lo, hi, axes, keepdim)
     width = hi - lo
+    with np.errstate(invalid="ignore", over="ignore"):
+        # the sum of squares before the division: at most n W^2 / 4 (Popoviciu)
+        n_sq = min(n_hi, MAX_ELEMENTS)
+        sq = n_sq * width * width / 4 * min(4.0, 1 + 4 * (n_sq + 4) * unit_roundoff(a.dtype))
+    if a.finite and np.any(sq >= _max_finite(a.dtype)):
+        hazards.append(_hz("overflow", f"var/std: the sum of squared deviations may overflow "
+                                       f"{(a.dtype or float32).name}", a.lo, a.hi))
     n_eff = max(n_lo, correction + 1)  # n / (n - c) decreases in n: its largest at n_lo
     factor = n_eff / (n_eff - correction) if not hazards else math.inf
     with np.errstate(invalid="ignore", over="ignore"):
@@ -420,6 +553,8 @@ def var(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fal
     n_r = n_hi if math.isfinite(n_hi) else 1e12
     u = unit_roundoff(a.dtype)
     top = top * (1 + 4 * (n_r + 4) * u) + 4 * u * np.maximum(np.abs(lo), np.abs(hi)) ** 2
+    if hazards:
+        top = np.full_like(top, np.inf)
     r = _out(np.zeros_like(top), top, a.dtype, shape, ulps=2, hazards=hazards)
     # a mean of squares is never negative in floating point either
     return RangeResult(Interval(np.zeros_like(r.out.lo), r.out.hi, shape, a.dtype), hazards)
@@ -436,34 +571,58 @@ def std(a: Interval, dim: Sequence[int] | int | None = None, keepdim: bool = Fal
 def norm(a: Interval, p: float = 2.0, dim: Sequence[int] | int | None = None,
          keepdim: bool = False, **_: Any) -> RangeResult:
     """p-norm: between the largest least |x| (the inf-norm's lower bound) and
-    ``n^(1/p)`` times the largest |x|; exact sums of |x|^p for p = 1, 2 on concrete counts."""
+    ``n^(1/p)`` times the largest |x|; exact sums of |x|^p for p = 1, 2 on concrete counts.
+    The kernel sums ``|x|^p`` in the dtype: a sum past its largest finite value overflows
+    (a hazard, and an infinite bound), and powers below its smallest normal may underflow to
+    0 (the lower bound then drops to 0)."""
     axes = _axes(a, dim)
     shape = _reduced_shape(a, axes, keepdim)
     alo = np.where(a.lo >= 0, a.lo, np.where(a.hi <= 0, -a.hi, 0.0))
     ahi = np.maximum(np.abs(a.lo), np.abs(a.hi))
-    n_lo, n_hi = a.count(axes)
+    n_hi = a.count(axes)[1]
     n = _count(a, axes)
-    with np.errstate(over="ignore", invalid="ignore"):
+    u = unit_roundoff(a.dtype)
+    tiny = float(np.finfo((a.dtype or float32).np_dtype).tiny) if (
+        a.dtype is not None and a.dtype.is_floating_point) else float(np.finfo(np.float32).tiny)
+    big = _max_finite(a.dtype)
+    sums = p not in (math.inf, -math.inf, 0.0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if n is not None and p in (1.0, 2.0):
             lo_e = np.broadcast_to(alo, a.expanded(axes)[0].shape)
             hi_e = np.broadcast_to(ahi, lo_e.shape)
-            lo = (lo_e ** p).sum(axis=axes, keepdims=True) ** (1 / p)
-            hi = (hi_e ** p).sum(axis=axes, keepdims=True) ** (1 / p)
-            rel = (n + 4) * unit_roundoff(a.dtype)
-            lo, hi = lo * (1 - rel), hi * (1 + rel)
+            # a power that underflows loses up to a subnormal: 2 per term
+            s_lo = (lo_e ** p).sum(axis=axes, keepdims=True) - (
+                0.0 if p == 1 else n * 2 * _subnormal(a.dtype))
+            s_hi = (hi_e ** p).sum(axis=axes, keepdims=True)
+            rel = (n + 4) * u
+            lo = np.maximum(s_lo, 0.0) ** (1 / p) * (1 - rel)
+            hi = s_hi ** (1 / p) * (1 + rel)
+            s_top = s_hi * (1 + rel)
         else:
-            lo = alo.max(axis=axes, keepdims=True) if p >= 1 else np.zeros_like(
-                alo.max(axis=axes, keepdims=True))
+            top = ahi.max(axis=axes, keepdims=True)
+            lo = alo.max(axis=axes, keepdims=True) if p >= 1 else np.zeros_like(top)
             if p == math.inf:
-                hi = ahi.max(axis=axes, keepdims=True)
+                hi = top
+                s_top = np.zeros_like(top)
             else:
                 scale = n_hi ** (1 / p) if math.isfinite(n_hi) and p >= 1 else math.inf
-                hi = ahi.max(axis=axes, keepdims=True) * scale * (1 + 64 * unit_roundoff(
-                    a.dtype))
+                hi = top * scale * (1 + 64 * u)
                 hi = np.where(np.isnan(hi), np.inf, hi)
-            lo = lo * (1 - 8 * unit_roundoff(a.dtype))
+                s_top = top ** p * (n_hi if math.isfinite(n_hi) else math.inf) * (1 + 64 * u)
+                if sums:  # |x|^p below the smallest normal: may underflow to 0
+                    lo = np.where(lo ** p * (1 - 64 * u) > 2 * tiny, lo, 0.0)
+            lo = lo * (1 - 8 * u)
+        s_top = np.where(np.isnan(s_top), np.inf, s_top)
+    hazards: list[Hazard] = []
+    over = sums & (s_top >= big) if sums else np.zeros(np.shape(hi), dtype=bool)
+    if np.any(over):
+        hi = np.where(over, np.inf, hi)
+        if a.finite:
+            hazards.append(_hz("overflow", f"norm: the sum of |x|^{p:g} may overflow "
+                                           f"{(a.dtype or float32).name}", a.lo, a.hi))
     lo, hi = _finish(lo, hi, axes, keepdim)
-    return _out(np.maximum(lo, 0.0), hi, a.dtype, shape, ulps=TRANSCENDENTAL_ULPS)
+    return _out(np.maximum(lo, 0.0), hi, a.dtype, shape, ulps=TRANSCENDENTAL_ULPS,
+                hazards=hazards)
 
 
 # -- the matmul family -----------------------------------------------------------------------------
@@ -503,5 +662,5 @@ def einsum(*xs: Interval, equation: str, **_: Any) -> RangeResult | None:
 
     probe = prod_(alo, blo)
     return _affine(prod_, a, b, n, _dt(a, b), tuple(int(s) for s in probe.shape), alo, ahi,
-                   blo, bhi)
+                   blo, bhi, op="einsum")
 

@@ -117,6 +117,9 @@ class _Model:
         return self.terms[x], self.err[x]
 
     def _build(self, name: str) -> tuple[Any, float]:
+        if not self.values[name].finite:
+            # a real variable cannot be inf or nan: IEEE values stay with the interval rules
+            raise _Unsupported(f"{name} may be infinite")
         consts = self.graph.constants
         if name in consts:
             c = consts[name]

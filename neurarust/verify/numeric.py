@@ -123,7 +123,10 @@ class RangeReport:
 
 
 def parse_range(text: str) -> tuple[str, float, float]:
-    """``"x in [0, 1]"`` -> ``("x", 0.0, 1.0)`` (``inf`` allowed)."""
+    """``"x in [0, 1]"`` -> ``("x", 0.0, 1.0)``. ``inf`` / ``-inf`` are accepted as written
+    (the verifier then reports the hazards infinities reach); ``nan`` and ``lo > hi`` are
+    errors. Whether a finite endpoint fits the input's dtype is checked by
+    :func:`verify_ranges`, which knows the dtype."""
     name, sep, rest = text.partition(" in ")
     rest = rest.strip()
     if not sep or not name.strip().isidentifier() or not (rest.startswith("[")
@@ -134,9 +137,43 @@ def parse_range(text: str) -> tuple[str, float, float]:
         lo, hi = (float(p) for p in parts)
     except ValueError:
         raise ValueError(f"--range {text!r}: expected two numbers [lo, hi]") from None
+    if math.isnan(lo) or math.isnan(hi):
+        raise ValueError(f"--range {text!r}: nan is not a bound (give two numbers, or "
+                         f"inf / -inf)")
     if not lo <= hi:
         raise ValueError(f"--range {text!r}: lower bound exceeds upper bound")
     return name.strip(), lo, hi
+
+
+def _check_bounds(name: str, v: Value, lo: Any, hi: Any) -> None:
+    """An input range must be a range of values of the input's dtype: no nan, lo <= hi, and
+    every finite endpoint within the dtype's finite range (an endpoint beyond it that is not
+    literally inf would silently become inf in the dtype: an error, never a clamp)."""
+    lo_a = np.asarray(lo, dtype=np.float64)
+    hi_a = np.asarray(hi, dtype=np.float64)
+    shown = (f"[{float(np.min(lo_a)):g}, {float(np.max(hi_a)):g}]" if lo_a.size and hi_a.size
+             else "[]")
+    if np.isnan(lo_a).any() or np.isnan(hi_a).any():
+        raise ValueError(f"range of input {name!r} {shown}: nan is not a bound")
+    if np.any(lo_a > hi_a):
+        raise ValueError(f"range of input {name!r} {shown}: a lower bound exceeds its upper "
+                         f"bound")
+    if v.dtype.is_floating_point:
+        from ..types.interval_accum import max_finite
+
+        top = max_finite(v.dtype)
+        for end in (lo_a, hi_a):
+            bad = np.isfinite(end) & (np.abs(end) > top)
+            if bad.any():
+                raise ValueError(
+                    f"range of input {name!r} {shown}: {float(end[bad].flat[0]):g} is beyond the "
+                    f"largest finite {v.dtype.name} ({top:g}); give a bound within "
+                    f"[-{top:g}, {top:g}], or inf / -inf to mean an infinite input")
+    elif v.dtype.is_integer:
+        info = np.iinfo(v.dtype.np_dtype)
+        if np.any(lo_a < float(info.min)) or np.any(hi_a > float(info.max)):
+            raise ValueError(f"range of input {name!r} {shown}: outside {v.dtype.name} "
+                             f"[{info.min}, {info.max}]")
 
 
 def _concrete(v: Value) -> tuple[int | None, ...]:
@@ -154,6 +191,7 @@ def _input_interval(v: Value, spec: Any) -> Interval:
         lo, hi = spec.lo, spec.hi
     else:
         lo, hi = spec
+    _check_bounds(v.name, v, lo, hi)
     lo_r, hi_r = round_out(lo, hi, v.dtype)  # a value of the dtype: the grid holds it
     lo_a = np.asarray(lo, dtype=np.float64)
     hi_a = np.asarray(hi, dtype=np.float64)
