@@ -26,6 +26,7 @@ scale) the branch and bound splits ReLU phases instead, with LP leaves: see
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .falsify import descend, margins, search
-from .linear_bounds import AffineReLUNet, extract, lower_bound_with_corner
-from .vnnlib import Case, Property
+from .linear_bounds import AffineReLUNet, extract, ibp_bounds, lower_bound_with_corner
+from .vnnlib import Case, Property, VnnlibError
 
 __all__ = ["BabResult", "onnxruntime_runner", "verify_property", "verify_net"]
 
@@ -122,10 +123,11 @@ def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float,
     t0 = time.perf_counter()
     deadline = t0 + timeout
     if prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
-        return BabResult("unknown", reason=f"the property has {prop.n_inputs} inputs and "
-                         f"{prop.n_outputs} outputs, the network {net.n_inputs} and "
-                         f"{net.n_outputs}")
+        raise VnnlibError(f"the property has {prop.n_inputs} inputs and {prop.n_outputs} "
+                          f"outputs, the network {net.n_inputs} and {net.n_outputs}")
     runners = (run, *also)
+    prop = Property(prop.n_inputs, prop.n_outputs, tuple(_for_proofs(net, c)
+                                                         for c in prop.cases))
     # attack first, on every case: a violation anywhere decides the property
     for case in prop.cases:
         cands = (_centre(case)[None] if case.c.shape[0] == 0
@@ -179,6 +181,16 @@ def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float,
                 boxes_done += x.count
                 searches.remove(x)
     return BabResult("holds", None, boxes_done, time.perf_counter() - t0)
+
+
+def _for_proofs(net: AffineReLUNet, case: Case) -> Case:
+    """The case with right-hand sides that proofs may use: where a coefficient of the file is
+    not a float64 value, ``d`` grows by its rounding times a bound on ``|y|`` over the box
+    (:meth:`.vnnlib.Case.proof_d`); unchanged otherwise."""
+    if case.c_err.size == 0 or not np.any(case.c_err):
+        return case
+    ylo, yhi = ibp_bounds(net, case.lo, case.hi)
+    return replace(case, d=case.proof_d(np.maximum(np.abs(ylo[0]), np.abs(yhi[0]))))
 
 
 def _centre(case: Case) -> Array:
@@ -249,8 +261,9 @@ class _CaseSearch:
             return None
         lo, hi, coef, corner = lo[open_], hi[open_], coef[open_], corner[open_]
         best_row, best_gap = best_row[open_], best_gap[open_]
-        pre_l = np.concatenate([p[0][open_] for p in pre], axis=1)
-        pre_u = np.concatenate([p[1][open_] for p in pre], axis=1)
+        none = [np.zeros((len(lo), 0))]  # a network without hidden layers
+        pre_l = np.concatenate([p[0][open_] for p in pre] or none, axis=1)
+        pre_u = np.concatenate([p[1][open_] for p in pre] or none, axis=1)
         ar = np.arange(len(lo))
         # the hardest open case of each box, and its row closest to being proven
         hard = np.argmin(best_gap, axis=1)

@@ -107,8 +107,8 @@ class ReluSplitSearch:
         # magnitudes the phases allow)
         mags = [np.maximum(np.abs(lo), np.abs(hi))] + [np.maximum(p[1], 0.0) for p in pre]
         eps_out = [_eps(net, k, m) for k, m in enumerate(mags)]
-        low = np.concatenate([p[0] for p in pre], axis=1)
-        up = np.concatenate([p[1] for p in pre], axis=1)
+        low = np.concatenate([p[0] for p in pre] or [np.zeros((bsz, 0))], axis=1)
+        up = np.concatenate([p[1] for p in pre] or [np.zeros((bsz, 0))], axis=1)
         gap = lb - d
         refuted = np.stack([np.max(gap[:, self.owner == i], axis=1) > 0
                             for i in range(len(self.cases))], axis=1)  # (B, cases)
@@ -310,7 +310,7 @@ def tighten_bounds(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Arr
                    eps: list[Array], cuts: Any) -> tuple[Array, Array]:
     """``low``/``up`` (flat) with the unstable neurons after the first hidden layer tightened
     by the LP (min and max of each ``z``, certified by duality); valid where the inputs were."""
-    ls, us = np.split(low, cuts), np.split(up, cuts)
+    ls, us = _layers(net, low, cuts), _layers(net, up, cuts)
     if len(ls) < 2 or np.any(low > up):
         return low, up
     lp = _node_lp(net, lo, hi, ls, us, eps)
@@ -333,6 +333,12 @@ def tighten_bounds(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Arr
     return low, up
 
 
+def _layers(net: AffineReLUNet, flat: Array, cuts: Any) -> list[Array]:
+    """Hidden-neuron values (all layers side by side) split per hidden layer; none for a
+    network without hidden layers."""
+    return list(np.split(flat, cuts)) if len(net.weights) > 1 else []
+
+
 def lp_case_bound(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Array,
                   eps: list[Array], case: Case, cuts: Any) -> tuple[float, Array | None]:
     """A certified lower bound on the LP's slack ``t`` (> 0: no float32 run in the box with
@@ -340,7 +346,7 @@ def lp_case_bound(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Arra
     LP's minimising input (None when the solver failed)."""
     if np.any(low > up):
         return np.inf, None
-    lp = _node_lp(net, lo, hi, np.split(low, cuts), np.split(up, cuts), eps)
+    lp = _node_lp(net, lo, hi, _layers(net, low, cuts), _layers(net, up, cuts), eps)
     ycol = np.broadcast_to(np.arange(lp.y_at, lp.y_at + net.n_outputs)[None, :], case.c.shape)
     lp.add([(ycol, case.c)], case.d)                           # C y <= d
     obj = np.zeros(len(lp.vl))
