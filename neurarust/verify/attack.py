@@ -26,8 +26,17 @@ import numpy.typing as npt
 
 from .linear_bounds import AffineReLUNet
 
-__all__ = ["ExactCase", "Runner", "attack_case", "exact_unsafe", "f32_box", "float32_runner",
-           "minimise_rows", "inside_f32", "search_points"]
+__all__ = [
+    "ExactCase",
+    "Runner",
+    "attack_case",
+    "exact_unsafe",
+    "f32_box",
+    "float32_runner",
+    "inside_f32",
+    "minimise_rows",
+    "search_points",
+]
 
 Array = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]

@@ -26,10 +26,9 @@ scale) the branch and bound splits ReLU phases instead, with LP leaves: see
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,7 @@ from .falsify import descend, margins, search
 from .linear_bounds import AffineReLUNet, extract, ibp_bounds, lower_bound_with_corner
 from .vnnlib import Case, Property, VnnlibError
 
-__all__ = ["BabResult", "onnxruntime_runner", "verify_property", "verify_net"]
+__all__ = ["BabResult", "onnxruntime_runner", "verify_net", "verify_property"]
 
 Array = npt.NDArray[np.float64]
 Runner = Callable[[npt.NDArray[np.float32]], npt.NDArray[Any]]

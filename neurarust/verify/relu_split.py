@@ -113,6 +113,10 @@ class ReluSplitSearch:
         refuted = np.stack([np.max(gap[:, self.owner == i], axis=1) > 0
                             for i in range(len(self.cases))], axis=1)  # (B, cases)
         refuted |= np.any(low > up, axis=1)[:, None]  # contradictory phases: empty
+        overflow = ~np.all(np.isfinite(low) & np.isfinite(up), axis=1) & ~np.all(refuted, 1)
+        if np.any(overflow):  # no bound holds there (see linear_bounds.may_overflow)
+            return BabResult("unknown", reason="the float32 network may overflow on the box "
+                             "(or a sub-problem of it): no bound holds there")
         unstable = (low < 0) & (up > 0)
         n_unst = unstable.sum(axis=1)
         children: list[int] = []
@@ -381,7 +385,8 @@ def _dual_bound(obj: Array, a_mat: Any, b_ub: Array, lam: Array, vl: Array, vh: 
                 ) -> float:
     """Weak duality: for ``lam >= 0`` and every ``v`` in ``[vl, vh]`` with ``A v <= b``,
     ``obj.v >= (obj + A^T lam).v - lam.b >= sum_j min(r_j vl_j, r_j vh_j) - lam.b``; in
-    float64 less ``2**-40`` of the summed magnitudes (sums of under 2**13 terms)."""
+    float64 less ``gamma_n`` (n: the longest sum, rows plus variables) of the summed
+    magnitudes, at least ``2**-40`` of them."""
     r = obj + a_mat.T @ lam
     rabs = np.abs(obj) + abs(a_mat).T @ lam
     vmag = np.maximum(np.abs(vl), np.abs(vh))
@@ -392,4 +397,6 @@ def _dual_bound(obj: Array, a_mat: Any, b_ub: Array, lam: Array, vl: Array, vh: 
     mag = float(rabs @ vmag + lam @ np.abs(b_ub))
     if not np.isfinite(bound) or not np.isfinite(mag):
         return -np.inf
-    return bound - 2 * mag * _SLACK
+    n = a_mat.shape[0] + a_mat.shape[1] + 2
+    g = n * 2.0 ** -53 / (1 - n * 2.0 ** -53)
+    return bound - 2 * mag * max(g, _SLACK)

@@ -28,9 +28,10 @@ magnitudes, the disjunctive normal form's size, and the values stored are all bo
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 import decimal
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Union
@@ -41,7 +42,7 @@ import numpy.typing as npt
 __all__ = ["Case", "Property", "VnnlibError", "parse_vnnlib", "read_vnnlib"]
 
 Array = npt.NDArray[np.float64]
-SExpr = Union[str, list["SExpr"]]
+SExpr = Union[str, list["SExpr"]]  # noqa: UP007 (a recursive alias)
 
 #: budgets for hostile files (far above every VNN-COMP property)
 MAX_BYTES = 256 * 2 ** 20
@@ -158,12 +159,13 @@ def _show(e: SExpr, limit: int = 200) -> str:
 
 def _parse_sexprs(text: str) -> list[SExpr]:
     text = re.sub(r";[^\n]*", "", text)
+    if text.count("(") > MAX_TOKENS // 3:  # cheap: each expression is 3 tokens or more
+        raise VnnlibError(f"more than {MAX_TOKENS // 3} expressions (a budget for hostile "
+                          "files)")
     stack: list[list[SExpr]] = [[]]
-    n = 0
-    for m in _TOKEN.finditer(text):
+    for n, m in enumerate(_TOKEN.finditer(text)):
         tok = m.group()
-        n += 1
-        if n > MAX_TOKENS:
+        if n >= MAX_TOKENS:
             raise VnnlibError(f"more than {MAX_TOKENS} tokens (a budget for hostile files)")
         if tok == "(":
             if len(stack) > MAX_DEPTH:
@@ -192,10 +194,11 @@ _Lin = tuple[dict[str, Decimal], Decimal]
 _Atom = tuple[dict[str, Decimal], Decimal, bool]
 
 
-def _checked(v: Decimal, what: str) -> Decimal:
-    """A constant within the float64 range (else out-of-range blowups)."""
+def _checked(v: Decimal, what: Callable[[], str]) -> Decimal:
+    """A constant within the float64 range (else out-of-range blowups); ``what`` names it
+    (built only for the message)."""
     if v != 0 and not _TINY64 <= abs(v) <= _MAX64:
-        raise VnnlibError(f"the constant {what} is outside the float64 range")
+        raise VnnlibError(f"the constant {what()} is outside the float64 range")
     return v
 
 
@@ -207,7 +210,7 @@ def _number(tok: str) -> Decimal | None:
             return None
         raise VnnlibError(f"malformed number {tok[:40]!r} (decimals only: no nan, inf or "
                           "hexadecimal)")
-    return _checked(Decimal(tok), repr(tok[:40]))
+    return _checked(Decimal(tok), lambda: repr(tok[:40]))
 
 
 def _linear(e: SExpr, declared: set[str]) -> _Lin:
@@ -238,7 +241,7 @@ def _linear(e: SExpr, declared: set[str]) -> _Lin:
         raise VnnlibError(f"non-linear product: {_show(e)}")
     k = _ONE
     for _, v in consts:
-        k = _checked(k * v, f"in {_show(e)}")
+        k = _checked(k * v, lambda: f"in {_show(e)}")
     return _sum(terms or [({}, _ONE)], [k], e)
 
 
@@ -249,10 +252,10 @@ def _sum(args: list[_Lin], ks: list[Decimal], e: SExpr) -> _Lin:
         for v, a in coefs.items():
             out[v] = out.get(v, _ZERO) + k * a
         const += k * c
-    for v in out:
-        if out[v] != 0:
-            _checked(out[v], f"coefficient of {v} in {_show(e)}")
-    return out, _checked(const, f"in {_show(e)}")
+    for v, a in out.items():
+        if a != 0:
+            _checked(a, lambda v=v: f"coefficient of {v} in {_show(e)}")
+    return out, _checked(const, lambda: f"in {_show(e)}")
 
 
 def _conjunction(parts: list[list[list[_Atom]]]) -> list[list[_Atom]]:
