@@ -21,6 +21,8 @@ import argparse
 import os
 import sys
 import time
+from decimal import Decimal
+from fractions import Fraction
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -97,7 +99,8 @@ def _real(timeout: float) -> int:
             net = extract(trace(model, {"x": "f32[" + ", ".join(map(str, shape)) + "]"}))
             rng = np.random.default_rng(0)
             for case in prop.cases:
-                ex = ExactCase(tuple(_fr(v) for v in case.lo), tuple(_fr(v) for v in case.hi),
+                ex = ExactCase(tuple(_fr(float(v)) for v in case.lo),
+                               tuple(_fr(float(v)) for v in case.hi),
                                tuple((tuple(_fr(k) for k in row[0]), _fr(row[1]), row[2])
                                      for row in case.exact))
                 hit = attack_case(net, [run], ex, rng, samples=256, starts=32, steps=40)
@@ -111,10 +114,8 @@ def _real(timeout: float) -> int:
     return 1 if broken else 0
 
 
-def _fr(v: object) -> object:
-    from fractions import Fraction
-
-    return Fraction(v)  # type: ignore[arg-type]
+def _fr(v: float | Decimal) -> Fraction:
+    return Fraction(v)
 
 
 def main(argv: list[str] | None = None) -> int:

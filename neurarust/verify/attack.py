@@ -184,10 +184,8 @@ def search_points(net: AffineReLUNet, lo: Array, hi: Array, c: Array, d: Array |
         bits = rng.integers(0, 2, size=(256, n))
     pts.append(np.where(bits > 0, hi, lo))
     x0 = lo + rng.random((starts, n)) * width
-    if d is None:
-        targets = [(c[r:r + 1], None) for r in range(c.shape[0])]
-    else:
-        targets = [(c, d)]
+    targets: list[tuple[Array, Array | None]] = (
+        [(c[r:r + 1], None) for r in range(c.shape[0])] if d is None else [(c, d)])
     ends = []
     for cm, dm in targets:
         x = x0.copy()
@@ -198,9 +196,9 @@ def search_points(net: AffineReLUNet, lo: Array, hi: Array, c: Array, d: Array |
                 gv = g[:, 0]
             else:
                 marg = v - dm
-                unmet = marg > 0
+                unmet = np.asarray(marg > 0, dtype=np.bool_)
                 worst = np.argmax(marg, axis=1)
-                gv = np.where(unmet.any(axis=1)[:, None],
+                gv = np.where(np.any(unmet, axis=1)[:, None],
                               np.einsum("nm,nmk->nk", unmet.astype(np.float64), g),
                               g[np.arange(len(x)), worst])
             x = np.clip(x - step * np.sign(gv), lo, hi)

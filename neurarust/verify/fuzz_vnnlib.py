@@ -137,7 +137,7 @@ def _weights(rng: np.random.Generator, sizes: list[int], huge: bool,
             w = rng.integers(-2, 3, size=(b, a)).astype(np.float64)
             bias = rng.integers(-1, 2, size=b).astype(np.float64)
         else:
-            s = float(10.0 ** rng.choice([-3, -1, 0, 0, 0, 1, 3]))
+            s = float(10.0 ** rng.choice([-20, -3, -1, 0, 0, 0, 1, 3]))
             w = rng.normal(size=(b, a)) * s / np.sqrt(a)
             bias = rng.normal(size=b) * s * rng.choice([0.0, 0.1, 1.0])
         if huge:
@@ -158,7 +158,7 @@ def _num(rng: np.random.Generator, v: float) -> tuple[str, Fraction]:
 
 def _box(rng: np.random.Generator, n: int, huge: bool,
          ) -> tuple[list[tuple[str, str]], list[Fraction], list[Fraction]]:
-    centre = rng.normal(size=n) * float(10.0 ** rng.choice([-3, 0, 0, 1, 2]))
+    centre = rng.normal(size=n) * float(10.0 ** rng.choice([-20, -3, 0, 0, 1, 2]))
     if huge:
         centre = centre * 1e20
     centre = centre.astype(np.float32).astype(np.float64)  # float32 points, mostly
@@ -374,10 +374,13 @@ def _run_case(seed: int, timeout: float, splits: tuple[str, ...], bounds: bool) 
                                                    f"seed {seed}: {detail}")))
 
     for split in splits:
+        mode = str(rng.choice(["hybrid", "hybrid", "forward", "crown"]))
+        alpha = int(rng.choice([0, 0, 3]))
         call = (f"r = verify_property(model, (1, {n_in}), parse_vnnlib(prop_text), "
-                f"timeout={timeout}, split={split!r}); print(r)")
+                f"timeout={timeout}, split={split!r}, intermediate={mode!r}, "
+                f"alpha_steps={alpha}); print(r)")
         r = verify_property(model, (1, n_in), prop, timeout=timeout, also=(runners[0],),
-                            split=split)
+                            split=split, intermediate=mode, alpha_steps=alpha)
         key = f"{split}:{r.verdict}"
         out.verdicts[key] = out.verdicts.get(key, 0) + 1
         if r.verdict == "holds":
@@ -463,6 +466,36 @@ def _check_bounds(net: Any, runners: list[Runner], spec: _Spec, rng: np.random.G
                        f"box {lo.tolist()!r} .. {hi.tolist()!r}")
                 return
             a = np.maximum(z, np.float32(0))
+        _check_lp_bounds(net, lo, hi, pre, x32, out, broken)
+
+
+def _check_lp_bounds(net: Any, lo: Array, hi: Array, pre: list[tuple[Array, Array]],
+                     x32: npt.NDArray[np.float32], out: Counts, broken: Any) -> None:
+    """The LP-tightened hidden bounds of :mod:`.relu_split` contain the float32 runs."""
+    from .linear_bounds import _eps
+    from .relu_split import tighten_bounds
+
+    if len(net.weights) < 3 or not all(np.isfinite(p[0]).all() for p in pre):
+        return
+    mags = [np.maximum(np.abs(lo), np.abs(hi))] + [np.maximum(p[1][0], 0.0) for p in pre]
+    eps = [_eps(net, k, m[None])[0] for k, m in enumerate(mags)]
+    sizes = [len(b) for b in net.biases[:-1]]
+    cuts = np.cumsum(sizes)[:-1]
+    low = np.concatenate([p[0][0] for p in pre])
+    up = np.concatenate([p[1][0] for p in pre])
+    tl, tu = tighten_bounds(net, lo, hi, low, up, eps, cuts)
+    a = x32.astype(np.float32)
+    zs = []
+    for k in range(len(net.weights) - 1):
+        z = a @ net.weights[k].astype(np.float32).T + net.biases[k].astype(np.float32)
+        zs.append(z)
+        a = np.maximum(z, np.float32(0))
+    z_all = np.concatenate(zs, axis=1)
+    out.bounds += 2 * z_all.shape[1]
+    if np.any((z_all < tl) | (z_all > tu)):
+        broken("relu_split.tighten_bounds does not contain a float32 run",
+               "see tighten_bounds on the first case's box",
+               f"box {lo.tolist()!r} .. {hi.tolist()!r}")
 
 
 def campaign(seeds: range, *, timeout: float = 2.0, budget: float | None = None,

@@ -399,4 +399,4 @@ def _dual_bound(obj: Array, a_mat: Any, b_ub: Array, lam: Array, vl: Array, vh: 
         return -np.inf
     n = a_mat.shape[0] + a_mat.shape[1] + 2
     g = n * 2.0 ** -53 / (1 - n * 2.0 ** -53)
-    return bound - 2 * mag * max(g, _SLACK)
+    return float(bound - 2 * mag * max(g, _SLACK))

@@ -102,8 +102,8 @@ class Case:
             used = [(k, yj) for k, yj in zip(coefs, ys) if k != 0]
             if not all(np.isfinite(yj) for _, yj in used):
                 with np.errstate(invalid="ignore", over="ignore"):
-                    v = float(sum(float(k) * yj for k, yj in used))
-                if np.isnan(v) or not (v < float(d) if strict else v <= float(d)):
+                    tot = float(sum(float(k) * yj for k, yj in used))
+                if np.isnan(tot) or not (tot < float(d) if strict else tot <= float(d)):
                     return False
                 continue
             with decimal.localcontext(_CTX):  # exact: float values have < 800 digits
@@ -254,8 +254,12 @@ def _sum(args: list[_Lin], ks: list[Decimal], e: SExpr) -> _Lin:
         const += k * c
     for v, a in out.items():
         if a != 0:
-            _checked(a, lambda v=v: f"coefficient of {v} in {_show(e)}")
+            _checked(a, _coefficient_name(v, e))
     return out, _checked(const, lambda: f"in {_show(e)}")
+
+
+def _coefficient_name(v: str, e: SExpr) -> Callable[[], str]:
+    return lambda: f"coefficient of {v} in {_show(e)}"
 
 
 def _conjunction(parts: list[list[list[_Atom]]]) -> list[list[_Atom]]:

@@ -26,6 +26,7 @@ def _one_layer(w: float, b: float = 0.0) -> nn.Linear:
     lin = nn.Linear(1, 1)
     with nr.no_grad():
         lin.weight.copy_(nr.tensor(np.array([[w]], np.float32)))
+        assert lin.bias is not None
         lin.bias.copy_(nr.tensor(np.array([b], np.float32)))
     return lin
 
