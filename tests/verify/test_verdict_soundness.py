@@ -140,3 +140,15 @@ def test_inexact_coefficients_widen_the_proof_threshold() -> None:
     r = verify_property(nn.Sequential(_one_layer(1.0)), (1, 1), p, timeout=2)
     assert r.verdict == "violated" and r.counterexample is not None
     assert float(r.counterexample[0][0]) <= 0.5
+
+
+@pytest.mark.parametrize("split", ["input", "relu"])
+def test_a_timeout_is_unknown_never_holds(split: str) -> None:
+    """A property that holds (y = |x| >= 0 on [-1, 1]) but takes branching to prove: out of
+    time, the answer is 'unknown' (exit 3), whatever was proven so far."""
+    m = FuzzNet([np.array([[1.0], [-1.0]]), np.array([[1.0, 1.0]])],
+                [np.zeros(2), np.zeros(1)])
+    prop = parse_vnnlib(_prop("-1", "1", "(<= Y_0 -0.001)"))
+    r = verify_property(m, (1, 1), prop, timeout=0.0, split=split)
+    assert r.verdict == "unknown" and r.exit_code == 3 and "timeout" in r.reason
+    assert verify_property(m, (1, 1), prop, timeout=5, split=split).verdict == "holds"
