@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import decimal
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,8 @@ MAX_VARS = 10_000_000
 _CTX = decimal.Context(prec=5000, Emax=10 ** 6, Emin=-10 ** 6,
                        traps=[decimal.Inexact, decimal.Overflow, decimal.Underflow,
                               decimal.InvalidOperation, decimal.DivisionByZero])
+_CTX_WIDE = _CTX.copy()
+_CTX_WIDE.prec = 20_000
 _ONE, _ZERO = Decimal(1), Decimal(0)
 _MAX64 = Decimal(float(np.finfo(np.float64).max))
 _TINY64 = Decimal(2.0 ** -1074)
@@ -106,8 +108,7 @@ class Case:
                 if np.isnan(tot) or not (tot < float(d) if strict else tot <= float(d)):
                     return False
                 continue
-            with decimal.localcontext(_CTX):  # exact: float values have < 800 digits
-                s = sum((k * Decimal(float(yj)) for k, yj in used), Decimal(0))
+            s = _exact_dot(used)
             if not (s < d if strict else s <= d):
                 return False
         return True
@@ -121,6 +122,15 @@ class Case:
             extra = self.c_err @ np.asarray(ymag, np.float64)
         extra = np.where(np.isfinite(extra), extra * (1 + 2.0 ** -40), np.inf)
         return np.asarray(np.nextafter(self.d + extra, np.inf), dtype=np.float64)
+
+
+def _exact_dot(used: Sequence[tuple[Decimal, Any]]) -> Decimal | Fraction:
+    """``sum k y`` exactly: in decimal where 20,000 digits hold it, else as a fraction."""
+    try:
+        with decimal.localcontext(_CTX_WIDE):
+            return sum((k * Decimal(float(yj)) for k, yj in used), Decimal(0))
+    except decimal.Inexact:
+        return sum((Fraction(k) * Fraction(float(yj)) for k, yj in used), Fraction(0))
 
 
 @dataclass(frozen=True)

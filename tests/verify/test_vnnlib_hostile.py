@@ -104,3 +104,14 @@ def test_the_cli_answers_exit_2_for_a_hostile_property(tmp_path: object,
         assert main(["verify", net, "--vnnlib", path, "--timeout", "5"]) == 2, name
         err = capsys.readouterr().err
         assert "error:" in err and "Traceback" not in err
+
+
+def test_counterexamples_are_judged_exactly_even_for_long_constants() -> None:
+    """A 4,950-digit coefficient times a float32 output needs more digits than parsing keeps:
+    the check stays exact (no exception, no rounding)."""
+    k = "1." + "0" * 987 + "1"  # 1 + 1e-988, to the fifth power below
+    (c,) = parse_vnnlib(HEAD + BOX + f"(assert (<= (* {k} {k} {k} {k} {k} Y_0) 1))").cases
+    y = float(np.nextafter(np.float32(1), np.float32(0)))  # 1 - 2**-24
+    assert c.unsafe([0.5], [y])  # (1 + 1e-988)**5 (1 - 2**-24) < 1
+    assert not c.unsafe([0.5], [1.0])  # (1 + 1e-988)**5 > 1
+    assert not c.unsafe([1.5], [y])  # outside the box
