@@ -74,8 +74,8 @@ def _frac(v: float) -> Fraction:
 def exact_unsafe(case: ExactCase, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> bool:
     """Whether the float32 input ``x`` and the computed output ``y`` (flat; their values taken
     exactly) lie in the case's unsafe region: exact rational comparisons, so that neither the
-    float64 rounding of the constants nor of ``C y`` can decide a near tie. A NaN output is
-    never unsafe (every comparison with NaN is false)."""
+    float64 rounding of the constants nor of ``C y`` can decide a near tie. A row over a NaN
+    output is never met (every comparison with NaN is false)."""
     xs = np.asarray(x, dtype=np.float64).reshape(-1)
     ys = np.asarray(y, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(xs)):
@@ -83,9 +83,9 @@ def exact_unsafe(case: ExactCase, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> b
     xf = [_frac(v) for v in xs]
     if not all(lo <= v <= hi for lo, v, hi in zip(case.lo, xf, case.hi)):
         return False
-    if np.any(np.isnan(ys)):
-        return False
     for coef, d, strict in case.rows:
+        if any(k != 0 and np.isnan(yj) for k, yj in zip(coef, ys)):
+            return False  # a NaN in an output the row uses (other outputs do not matter)
         if any(k != 0 and not np.isfinite(yj) for k, yj in zip(coef, ys)):
             # an infinite output: the sign of the sum decides (inf - inf: NaN, not unsafe)
             with np.errstate(invalid="ignore"):

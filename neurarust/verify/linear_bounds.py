@@ -30,6 +30,9 @@ import numpy.typing as npt
 from ..ir.graph import Graph
 from ..types.dtype import DType, float32
 from ..types.interval import unit_roundoff
+from .overflow import masked as _masked
+from .overflow import may_overflow
+from .overflow import no_claim as _no_claim
 
 __all__ = ["AffineReLUNet", "Bounds", "UnsupportedGraph", "crown_bounds", "extract",
            "ibp_bounds", "lower_bound_with_corner", "may_overflow"]
@@ -341,45 +344,6 @@ def _relax(l: Array, u: Array) -> tuple[Array, Array, Array]:
     return low_slope, slope, inter
 
 
-_F32_MAX = float(np.finfo(np.float32).max)
-#: below this, a float32 result (and its rounding) stays finite
-_F32_LIMIT = _F32_MAX * (1 - 2.0 ** -20)
-
-
-def may_overflow(net: AffineReLUNet, lo: Array, hi: Array,
-                 pre: list[tuple[Array, Array]]) -> npt.NDArray[np.bool_]:
-    """Per box (B,): whether some float32 value of the network may overflow (or the box leave
-    the finite float32 range), given hidden-layer bounds ``pre`` valid where no earlier layer
-    overflows. There the rounding model does not hold (inf, then NaN from inf - inf or
-    0 * inf), so no bound is claimed on such a box (-inf/inf)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        amag = _mag(lo, hi)
-        bad = ~np.all(amag <= _F32_MAX, axis=1)
-        for k in range(len(net.weights)):
-            if k > 0:
-                amag = np.maximum(pre[k - 1][1], 0.0)
-                bad |= np.any(np.isnan(pre[k - 1][0]), axis=1)
-            if net.mag_mat:
-                m, c = net.mag_mat[k], net.mag_const[k]
-            else:
-                m = np.abs(net.weights[k]) + net.err_mat[k]
-                c = np.abs(net.biases[k]) + net.err_const[k]
-            v = amag @ m.T + c if m.shape[0] else np.zeros((len(lo), 0))
-            bad |= ~np.all(v * (1 + _SLACK) < _F32_LIMIT, axis=1)
-            zmag = amag @ (np.abs(net.weights[k]) + net.err_mat[k]).T \
-                + np.abs(net.biases[k]) + net.err_const[k]
-            bad |= ~np.all(zmag * (1 + _SLACK) < _F32_LIMIT, axis=1)
-    return np.asarray(bad, dtype=np.bool_)
-
-
-def _no_claim(bad: npt.NDArray[np.bool_], low: Array, up: Array | None = None) -> None:
-    """Boxes that may overflow get no bound (in place)."""
-    if np.any(bad):
-        low[bad] = -np.inf
-        if up is not None:
-            up[bad] = np.inf
-
-
 def _bmv(a: Array, v: Array) -> Array:
     """``sum_n a[b, m, n] v[b, n]`` (v per box) or ``v[n]`` (shared)."""
     if v.ndim == 1:
@@ -568,19 +532,6 @@ def forward_intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, refine: bo
     if mask:
         pre = _masked(pre, may_overflow(net, lo, hi, pre))
     return pre, eps
-
-
-def _masked(pre: list[tuple[Array, Array]], bad: npt.NDArray[np.bool_],
-            ) -> list[tuple[Array, Array]]:
-    """Copies of the hidden-layer bounds with -inf/inf on the boxes that may overflow."""
-    if not np.any(bad):
-        return pre
-    out = []
-    for l, u in pre:
-        l, u = l.copy(), u.copy()
-        _no_claim(bad, l, u)
-        out.append((l, u))
-    return out
 
 
 def _refine_unstable(net: AffineReLUNet, k: int, lo: Array, hi: Array,
