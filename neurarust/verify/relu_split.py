@@ -113,7 +113,10 @@ class ReluSplitSearch:
         refuted = np.stack([np.max(gap[:, self.owner == i], axis=1) > 0
                             for i in range(len(self.cases))], axis=1)  # (B, cases)
         refuted |= np.any(low > up, axis=1)[:, None]  # contradictory phases: empty
-        overflow = ~np.all(np.isfinite(low) & np.isfinite(up), axis=1) & ~np.all(refuted, 1)
+        # bounds masked where float32 may overflow: hidden ones +-inf, the rows' -inf (the
+        # only sign for a network without hidden layers)
+        overflow = (~np.all(np.isfinite(low) & np.isfinite(up), axis=1)
+                    | np.any(np.isneginf(lb), axis=1)) & ~np.all(refuted, 1)
         if np.any(overflow):  # no bound holds there (see linear_bounds.may_overflow)
             return BabResult("unknown", reason="the float32 network may overflow on the box "
                              "(or a sub-problem of it): no bound holds there")

@@ -448,7 +448,7 @@ def _parse(text: str) -> Property:
             i = empty[0]
             lo_i, hi_i = lo[i], hi[i]
             assert lo_i is not None and hi_i is not None
-            empty_reason = (f"X_{i} in [{float(lo_i[0]):.9g}, {-float(hi_i[0]):.9g}] "
+            empty_reason = (f"X_{i} in [{float(lo_i[0]):.9g}, {float(-hi_i[0]):.9g}] "
                             "contains no float32 value")
             continue
         stored += 2 * n_in + len(rows) * (n_out + 1)

@@ -95,6 +95,11 @@ def test_float32_overflow_gives_no_bound_and_no_holds() -> None:
     for split in ("input", "relu"):
         r = verify_property(m, (1, 1), prop, timeout=2, split=split)
         assert r.verdict != "holds", r
+    # without hidden layers too: no LP leaf is trusted where the output may overflow
+    lin = nn.Sequential(_one_layer(1e20))
+    r = verify_property(lin, (1, 1), parse_vnnlib(_prop("1e19", "1e20", "(>= Y_0 1e300)")),
+                        timeout=2, split="relu")
+    assert r.verdict != "holds" and "overflow" in r.reason, r
     # on a small box nothing overflows and the bounds stay finite
     small = crown_bounds(net, np.array([[0.0]]), np.array([[1.0]]))
     assert np.isfinite(small[0]).all() and np.isfinite(small[1]).all()
