@@ -110,7 +110,12 @@ class _Builder:
         return a
 
     def close_layer(self, n_base: int) -> None:
-        if self.mags:
+        if self.mags and len({m[0].shape for m in self.mags}) == 1:
+            # same shapes (matmul, then bias): the elementwise maximum bounds every one, as
+            # max(A1 a + c1, A2 a + c2) <= max(A1, A2) a + max(c1, c2) for a >= 0
+            self.layer_mags.append((np.maximum.reduce([m[0] for m in self.mags]),
+                                    np.maximum.reduce([m[1] for m in self.mags])))
+        elif self.mags:
             self.layer_mags.append((np.concatenate([m[0] for m in self.mags]),
                                     np.concatenate([m[1] for m in self.mags])))
         else:

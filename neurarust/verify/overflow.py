@@ -38,16 +38,13 @@ def may_overflow(net: AffineReLUNet, lo: Array, hi: Array,
             if k > 0:
                 amag = np.maximum(pre[k - 1][1], 0.0)
                 bad |= np.any(np.isnan(pre[k - 1][0]), axis=1)
-            if net.mag_mat:
+            if net.mag_mat and net.mag_mat[k].shape[0]:  # every value the layer computes
                 m, c = net.mag_mat[k], net.mag_const[k]
-            else:
+            else:  # the layer's result alone
                 m = np.abs(net.weights[k]) + net.err_mat[k]
                 c = np.abs(net.biases[k]) + net.err_const[k]
-            v = amag @ m.T + c if m.shape[0] else np.zeros((len(lo), 0))
+            v = amag @ m.T + c
             bad |= ~np.all(v * (1 + _MARGIN) < _F32_LIMIT, axis=1)
-            zmag = amag @ (np.abs(net.weights[k]) + net.err_mat[k]).T \
-                + np.abs(net.biases[k]) + net.err_const[k]
-            bad |= ~np.all(zmag * (1 + _MARGIN) < _F32_LIMIT, axis=1)
     return np.asarray(bad, dtype=np.bool_)
 
 
