@@ -28,17 +28,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .falsify import descend, margins, search
-from .linear_bounds import AffineReLUNet, extract, lower_bound_with_corner
-from .vnnlib import Case, Property
+from .linear_bounds import AffineReLUNet, extract, ibp_bounds, lower_bound_with_corner
+from .vnnlib import Case, Property, VnnlibError
 
-__all__ = ["BabResult", "onnxruntime_runner", "verify_property", "verify_net"]
+__all__ = ["BabResult", "onnxruntime_runner", "verify_net", "verify_property"]
 
 Array = npt.NDArray[np.float64]
 Runner = Callable[[npt.NDArray[np.float32]], npt.NDArray[Any]]
@@ -122,10 +122,11 @@ def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float,
     t0 = time.perf_counter()
     deadline = t0 + timeout
     if prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
-        return BabResult("unknown", reason=f"the property has {prop.n_inputs} inputs and "
-                         f"{prop.n_outputs} outputs, the network {net.n_inputs} and "
-                         f"{net.n_outputs}")
+        raise VnnlibError(f"the property has {prop.n_inputs} inputs and {prop.n_outputs} "
+                          f"outputs, the network {net.n_inputs} and {net.n_outputs}")
     runners = (run, *also)
+    prop = Property(prop.n_inputs, prop.n_outputs, tuple(_for_proofs(net, c)
+                                                         for c in prop.cases))
     # attack first, on every case: a violation anywhere decides the property
     for case in prop.cases:
         cands = (_centre(case)[None] if case.c.shape[0] == 0
@@ -181,6 +182,16 @@ def _verify_net(net: AffineReLUNet, run: Runner, prop: Property, timeout: float,
     return BabResult("holds", None, boxes_done, time.perf_counter() - t0)
 
 
+def _for_proofs(net: AffineReLUNet, case: Case) -> Case:
+    """The case with right-hand sides that proofs may use: where a coefficient of the file is
+    not a float64 value, ``d`` grows by its rounding times a bound on ``|y|`` over the box
+    (:meth:`.vnnlib.Case.proof_d`); unchanged otherwise."""
+    if case.c_err.size == 0 or not np.any(case.c_err):
+        return case
+    ylo, yhi = ibp_bounds(net, case.lo, case.hi)
+    return replace(case, d=case.proof_d(np.maximum(np.abs(ylo[0]), np.abs(yhi[0]))))
+
+
 def _centre(case: Case) -> Array:
     return np.asarray((case.lo + case.hi) / 2, dtype=np.float64)
 
@@ -193,7 +204,11 @@ def _confirm(runners: Sequence[Runner], case: Case, cands: Array) -> BabResult |
     ys = [np.asarray(r(x), dtype=np.float64).reshape(len(x), -1) for r in runners]
     for i, xi in enumerate(x):
         if all(case.unsafe(xi, y[i]) for y in ys):
-            return BabResult("violated", (xi, ys[0][i].astype(np.float32)))
+            # replayed alone: a batch may sum in another order, which decides inf vs NaN
+            # where float32 overflows
+            alone = [np.asarray(r(x[i:i + 1]), dtype=np.float64).reshape(-1) for r in runners]
+            if all(case.unsafe(xi, y) for y in alone):
+                return BabResult("violated", (xi, alone[0].astype(np.float32)))
     return None
 
 
@@ -249,8 +264,9 @@ class _CaseSearch:
             return None
         lo, hi, coef, corner = lo[open_], hi[open_], coef[open_], corner[open_]
         best_row, best_gap = best_row[open_], best_gap[open_]
-        pre_l = np.concatenate([p[0][open_] for p in pre], axis=1)
-        pre_u = np.concatenate([p[1][open_] for p in pre], axis=1)
+        none = [np.zeros((len(lo), 0))]  # a network without hidden layers
+        pre_l = np.concatenate([p[0][open_] for p in pre] or none, axis=1)
+        pre_u = np.concatenate([p[1][open_] for p in pre] or none, axis=1)
         ar = np.arange(len(lo))
         # the hardest open case of each box, and its row closest to being proven
         hard = np.argmin(best_gap, axis=1)

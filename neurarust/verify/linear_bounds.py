@@ -30,9 +30,12 @@ import numpy.typing as npt
 from ..ir.graph import Graph
 from ..types.dtype import DType, float32
 from ..types.interval import unit_roundoff
+from .overflow import masked as _masked
+from .overflow import may_overflow
+from .overflow import no_claim as _no_claim
 
 __all__ = ["AffineReLUNet", "Bounds", "UnsupportedGraph", "crown_bounds", "extract",
-           "ibp_bounds", "lower_bound_with_corner"]
+           "ibp_bounds", "lower_bound_with_corner", "may_overflow"]
 
 Array = npt.NDArray[np.float64]
 
@@ -56,6 +59,11 @@ class AffineReLUNet:
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     dtype: DType = float32
+    #: per layer, ``|v| <= mag_mat[k] |a_{k-1}| + mag_const[k]`` for every float value the
+    #: layer computes on the way (rows of all its ops stacked), to rule out overflow; empty
+    #: lists: the layer's own result is the only value (``(|W| + E) |a| + |b| + c``)
+    mag_mat: list[Array] = field(default_factory=list)
+    mag_const: list[Array] = field(default_factory=list)
 
     @property
     def n_inputs(self) -> int:
@@ -93,6 +101,26 @@ class _Builder:
     u: float
     layers: list[tuple[Array, Array, Array, Array]] = field(default_factory=list)
     base: int = 0
+    mags: list[tuple[Array, Array]] = field(default_factory=list)  # the current layer's
+    layer_mags: list[tuple[Array, Array]] = field(default_factory=list)
+
+    def record(self, a: _Aff) -> _Aff:
+        """Note the magnitude bound of a value computed in float (for the overflow check)."""
+        self.mags.append((np.abs(a.w) + a.e, np.abs(a.b) + a.c))
+        return a
+
+    def close_layer(self, n_base: int) -> None:
+        if self.mags and len({m[0].shape for m in self.mags}) == 1:
+            # same shapes (matmul, then bias): the elementwise maximum bounds every one, as
+            # max(A1 a + c1, A2 a + c2) <= max(A1, A2) a + max(c1, c2) for a >= 0
+            self.layer_mags.append((np.maximum.reduce([m[0] for m in self.mags]),
+                                    np.maximum.reduce([m[1] for m in self.mags])))
+        elif self.mags:
+            self.layer_mags.append((np.concatenate([m[0] for m in self.mags]),
+                                    np.concatenate([m[1] for m in self.mags])))
+        else:
+            self.layer_mags.append((np.zeros((0, n_base)), np.zeros(0)))
+        self.mags = []
 
 
 def _gamma(n: int, u: float) -> float:
@@ -190,6 +218,7 @@ def extract(graph: Graph) -> AffineReLUNet:
         a0 = args[0]
         if op == "relu" and isinstance(a0, _Aff):
             bld.layers.append((a0.w, a0.b, a0.e, a0.c))
+            bld.close_layer(a0.w.shape[1])
             bld.base += 1
             n = int(np.prod(oshape))
             affs[name] = _Aff(np.eye(n), np.zeros(n), np.zeros((n, n)), np.zeros(n), oshape,
@@ -218,7 +247,7 @@ def extract(graph: Graph) -> AffineReLUNet:
             else:
                 yy = _scale(y, np.float64(sign), oshape)
                 r = _Aff(yy.w, yy.b + _const(x, oshape), yy.e, yy.c, oshape, yy.base)
-            affs[name] = _round(r, u, 2 if alpha != 1 else 1)
+            affs[name] = bld.record(_round(r, u, 2 if alpha != 1 else 1))
             continue
         if op == "neg" and isinstance(a0, _Aff):
             affs[name] = _scale(a0, np.float64(-1.0), oshape)
@@ -234,15 +263,15 @@ def extract(graph: Graph) -> AffineReLUNet:
                     s = 1.0 / s
                 if not np.all(np.isfinite(s)):
                     raise unsupported("division by zero", node)
-                affs[name] = _round(_scale(x, s, oshape), u, 2)
+                affs[name] = bld.record(_round(_scale(x, s, oshape), u, 2))
             else:
-                affs[name] = _round(_scale(x, s, oshape), u, 1)
+                affs[name] = bld.record(_round(_scale(x, s, oshape), u, 1))
             continue
         if op == "matmul" and isinstance(a0, _Aff) and isinstance(args[1], np.ndarray):
             bmat = args[1]
             if bmat.ndim != 2 or len(a0.shape) < 1:
                 raise unsupported("matmul by a constant matrix of rank 2 only", node)
-            k, m = bmat.shape
+            k = bmat.shape[0]
             rows = int(np.prod(a0.shape[:-1]))
             nb = a0.w.shape[1]
             w = np.einsum("rkn,km->rmn", a0.w.reshape(rows, k, nb), bmat).reshape(-1, nb)
@@ -255,6 +284,8 @@ def extract(graph: Graph) -> AffineReLUNet:
             absb = ((np.abs(a0.b) + a0.c).reshape(rows, k) @ ab).reshape(-1)
             g = _gamma(k + 1, u)
             affs[name] = _Aff(w, b, e + g * absw, cc + g * absb + k * _TINY, oshape, a0.base)
+            # every partial sum is below the sum of |terms| (times 1 + gamma)
+            bld.mags.append((absw * (1 + g), absb * (1 + g) + k * _TINY))
             continue
         raise unsupported("not an affine op with constants", node)
     out = graph.outputs[0]
@@ -264,9 +295,11 @@ def extract(graph: Graph) -> AffineReLUNet:
     if last.base != bld.base:
         raise UnsupportedGraph("the output is not computed from the last relu")
     layers = [*bld.layers, (last.w, last.b, last.e, last.c)]
+    bld.close_layer(last.w.shape[1])
     return AffineReLUNet([x[0] for x in layers], [x[1] for x in layers],
                          [x[2] for x in layers], [x[3] for x in layers], in_shape, last.shape,
-                         inp.dtype)
+                         inp.dtype, [m[0] for m in bld.layer_mags],
+                         [m[1] for m in bld.layer_mags])
 
 
 def _fold(op: str, args: list[Any], attrs: dict[str, Any], oshape: tuple[int, ...],
@@ -383,7 +416,7 @@ def _backward(net: AffineReLUNet, a0: Array, j: int, lo: Array, hi: Array,
     if grad is not None:
         grad.clear()
         gt = np.where(a > 0, lo[:, None, :], hi[:, None, :])  # d bound / d coefficients on x
-        for k in range(0, j):
+        for k in range(j):
             w = net.weights[k]
             ga = (gt.reshape(-1, w.shape[1]) @ w.T).reshape(bsz, m, w.shape[0]) \
                 + net.biases[k] - np.sign(coef[k]) * eps[k][:, None, :]
@@ -428,6 +461,7 @@ def _intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, crown: bool = Tru
 
 def forward_intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, refine: bool = False,
                          prior: list[tuple[Array, Array]] | None = None,
+                         mask: bool = True,
                          ) -> tuple[list[tuple[Array, Array]], list[Array]]:
     """Pre-activation bounds of every hidden layer over boxes (B, n_in), and the per-layer
     float error bounds, by forward linear bounds: each neuron keeps a lower and an upper
@@ -447,7 +481,10 @@ def forward_intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, refine: bo
 
     ``prior`` (per layer, (B, n) lower and upper bounds valid on boxes that contain these,
     e.g. the parents' in branch and bound) are intersected in before relaxing: neurons the
-    parent proved stable stay stable and need no backward pass."""
+    parent proved stable stay stable and need no backward pass.
+
+    Boxes where the float32 network may overflow (:func:`may_overflow`) get -inf/inf bounds
+    (unless ``mask`` is false: the caller masks them itself)."""
     bsz, n_in = lo.shape
     nj = n_in + 1
     centre, radius = (lo + hi) / 2, (hi - lo) / 2
@@ -469,7 +506,6 @@ def forward_intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, refine: bo
     for k in range(len(net.weights) - 1):
         w, b = net.weights[k], net.biases[k]
         wa = np.abs(w)
-        wp, wn = np.maximum(w, 0.0), np.minimum(w, 0.0)
         e = _eps(net, k, amag)
         eps.append(e)
         # W+ fl + W- fu and W+ fu + W- fl, by two products: W (fl + fu)/2 -+ |W| (fu - fl)/2
@@ -498,6 +534,8 @@ def forward_intermediate(net: AffineReLUNet, lo: Array, hi: Array, *, refine: bo
         alo, ahi = np.maximum(l, 0.0), np.maximum(u, 0.0)
         amag = ahi
     eps.append(_eps(net, len(net.weights) - 1, amag))
+    if mask:
+        pre = _masked(pre, may_overflow(net, lo, hi, pre))
     return pre, eps
 
 
@@ -533,7 +571,9 @@ def ibp_bounds(net: AffineReLUNet, lo: Any, hi: Any) -> tuple[Array, Array]:
     c, r = (alo + ahi) / 2, (ahi - alo) / 2
     zmag = _mag(alo, ahi) @ np.abs(w).T + np.abs(b) + eps[k]
     zc, zr = c @ w.T + b, r @ np.abs(w).T + eps[k]
-    return zc - zr - zmag * _SLACK, zc + zr + zmag * _SLACK
+    low, up = zc - zr - zmag * _SLACK, zc + zr + zmag * _SLACK
+    _no_claim(may_overflow(net, lo2, hi2, pre), low, up)
+    return low, up
 
 
 def crown_bounds(net: AffineReLUNet, lo: Any, hi: Any, c: Any | None = None,
@@ -547,7 +587,9 @@ def crown_bounds(net: AffineReLUNet, lo: Any, hi: Any, c: Any | None = None,
     j = len(net.weights) - 1
     lb = _backward(net, np.concatenate([cm, -cm]), j, lo2, hi2, pre, eps)
     m = cm.shape[0]
-    return lb[:, :m], -lb[:, m:]
+    low, up = lb[:, :m], -lb[:, m:]
+    _no_claim(may_overflow(net, lo2, hi2, pre), low, up)
+    return low, up
 
 
 def lower_bound_with_corner(net: AffineReLUNet, lo: Array, hi: Array, c: Array,
@@ -570,11 +612,12 @@ def lower_bound_with_corner(net: AffineReLUNet, lo: Array, hi: Array, c: Array,
     intersected in; ``pre_out`` (a list) receives the hidden-layer bounds used."""
     if intermediate in ("forward", "hybrid"):
         pre, eps = forward_intermediate(net, lo, hi, refine=intermediate == "hybrid",
-                                        prior=prior)
+                                        prior=prior, mask=False)
     else:
         pre, eps = _intermediate(net, lo, hi)
+    bad = may_overflow(net, lo, hi, pre)
     if pre_out is not None:
-        pre_out.extend(pre)
+        pre_out.extend(_masked(pre, bad))
     j = len(net.weights) - 1
     coefs: list[Array] = []
     lb = _backward(net, c, j, lo, hi, pre, eps, coef_out=coefs)
@@ -587,6 +630,7 @@ def lower_bound_with_corner(net: AffineReLUNet, lo: Array, hi: Array, c: Array,
             lb[idx] = _optimise_alpha(net, c, j, lo[idx], hi[idx],
                                       [(p[0][idx], p[1][idx]) for p in pre],
                                       [e[idx] for e in eps], lb[idx], alpha_steps)
+    _no_claim(bad, lb)
     return lb, coef, corner
 
 

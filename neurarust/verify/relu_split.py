@@ -107,12 +107,19 @@ class ReluSplitSearch:
         # magnitudes the phases allow)
         mags = [np.maximum(np.abs(lo), np.abs(hi))] + [np.maximum(p[1], 0.0) for p in pre]
         eps_out = [_eps(net, k, m) for k, m in enumerate(mags)]
-        low = np.concatenate([p[0] for p in pre], axis=1)
-        up = np.concatenate([p[1] for p in pre], axis=1)
+        low = np.concatenate([p[0] for p in pre] or [np.zeros((bsz, 0))], axis=1)
+        up = np.concatenate([p[1] for p in pre] or [np.zeros((bsz, 0))], axis=1)
         gap = lb - d
         refuted = np.stack([np.max(gap[:, self.owner == i], axis=1) > 0
                             for i in range(len(self.cases))], axis=1)  # (B, cases)
         refuted |= np.any(low > up, axis=1)[:, None]  # contradictory phases: empty
+        # bounds masked where float32 may overflow: hidden ones +-inf, the rows' -inf (the
+        # only sign for a network without hidden layers)
+        overflow = (~np.all(np.isfinite(low) & np.isfinite(up), axis=1)
+                    | np.any(np.isneginf(lb), axis=1)) & ~np.all(refuted, 1)
+        if np.any(overflow):  # no bound holds there (see linear_bounds.may_overflow)
+            return BabResult("unknown", reason="the float32 network may overflow on the box "
+                             "(or a sub-problem of it): no bound holds there")
         unstable = (low < 0) & (up > 0)
         n_unst = unstable.sum(axis=1)
         children: list[int] = []
@@ -310,7 +317,7 @@ def tighten_bounds(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Arr
                    eps: list[Array], cuts: Any) -> tuple[Array, Array]:
     """``low``/``up`` (flat) with the unstable neurons after the first hidden layer tightened
     by the LP (min and max of each ``z``, certified by duality); valid where the inputs were."""
-    ls, us = np.split(low, cuts), np.split(up, cuts)
+    ls, us = _layers(net, low, cuts), _layers(net, up, cuts)
     if len(ls) < 2 or np.any(low > up):
         return low, up
     lp = _node_lp(net, lo, hi, ls, us, eps)
@@ -333,6 +340,12 @@ def tighten_bounds(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Arr
     return low, up
 
 
+def _layers(net: AffineReLUNet, flat: Array, cuts: Any) -> list[Array]:
+    """Hidden-neuron values (all layers side by side) split per hidden layer; none for a
+    network without hidden layers."""
+    return list(np.split(flat, cuts)) if len(net.weights) > 1 else []
+
+
 def lp_case_bound(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Array,
                   eps: list[Array], case: Case, cuts: Any) -> tuple[float, Array | None]:
     """A certified lower bound on the LP's slack ``t`` (> 0: no float32 run in the box with
@@ -340,7 +353,7 @@ def lp_case_bound(net: AffineReLUNet, lo: Array, hi: Array, low: Array, up: Arra
     LP's minimising input (None when the solver failed)."""
     if np.any(low > up):
         return np.inf, None
-    lp = _node_lp(net, lo, hi, np.split(low, cuts), np.split(up, cuts), eps)
+    lp = _node_lp(net, lo, hi, _layers(net, low, cuts), _layers(net, up, cuts), eps)
     ycol = np.broadcast_to(np.arange(lp.y_at, lp.y_at + net.n_outputs)[None, :], case.c.shape)
     lp.add([(ycol, case.c)], case.d)                           # C y <= d
     obj = np.zeros(len(lp.vl))
@@ -375,7 +388,8 @@ def _dual_bound(obj: Array, a_mat: Any, b_ub: Array, lam: Array, vl: Array, vh: 
                 ) -> float:
     """Weak duality: for ``lam >= 0`` and every ``v`` in ``[vl, vh]`` with ``A v <= b``,
     ``obj.v >= (obj + A^T lam).v - lam.b >= sum_j min(r_j vl_j, r_j vh_j) - lam.b``; in
-    float64 less ``2**-40`` of the summed magnitudes (sums of under 2**13 terms)."""
+    float64 less ``gamma_n`` (n: the longest sum, rows plus variables) of the summed
+    magnitudes, at least ``2**-40`` of them."""
     r = obj + a_mat.T @ lam
     rabs = np.abs(obj) + abs(a_mat).T @ lam
     vmag = np.maximum(np.abs(vl), np.abs(vh))
@@ -386,4 +400,6 @@ def _dual_bound(obj: Array, a_mat: Any, b_ub: Array, lam: Array, vl: Array, vh: 
     mag = float(rabs @ vmag + lam @ np.abs(b_ub))
     if not np.isfinite(bound) or not np.isfinite(mag):
         return -np.inf
-    return bound - 2 * mag * _SLACK
+    n = a_mat.shape[0] + a_mat.shape[1] + 2
+    g = n * 2.0 ** -53 / (1 - n * 2.0 ** -53)
+    return float(bound - 2 * mag * max(g, _SLACK))

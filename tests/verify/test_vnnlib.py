@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -66,6 +67,9 @@ def test_every_acasxu_property_parses() -> None:
     p1 = read_vnnlib(os.path.join(d, "prop_1.vnnlib"))
     (c1,) = p1.cases
     np.testing.assert_array_equal(c1.c, [[-1, 0, 0, 0, 0]])  # Y_0 >= 3.99...: -Y_0 <= -3.99
-    assert c1.d[0] == -3.991125645861615
+    # the decimal is kept exactly; d is its float64 rounding upward (sound for proofs)
+    exact = Fraction("-3.991125645861615")
+    assert c1.exact[0][1] == exact
+    assert Fraction(float(c1.d[0])) >= exact > Fraction(float(np.nextafter(c1.d[0], -np.inf)))
     assert len(read_vnnlib(os.path.join(d, "prop_6.vnnlib")).cases) == 8  # 2 boxes x 4
     assert len(read_vnnlib(os.path.join(d, "prop_2.vnnlib")).cases) == 1
