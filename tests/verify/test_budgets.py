@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,7 +109,6 @@ def test_hostile_specs_are_refused(spec: str, match: str) -> None:
 @pytest.mark.parametrize(("text", "match"), [
     ("B**1000000000 >= 1", "exponent is too large"),
     ("B <= 10**100000", "too large"),
-    ("not " * 1000 + "B > 1", "nested too deeply|cannot parse"),
     ("B <= 4 and " * 500 + "B >= 1", "characters long"),
 ], ids=lambda t: f"{t[:16]}({len(t)})" if isinstance(t, str) and len(t) > 30 else None)
 def test_hostile_assumptions_are_refused(text: str, match: str) -> None:
@@ -116,6 +116,19 @@ def test_hostile_assumptions_are_refused(text: str, match: str) -> None:
         parse_assumption(text, Z3Algebra())
     with deadline(LIMIT_S), pytest.raises(ValueError, match=match):
         check_assumptions([text], ["B"])
+
+
+def test_deeply_negated_assumptions_are_read_or_refused_at_once() -> None:
+    """1,000 nested ``not``s: whether they fit depends on the recursion limit the process runs
+    under (a test framework may raise it), so either answer is right, if it comes at once."""
+    text = "not " * 1000 + "B > 1"
+    for check in (lambda: parse_assumption(text, Z3Algebra()),
+                  lambda: check_assumptions([text], ["B"])):
+        with deadline(LIMIT_S):
+            try:
+                check()
+            except ValueError as err:
+                assert re.search("nested too deeply|cannot parse", str(err))
 
 
 def test_hard_nonlinear_assumptions_answer_unknown_in_bounded_time() -> None:
