@@ -68,9 +68,9 @@ else:
     _LAZY = frozenset({"data", "onnx", "verify"})
     _CORE_ALL = tuple(__all__)
     del __all__  # rebuilt with the runtime's names on first use (`from neurarust import *`)
-    _SHADOWED = frozenset({"device", "trace"})
-    """Submodules that export a function of their own name: ``nr.device`` and ``nr.trace`` are
-    the functions, whichever of the submodule or the runtime was imported first."""
+    _SHADOWED = frozenset({"device", "tensor", "trace"})
+    """Submodules whose name is also a runtime function: ``nr.device``, ``nr.tensor`` and
+    ``nr.trace`` are the functions, whichever of the submodule or the runtime loads first."""
 
     def _load_runtime() -> None:
         """Import the runtime and bind its public names here (once; later lookups are plain
@@ -101,12 +101,13 @@ else:
         return sorted({*globals(), *_LAZY})
 
     class _Package(_pytypes.ModuleType):
-        """The package object: when the import system binds the submodule ``device`` or
-        ``trace`` here, the attribute becomes that submodule's function of the same name."""
+        """The package object: the import system does not bind the submodules ``device``,
+        ``tensor`` and ``trace`` here (they stay in ``sys.modules``), so those names always
+        reach the runtime's functions, as they did when the package imported everything."""
 
         def __setattr__(self, name: str, value: object) -> None:
             if name in _SHADOWED and isinstance(value, _pytypes.ModuleType):
-                value = getattr(value, name)
+                return
             super().__setattr__(name, value)
 
     _sys.modules[__name__].__class__ = _Package

@@ -52,3 +52,28 @@ def test_a_reader_of_the_cpu_kernel_gets_it_without_the_runtime() -> None:
     loaded = _loaded_after(statement)
     assert "neurarust.kernels.cpu" in loaded
     assert all(m == "neurarust.kernels" or m.startswith("neurarust.kernels.cpu") for m in loaded)
+
+
+def test_the_mypy_plugin_imports_only_the_core() -> None:
+    """The plugin evaluates the ops' declarations; tensor storage, dispatch and kernels stay
+    out of the type checker."""
+    assert _loaded_after("import neurarust_mypy, neurarust_mypy.plugin") == []
+
+
+def test_runtime_names_that_are_also_submodules_are_the_functions() -> None:
+    """``nr.tensor``, ``nr.device``, ``nr.trace`` are functions even when their submodule was
+    imported before the runtime; every such name is listed in the package's ``_SHADOWED``."""
+    import pkgutil
+    import types
+
+    import neurarust
+    from neurarust import _runtime
+
+    submodules = {m.name for m in pkgutil.iter_modules(neurarust.__path__)}
+    shadowed = {n for n in _runtime.__all__
+                if n in submodules and not isinstance(getattr(_runtime, n), types.ModuleType)}
+    assert shadowed == neurarust._SHADOWED  # type: ignore[attr-defined]
+    statement = ("import neurarust.tensor, neurarust.device, neurarust.trace, neurarust as nr; "
+                 "assert all(callable(f) and not isinstance(f, type(nr)) "
+                 "for f in (nr.tensor, nr.device, nr.trace))")
+    assert "neurarust.tensor" in _loaded_after(statement)
