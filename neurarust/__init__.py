@@ -56,7 +56,7 @@ if _TYPE_CHECKING:
     from . import onnx as onnx
     from . import verify as verify
     from ._runtime import *
-    from .functions import *
+    from .functions import *  # mypy re-exports a star import only one level deep
 
     __all__ += _runtime.__all__
 else:
@@ -77,8 +77,9 @@ else:
         module attributes and never reach ``__getattr__``)."""
         runtime = _importlib.import_module(f"{__name__}._runtime")
         namespace = globals()
-        for name in runtime.__all__:
-            namespace[name] = getattr(runtime, name)
+        for name, value in vars(runtime).items():  # every public name, as `import *` of old
+            if not name.startswith("_"):
+                namespace[name] = value
         namespace["__all__"] = [*_CORE_ALL, *runtime.__all__]
 
     def __getattr__(name: str) -> object:

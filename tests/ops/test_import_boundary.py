@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 RUNTIME = ("neurarust.tensor", "neurarust._dispatch", "neurarust.autograd", "neurarust.nn",
            "neurarust.optim", "neurarust.kernels", "neurarust.serialization",
            "neurarust.functions", "neurarust.device")
@@ -43,6 +45,18 @@ def test_the_runtime_registers_cpu_kernels_before_the_first_op() -> None:
     )
     for statement in statements:
         assert "neurarust._dispatch" in _loaded_after(statement)
+
+
+@pytest.mark.parametrize("entry", ["neurarust._dispatch", "neurarust.tensor", "neurarust.autograd",
+                                   "neurarust.nn", "neurarust.trace", "neurarust.device",
+                                   "neurarust.kernels.cpu", "neurarust.serialization"])
+def test_the_runtime_loads_through_any_of_its_modules(entry: str) -> None:
+    """Whichever runtime module a program imports first, the import cycle resolves and the
+    package then has every name it had when it imported everything."""
+    statement = (f"import {entry}; import neurarust as nr; "
+                 "assert (nr.ones(2) + 1).tolist() == [2.0, 2.0]; "
+                 "assert nr.default_generator is nr.functions.default_generator")
+    assert "neurarust._dispatch" in _loaded_after(statement)
 
 
 def test_a_reader_of_the_cpu_kernel_gets_it_without_the_runtime() -> None:
