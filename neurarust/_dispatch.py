@@ -18,9 +18,9 @@ import numpy as np
 from .autograd import anomaly as _anomaly
 from .autograd import grad_mode
 from .autograd.graph import Node
+from .kernels import cpu as _cpu_kernels  # noqa: F401  (registers the CPU kernels)
 from .kernels.cuda.array import DeviceArray
-from .ops.registry import InputMeta
-from .ops.registry import OpDef
+from .ops.registry import InputMeta, OpDef
 from .tensor import _FAST_TYPES, Tensor, _Storage
 from .types.algebra import CONCRETE
 from .types.dtype import DType, promote_types, result_type_of_scalar

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ops.conv import Pads
+from ..ops.arguments import (
+    IntOrTuple,
+    Padding,
+    conv_padding,
+    int_tuple,
+    output_sizes,
+    pool_attrs,
+)
 from ..tensor import Tensor
 from ._call import apply
 
@@ -29,50 +36,12 @@ __all__ = [
     "max_pool2d",
 ]
 
-IntOrTuple = int | Sequence[int]
-Padding = int | Sequence[int] | str
-
-
-def _tuple(value: IntOrTuple, n: int, what: str, op: str) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * n
-    out = tuple(value)
-    if len(out) == 1:
-        return out * n
-    if len(out) != n or not all(isinstance(v, int) for v in out):
-        raise ValueError(f"{op}: expected {what} to be an int or a tuple of {n} ints, got "
-                         f"{value!r}")
-    return out
-
-
-def _conv_padding(padding: Padding, weight: Tensor, stride: tuple[int, ...],
-                  dilation: tuple[int, ...], n: int, op: str) -> Pads:
-    """PyTorch's padding argument as (before, after) pairs; 'same' puts any odd unit after."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * n
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(f"{op}: padding='same' is not supported for strided "
-                                 f"convolutions (got stride={stride})")
-            pads = []
-            for k, d in zip(weight.shape[2:], dilation):
-                total = d * (k - 1)
-                pads.append((total // 2, total - total // 2))
-            return tuple(pads)
-        raise ValueError(f"{op}: invalid padding string {padding!r}, expected 'same' or 'valid'")
-    p = _tuple(padding, n, "padding", op)
-    if any(v < 0 for v in p):
-        raise ValueError(f"{op}: negative padding is not supported, got padding={padding!r}")
-    return tuple((v, v) for v in p)
-
-
 def _conv(n: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTuple,
           padding: Padding, dilation: IntOrTuple, groups: int) -> Tensor:
     op = f"conv{n}d"
-    st = _tuple(stride, n, "stride", op)
-    di = _tuple(dilation, n, "dilation", op)
-    pads = _conv_padding(padding, weight, st, di, n, op)
+    st = int_tuple(stride, n, "stride", op)
+    di = int_tuple(dilation, n, "dilation", op)
+    pads = conv_padding(padding, weight.shape[2:], st, di, n, op)
     return apply(op, input, weight, bias, stride=st, padding=pads, dilation=di, groups=groups)
 
 
@@ -118,10 +87,10 @@ def _conv_transpose(n: int, input: Tensor, weight: Tensor, bias: Tensor | None,
                     stride: IntOrTuple, padding: IntOrTuple, output_padding: IntOrTuple,
                     groups: int, dilation: IntOrTuple) -> Tensor:
     op = f"conv_transpose{n}d"
-    st = _tuple(stride, n, "stride", op)
-    di = _tuple(dilation, n, "dilation", op)
-    p = _tuple(padding, n, "padding", op)
-    extra = _tuple(output_padding, n, "output_padding", op)
+    st = int_tuple(stride, n, "stride", op)
+    di = int_tuple(dilation, n, "dilation", op)
+    p = int_tuple(padding, n, "padding", op)
+    extra = int_tuple(output_padding, n, "output_padding", op)
     if any(v < 0 for v in p) or any(v < 0 for v in extra):
         raise ValueError(f"{op}: negative padding is not supported, got padding={padding!r}, "
                          f"output_padding={output_padding!r}")
@@ -171,9 +140,9 @@ def _conv_weight(n: int, input: Tensor, weight_size: Sequence[int], grad_output:
                  stride: IntOrTuple, padding: IntOrTuple, dilation: IntOrTuple,
                  groups: int) -> Tensor:
     op = f"conv{n}d_weight"
-    st = _tuple(stride, n, "stride", op)
-    di = _tuple(dilation, n, "dilation", op)
-    p = _tuple(padding, n, "padding", op)
+    st = int_tuple(stride, n, "stride", op)
+    di = int_tuple(dilation, n, "dilation", op)
+    p = int_tuple(padding, n, "padding", op)
     return apply(op, input, grad_output, kernel_size=tuple(weight_size)[2:], stride=st,
                  padding=tuple((v, v) for v in p), dilation=di, groups=groups)
 
@@ -194,24 +163,16 @@ def conv2d_weight(input: Tensor, weight_size: Sequence[int], grad_output: Tensor
 
 
 # -- pooling ------------------------------------------------------------------------------------
-def _pool_attrs(n: int, op: str, kernel_size: IntOrTuple, stride: IntOrTuple | None,
-                padding: IntOrTuple) -> dict[str, tuple[int, ...]]:
-    k = _tuple(kernel_size, n, "kernel_size", op)
-    no_stride = stride is None or (not isinstance(stride, int) and len(stride) == 0)
-    s = k if no_stride else _tuple(stride, n, "stride", op)  # type: ignore[arg-type]
-    return {"kernel_size": k, "stride": s, "padding": _tuple(padding, n, "padding", op)}
-
-
 def _max_pool(n: int, input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None,
               padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: bool,
               return_indices: bool) -> Tensor | tuple[Tensor, Tensor]:
     op = f"max_pool{n}d"
-    attrs = _pool_attrs(n, op, kernel_size, stride, padding)
-    out = apply(op, input, **attrs, dilation=_tuple(dilation, n, "dilation", op),
+    attrs = pool_attrs(n, op, kernel_size, stride, padding)
+    out = apply(op, input, **attrs, dilation=int_tuple(dilation, n, "dilation", op),
                 ceil_mode=bool(ceil_mode))
     if not return_indices:
         return out
-    indices = apply(f"{op}_indices", input, **attrs, dilation=_tuple(dilation, n, "dilation", op),
+    indices = apply(f"{op}_indices", input, **attrs, dilation=int_tuple(dilation, n, "dilation", op),
                     ceil_mode=bool(ceil_mode))
     return out, indices
 
@@ -250,7 +211,7 @@ def _avg_pool(n: int, input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple
               padding: IntOrTuple, ceil_mode: bool, count_include_pad: bool,
               divisor_override: int | None) -> Tensor:
     op = f"avg_pool{n}d"
-    return apply(op, input, **_pool_attrs(n, op, kernel_size, stride, padding),
+    return apply(op, input, **pool_attrs(n, op, kernel_size, stride, padding),
                  ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
                  divisor_override=divisor_override)
 
@@ -281,21 +242,10 @@ def avg_pool2d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None
                      divisor_override)
 
 
-def _sizes(output_size: int | None | Sequence[int | None], n: int,
-           op: str) -> tuple[int | None, ...]:
-    if output_size is None or isinstance(output_size, int):
-        return (output_size,) * n
-    out = tuple(output_size)
-    if len(out) != n:
-        raise ValueError(f"{op}: expected output_size to be an int or {n} sizes, got "
-                         f"{output_size!r}")
-    return out
-
-
 def adaptive_avg_pool1d(input: Tensor, output_size: int | Sequence[int | None]) -> Tensor:
     """1-d adaptive average pooling over (N, C, L) or (C, L); see :func:`adaptive_avg_pool2d`."""
     return apply("adaptive_avg_pool1d", input,
-                 output_size=_sizes(output_size, 1, "adaptive_avg_pool1d"))
+                 output_size=output_sizes(output_size, 1, "adaptive_avg_pool1d"))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: int | None | Sequence[int | None]) -> Tensor:
@@ -309,4 +259,4 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | None | Sequence[int | 
         ``(N, C, H, W) -> (N, C, oH, oW)``
     """
     return apply("adaptive_avg_pool2d", input,
-                 output_size=_sizes(output_size, 2, "adaptive_avg_pool2d"))
+                 output_size=output_sizes(output_size, 2, "adaptive_avg_pool2d"))

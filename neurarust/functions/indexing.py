@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops.arguments import parse_index
 from ..ops.indexing import FULL, IndexItem, Slice
 from ..tensor import Tensor
 from ..types import dtype as dt
@@ -74,43 +75,29 @@ def _as_index_tensor(item: Any, like: Tensor) -> Tensor:
 
 
 def _parse(x: Tensor, index: Any) -> _Parsed:
+    """The index as ops see it (:func:`~neurarust.ops.arguments.parse_index`, which the mypy
+    plugin calls too), with the tensors and masks of advanced indexing collected here."""
     items = [_normalise(item, x) for item in (index if isinstance(index, tuple) else (index,))]
-    if sum(1 for item in items if item is Ellipsis) > 1:
-        raise IndexError("getitem: an index can only have a single ellipsis ('...')")
-    used = sum(_consumed(item) for item in items)
     parsed = _Parsed()
-    in_dim = 0  # the input dim the next item applies to
-    for item in items:
-        out_dim = _produced(parsed.index)  # the basic-result dim the next item lands on
-        if item is Ellipsis:
-            rest = max(x.ndim - used, 0)
-            parsed.index.extend([FULL] * rest)
-            in_dim += rest
-        elif item is None or item is True:
-            parsed.index.append(None)
-        elif isinstance(item, slice):
-            parsed.index.append(_slice(item))
-            in_dim += 1
-        elif isinstance(item, Tensor) and item.dtype is not dt.bool_:
-            parsed.index.append(FULL)
+
+    def advanced(item: Any, in_dim: int, out_dim: int) -> tuple[list[IndexItem], int]:
+        if isinstance(item, Tensor) and item.dtype is not dt.bool_:
             parsed.tensors.append(item)
             parsed.indexed_dims.append(out_dim)
-            in_dim += 1
-        elif isinstance(item, Tensor) or item is False:
-            mask = item if isinstance(item, Tensor) else x._wrap_like(np.array(False))
-            _check_mask(x, mask, in_dim)
-            if mask.ndim == 0:  # x[True] / x[False]: a new dim of size 1 / 0
-                parsed.index.append(None)
-                coords = [nonzero(apply("view", mask, shape=(1,)), as_tuple=True)[0]]
-            else:
-                parsed.index.extend([FULL] * mask.ndim)
-                coords = list(nonzero(mask, as_tuple=True))
-            parsed.tensors.extend(coords)
-            parsed.indexed_dims.extend(range(out_dim, out_dim + len(coords)))
-            in_dim += mask.ndim
+            return [FULL], 1
+        mask = item if isinstance(item, Tensor) else x._wrap_like(np.array(False))
+        _check_mask(x, mask, in_dim)
+        if mask.ndim == 0:  # x[True] / x[False]: a new dim of size 1 / 0
+            produced: list[IndexItem] = [None]
+            coords = [nonzero(apply("view", mask, shape=(1,)), as_tuple=True)[0]]
         else:
-            parsed.index.append(item)
-            in_dim += 1
+            produced = [FULL] * mask.ndim
+            coords = list(nonzero(mask, as_tuple=True))
+        parsed.tensors.extend(coords)
+        parsed.indexed_dims.extend(range(out_dim, out_dim + len(coords)))
+        return produced, mask.ndim
+
+    parsed.index = parse_index(items, x.ndim, advanced, _advanced_dims)
     return parsed
 
 
@@ -131,36 +118,11 @@ def _normalise(item: Any, x: Tensor) -> Any:
         ) from None
 
 
-def _consumed(item: Any) -> int:
-    """How many input dims an item indexes (to expand the Ellipsis)."""
+def _advanced_dims(item: Any) -> int:
+    """How many input dims an index tensor or mask indexes (to expand the Ellipsis)."""
     if isinstance(item, Tensor):
         return item.ndim if item.dtype is dt.bool_ else 1
-    return 1 if isinstance(item, (int, slice)) and not isinstance(item, bool) else 0
-
-
-def _produced(index: Sequence[IndexItem]) -> int:
-    """How many dims of the basic result the items so far produce."""
-    return sum(1 for item in index if item is None or isinstance(item, Slice))
-
-
-def _slice(item: slice) -> Slice:
-    step = 1 if item.step is None else operator.index(item.step)
-    if step == 0:
-        raise ValueError("getitem: slice step cannot be zero")
-    if step < 0:
-        raise ValueError(f"getitem: step must be greater than zero, got {step}\n"
-                         "  hint: use x.flip(dim) to reverse a dim")
-    return Slice(_bound(item.start), _bound(item.stop), step)
-
-
-def _bound(value: Any) -> Any:
-    """A slice bound as an int, or as a plain symbolic Dim while tracing (``table[:T]``:
-    the rule clamps it to the dim's size, as for an int)."""
-    if value is None:
-        return None
-    if isinstance(value, Dim) and not value.is_constant:
-        return Dim.__add__(value, 0)  # a plain Dim: rules compare structurally
-    return operator.index(value)
+    return 0  # False
 
 
 def _check_mask(x: Tensor, mask: Tensor, in_dim: int) -> None:

@@ -7,7 +7,7 @@ and the kernels that backends registered for it. Later readers (range rules, ONN
 add methods here, never a second copy elsewhere.
 
 This module imports only ``neurarust.types``: the mypy plugin loads it without numpy kernels,
-autograd or pycuda.
+autograd or pycuda (tests/ops/test_import_boundary.py checks it in a fresh interpreter).
 """
 
 from __future__ import annotations
@@ -21,6 +21,22 @@ from ..types.errors import DTypeError
 __all__ = ["OpDef", "register", "get", "all_ops", "kernel", "Kernel", "InputMeta", "has_values"]
 
 Kernel = Callable[..., Any]
+
+
+class Kernels(dict[str, Kernel]):
+    """An op's kernels by backend name. Backends register themselves (``@kernel``); reading
+    the CPU kernel of an op before any runtime module was imported (a verifier that holds only
+    a graph) imports the CPU backend by name, so no reader ever sees an op without its kernel,
+    while importing ``neurarust.ops`` itself still loads no kernel."""
+
+    def __missing__(self, backend: str) -> Kernel:
+        if backend == "cpu":
+            import importlib
+
+            importlib.import_module("neurarust.kernels.cpu")
+            if backend in self:
+                return self[backend]
+        raise KeyError(backend)
 """A backend function: arrays and attrs in, one array out."""
 
 
@@ -84,7 +100,7 @@ class OpDef:
     None: no rule, which the verifier reports as unknown, never as a pass."""
 
     def __init__(self) -> None:
-        self.kernels: dict[str, Kernel] = {}
+        self.kernels: Kernels = Kernels()
 
     def saves_for(self, needs_grad: tuple[bool, ...]) -> tuple[bool, ...]:
         """Which inputs backward reads, given which inputs need a gradient (when

@@ -9,6 +9,8 @@ from neurarust.ops.registry import OpDef, all_ops, get, register
 
 
 def test_every_op_has_a_cpu_kernel_and_rules() -> None:
+    import neurarust.kernels.cpu  # noqa: F401  (the runtime registers it; ops alone does not)
+
     for name, op in all_ops().items():
         assert "cpu" in op.kernels, f"op {name} has no CPU kernel"
         assert type(op).shape is not OpDef.shape, f"op {name} declares no shape rule"

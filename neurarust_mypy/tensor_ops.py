@@ -170,12 +170,6 @@ def tensor_op(ctx: FunctionContext | MethodContext, name: str, self_type: Type |
     return plain(ctx.default_return_type)
 
 # -- indexing, joining, einsum, nn.functional ------------------------------------------------
-class _Rank:
-    """Stands for a tensor of rank ``ndim`` where the runtime's index parser asks for one."""
-
-    def __init__(self, ndim: int) -> None:
-        self.ndim = ndim
-
 def index_value(expr: Expression, api: Any) -> Any:
     """A Python index read from source: ints, slices with literal bounds, None, ``...``."""
     if isinstance(expr, EllipsisExpr):
@@ -196,16 +190,16 @@ def index_value(expr: Expression, api: Any) -> Any:
 def getitem(call: Call, me: TInfo, my_name: str, index_expr: Expression) -> Type:
     """``x[0]``, ``x[:, 1:3]``, ``x[..., None]``: the runtime's own index parser turns the
     index into the ``getitem`` op's attrs; the registered rule gives the shape."""
-    from neurarust.functions.indexing import _parse
+    from neurarust.ops.arguments import AdvancedIndex, parse_index
 
     index = index_value(index_expr, call.api)
     if me.shape is None:
         return call.result(me.dtype, None)
     try:
-        parsed = _parse(_Rank(len(me.shape)), index)  # type: ignore[arg-type]
+        parsed = parse_index(index if isinstance(index, tuple) else (index,), len(me.shape))
+    except AdvancedIndex:  # a mask or False: the result depends on values
+        return call.result(me.dtype, None)
     except (IndexError, ValueError) as err:
         call.shape_error(f"{str(err).splitlines()[0]}: {my_name} is {show(me.shape)}")
         return plain(call.default)
-    if parsed.tensors:
-        return call.result(me.dtype, None)
-    return apply_rule(call, "getitem", [(me, my_name)], {"index": tuple(parsed.index)})
+    return apply_rule(call, "getitem", [(me, my_name)], {"index": tuple(parsed)})

@@ -34,7 +34,6 @@ from neurarust.types.errors import RuleViolation
 from .core import (
     Call,
     NotLiteral,
-    Shape,
     TInfo,
     _BY_NAME,
     _arg,
@@ -56,12 +55,6 @@ from .core import (
 
 FUNCTION_MODULES = ("neurarust.functions.", "neurarust.nn.functional", "neurarust.nn._loss_functional",
                     "neurarust.nn._resampling")
-
-class _Sizes:
-    """Stands for a weight whose ``.shape`` the runtime's argument normalisers read."""
-
-    def __init__(self, shape: Shape) -> None:
-        self.shape = shape
 
 def _tensor_list(ctx: FunctionContext, exprs: list[Expression], types: list[Type],
                  ) -> list[tuple[TInfo | None, str]] | None:
@@ -135,16 +128,15 @@ def linear(call: Call, x: TInfo, x_name: str, w: TInfo, w_name: str, b: TInfo | 
 def conv(call: Call, x: TInfo, x_name: str, w: TInfo, w_name: str, b: TInfo | None,
          stride: Any, padding: Any, dilation: Any, groups: Any, label: str, n: int = 2) -> Type:
     """``conv{n}d`` with literal arguments, normalised by the runtime's own helpers."""
-    from neurarust.functions.conv import _conv_padding, _tuple
+    from neurarust.ops.arguments import conv_padding, int_tuple
 
     op = f"conv{n}d"
     if w.shape is None or len(w.shape) != n + 2:
         return call.result(x.dtype, None)
     try:
-        st = _tuple(stride, n, "stride", op)
-        di = _tuple(dilation, n, "dilation", op)
-        pads = _conv_padding(padding, _Sizes(w.shape), st, di, n,  # type: ignore[arg-type]
-                             op)
+        st = int_tuple(stride, n, "stride", op)
+        di = int_tuple(dilation, n, "dilation", op)
+        pads = conv_padding(padding, w.shape[2:], st, di, n, op)
     except ValueError as err:
         call.shape_error(f"{label}: {str(err).split(': ', 1)[-1]}")
         return plain(call.default)
@@ -156,13 +148,13 @@ def conv(call: Call, x: TInfo, x_name: str, w: TInfo, w_name: str, b: TInfo | No
 def pool(call: Call, op: str, x: TInfo, x_name: str, kernel_size: Any, stride: Any,
          padding: Any, extra: dict[str, Any], label: str) -> Type:
     """``max_pool2d``/``avg_pool2d`` with literal arguments (the runtime's normaliser)."""
-    from neurarust.functions.conv import _pool_attrs, _tuple
+    from neurarust.ops.arguments import int_tuple, pool_attrs
 
     n = 1 if op.endswith("1d") else 2
     try:
-        attrs: dict[str, Any] = _pool_attrs(n, op, kernel_size, stride, padding)
+        attrs: dict[str, Any] = pool_attrs(n, op, kernel_size, stride, padding)
         if "dilation" in extra:
-            extra = {**extra, "dilation": _tuple(extra["dilation"], n, "dilation", op)}
+            extra = {**extra, "dilation": int_tuple(extra["dilation"], n, "dilation", op)}
     except ValueError as err:
         call.shape_error(f"{label}: {str(err).split(': ', 1)[-1]}")
         return plain(call.default)
@@ -171,10 +163,10 @@ def pool(call: Call, op: str, x: TInfo, x_name: str, kernel_size: Any, stride: A
 def adaptive_pool(call: Call, op: str, x: TInfo, x_name: str, output_size: Any,
                   label: str) -> Type:
     """``adaptive_avg_pool{1,2}d`` to a literal ``output_size`` (the runtime's normaliser)."""
-    from neurarust.functions.conv import _sizes
+    from neurarust.ops.arguments import output_sizes
 
     try:
-        sizes = _sizes(output_size, int(op[-2]), op)
+        sizes = output_sizes(output_size, int(op[-2]), op)
     except (ValueError, TypeError) as err:
         call.shape_error(f"{label}: {str(err).split(': ', 1)[-1]}")
         return plain(call.default)

@@ -135,7 +135,7 @@ def conv_transpose(call: Call, cfg: dict[str, Any], n: int, x: TInfo, x_name: st
                    label: str) -> TInfo:
     """``ConvTranspose{n}d``: the registered ``conv_transpose{n}d`` rule, with PyTorch's
     ``padding``/``output_padding`` as the (before, after) crops the rule takes."""
-    from neurarust.functions.conv import _tuple
+    from neurarust.ops.arguments import int_tuple as _tuple
 
     op = f"conv_transpose{n}d"
     try:
