@@ -69,7 +69,6 @@ from neurarust.types.errors import DTypeError, RuleViolation, UndecidedShape
 from . import deferred, flow
 from .simplify import simplify_shape
 
-
 NR_SHAPE = ErrorCode("nr-shape", "Tensor shape mismatch (neurarust)", "neurarust")
 
 NR_DTYPE = ErrorCode("nr-dtype", "Tensor dtype mismatch (neurarust)", "neurarust")
@@ -90,7 +89,7 @@ class TInfo:
     """What the plugin knows about one tensor: ``dtype`` (a dtype name such as ``float32``, a
     group such as ``Float``, or ``Shaped``) and ``dims`` (DimItems; a ``...`` when unknown)."""
 
-    __slots__ = ("dtype", "dims")
+    __slots__ = ("dims", "dtype")
 
     def __init__(self, dtype: str, dims: tuple[DimItem, ...]) -> None:
         self.dtype, self.dims = dtype, dims

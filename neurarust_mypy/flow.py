@@ -30,6 +30,7 @@ from mypy.nodes import (
     FuncDef,
     FuncItem,
     IntExpr,
+    ListExpr,
     MypyFile,
     NameExpr,
     OperatorAssignmentStmt,
@@ -37,7 +38,6 @@ from mypy.nodes import (
     StarExpr,
     TryStmt,
     TupleExpr,
-    ListExpr,
     Var,
     WhileStmt,
     WithStmt,
@@ -51,7 +51,7 @@ class _Write:
     """One assignment of a name: where it takes effect, its value (None: unknown), the index
     into a tuple value (``a, b = pair``), and the blocks and loops around it."""
 
-    __slots__ = ("end", "value", "path", "blocks", "loops")
+    __slots__ = ("blocks", "end", "loops", "path", "value")
 
     def __init__(self, end: tuple[int, int], value: Expression | None, path: tuple[int, ...],
                  blocks: tuple[int, ...], loops: tuple[int, ...]) -> None:

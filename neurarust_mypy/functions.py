@@ -32,10 +32,10 @@ from neurarust.types.dtype import get_default_dtype
 from neurarust.types.errors import RuleViolation
 
 from .core import (
+    _BY_NAME,
     Call,
     NotLiteral,
     TInfo,
-    _BY_NAME,
     _arg,
     _args,
     _dtype_rule,
@@ -51,7 +51,6 @@ from .core import (
     read,
     show,
 )
-
 
 FUNCTION_MODULES = ("neurarust.functions.", "neurarust.nn.functional", "neurarust.nn._loss_functional",
                     "neurarust.nn._resampling")

@@ -32,9 +32,9 @@ from neurarust.types.dim import Dim
 from neurarust.types.dtype import get_default_dtype
 
 from .core import (
+    TENSOR,
     Call,
     NotLiteral,
-    TENSOR,
     TInfo,
     _ints,
     _is_tensor,
@@ -60,7 +60,6 @@ from .signatures import (
     _signature,
     bind_call,
 )
-
 
 UNARY_MODULES = {"ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Dropout", "Identity", "LeakyReLU",
                  "ELU", "Softplus", "ReLU6", "Hardtanh", "CELU", "SELU", "Mish", "Hardsigmoid",

@@ -56,31 +56,30 @@ from .core import (
     read,
     with_info,
 )
-from .tensor_ops import (
-    METHODS,
-    tensor_op,
-)
 from .functions import (
-    FUNCTIONS,
     FUNCTION_MODULES,
+    FUNCTIONS,
     _function,
 )
 from .layers import (
-    LAYERS,
     _LOOKUP,
+    LAYERS,
     layer_config,
     module_call,
 )
 from .signatures import (
-    DIMS_DECORATOR,
     _INSTANCES,
+    DIMS_DECORATOR,
     _has_shaped_return,
     check_return,
     class_dims_hook,
     user_function,
     user_method,
 )
-
+from .tensor_ops import (
+    METHODS,
+    tensor_op,
+)
 
 MODULE_CALL = "neurarust.nn.module.Module.__call__"
 

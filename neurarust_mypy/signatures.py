@@ -44,15 +44,14 @@ from neurarust.types.dim import Dim
 
 from . import flow
 from .core import (
-    Call,
     NR_SHAPE,
+    Call,
     TInfo,
     check_against,
     class_meta,
     plain,
     read,
 )
-
 
 DIMS_DECORATOR = "neurarust.types.annotations.dims"
 

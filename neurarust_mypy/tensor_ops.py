@@ -40,7 +40,6 @@ from .functions import (
     softmax,
 )
 
-
 # -- the tensor methods and functions the plugin understands ---------------------------------
 BINARY = {
     "add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..types import dtype as dt
 from ..types.algebra import DimAlgebra, Shape
@@ -19,7 +19,6 @@ from ..types.dtype import DType
 from ..types.errors import RuleViolation
 from .elementwise import masked_zero, zero_grad
 from .registry import OpDef, register
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..onnx.builder import OnnxBuilder, OnnxValue

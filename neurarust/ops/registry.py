@@ -12,13 +12,14 @@ autograd or pycuda (tests/ops/test_import_boundary.py checks it in a fresh inter
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..types.algebra import DimAlgebra, Shape
 from ..types.dtype import DType
 from ..types.errors import DTypeError
 
-__all__ = ["OpDef", "register", "get", "all_ops", "kernel", "Kernel", "InputMeta", "has_values"]
+__all__ = ["InputMeta", "Kernel", "OpDef", "all_ops", "get", "has_values", "kernel", "register"]
 
 Kernel = Callable[..., Any]
 
@@ -45,7 +46,7 @@ class InputMeta:
     passes it to ``backward`` in place of the tensor (reshape's gradient needs only the
     input's shape). See :meth:`OpDef.saves_for`."""
 
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("dtype", "shape")
 
     def __init__(self, shape: tuple[int, ...], dtype: DType) -> None:
         self.shape = shape

@@ -37,16 +37,16 @@ from typing import Any
 import numpy as np
 
 from .. import _dispatch
+from ..ir.graph import Constant, Graph, Input, Node, NodeInput, Value
 from ..ops.indexing import Slice
 from ..ops.registry import OpDef, get
 from ..tensor import Tensor
+from ..types.cond import Cond
 from ..types.dim import Dim, DimBudgetError, check_text
 from ..types.dtype import ALL_DTYPES, DType, promote_types
 from ..types.errors import DTypeError, RuleViolation, ShapeError, UndecidedShape
 from ..types.format import format_shape
 from ..types.symbolic import SymbolicAlgebra
-from ..ir.graph import Constant, Graph, Input, Node, NodeInput, Value
-from ..types.cond import Cond
 from .dims import plain, traced
 from .paths import PathOracle, SomeValues
 from .tensor import SymbolicTensor

@@ -37,9 +37,31 @@ from .errors import DTypeError, ShapeError
 from .symbolic import SymbolicAlgebra
 
 __all__ = [
-    "DTYPE_GROUPS", "AssumingAlgebra", "ClassDims", "DimItem", "ShapeMismatch", "TensorSpec",
-    "bind_shapes", "check", "decide_under", "dims", "parse_dims", "parse_facts", "Bool", "Float", "Float16", "Float32", "Float64", "Int", "Int8", "Int16",
-    "Int32", "Int64", "Integer", "Shaped", "UInt8",
+    "DTYPE_GROUPS",
+    "AssumingAlgebra",
+    "Bool",
+    "ClassDims",
+    "DimItem",
+    "Float",
+    "Float16",
+    "Float32",
+    "Float64",
+    "Int",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Integer",
+    "ShapeMismatch",
+    "Shaped",
+    "TensorSpec",
+    "UInt8",
+    "bind_shapes",
+    "check",
+    "decide_under",
+    "dims",
+    "parse_dims",
+    "parse_facts",
 ]
 
 _FLOATS = frozenset({"float16", "float32", "float64"})

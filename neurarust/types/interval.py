@@ -22,9 +22,9 @@ by an interval containing 0, ``exp`` overflow for the dtype, ...).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -1081,5 +1081,5 @@ def identity(a: Interval, **_: Any) -> RangeResult:
 
 # The rules of the other op families live in their own modules; re-exported here, where each
 # op's ``range_rule`` names its function.
-from .interval_indexing import *  # noqa: E402,F401,F403
-from .interval_math import *  # noqa: E402,F401,F403
+from .interval_indexing import *
+from .interval_math import *

@@ -9,8 +9,8 @@ the dtype, hazards for unproven numeric preconditions); re-exported from there, 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

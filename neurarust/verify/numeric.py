@@ -226,7 +226,7 @@ def _attr(x: Any, sizes: Sizes) -> Any:
     return x
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rule(name: str) -> tuple[Callable[..., RangeResult | None], bool]:
     """The interval function an op's ``range_rule`` names, and whether it takes the op's
     kernel."""

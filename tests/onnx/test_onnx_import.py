@@ -12,9 +12,9 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-import neurarust as nr  # noqa: E402
-from neurarust import nn  # noqa: E402
-from neurarust.onnx import OnnxImportError  # noqa: E402
+import neurarust as nr
+from neurarust import nn
+from neurarust.onnx import OnnxImportError
 
 RNG = np.random.default_rng(0)
 ACAS = sorted(glob.glob(str(Path(__file__).resolve().parents[2] / ".." / "shared" / "vnncomp"

@@ -8,11 +8,13 @@ the box, runs the function eagerly, and requires every output inside the compute
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import neurarust as nr
 import neurarust.nn.functional as F
