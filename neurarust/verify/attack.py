@@ -151,20 +151,9 @@ def float32_runner(net: AffineReLUNet) -> Runner:
 def _grad_rows(net: AffineReLUNet, x: Array, c: Array) -> tuple[Array, Array]:
     """``C y(x)`` (N, m) on the float64 form and the gradient of each row's value (N, m, n)
     (through the ReLU masks of each point)."""
-    a = x
-    masks = []
-    for k, (w, b) in enumerate(zip(net.weights, net.biases)):
-        a = a @ w.T + b
-        if k < len(net.weights) - 1:
-            masks.append(a > 0)
-            a = np.maximum(a, 0.0)
-    v = a @ c.T
+    a, masks = net.forward_with_masks(x)
     g = np.broadcast_to(c, (len(x), *c.shape)).copy()  # (N, m, n_out)
-    for k in range(len(net.weights) - 1, -1, -1):
-        g = g @ net.weights[k]
-        if k > 0:
-            g = g * masks[k - 1][:, None, :]
-    return v, g
+    return a @ c.T, net.pull_back(g, masks)
 
 
 def search_points(net: AffineReLUNet, lo: Array, hi: Array, c: Array, d: Array | None,

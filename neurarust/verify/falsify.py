@@ -27,26 +27,14 @@ def margins(net: AffineReLUNet, x: Array, c: Array, d: Array) -> Array:
 
 def _margin_and_grad(net: AffineReLUNet, x: Array, c: Array, d: Array,
                      ) -> tuple[Array, Array]:
-    acts = [x]
-    a = x
-    masks = []
-    for k, (w, b) in enumerate(zip(net.weights, net.biases)):
-        a = a @ w.T + b
-        if k < len(net.weights) - 1:
-            masks.append(a > 0)
-            a = np.maximum(a, 0.0)
-            acts.append(a)
+    a, masks = net.forward_with_masks(x)
     v = a @ c.T - d                                   # (N, m)
     worst = np.argmax(v, axis=1)
     # descend on the sum of the rows still unmet (all rows at once, rather than zig-zagging
     # between the worst ones); the worst row where all are met
     unmet = np.asarray(v > 0, dtype=np.float64)
     g = np.where(unmet.max(axis=1)[:, None] > 0, unmet @ c, c[worst])
-    for k in range(len(net.weights) - 1, -1, -1):
-        g = g @ net.weights[k]
-        if k > 0:
-            g = g * masks[k - 1]
-    return v[np.arange(len(x)), worst], g
+    return v[np.arange(len(x)), worst], net.pull_back(g, masks)
 
 
 def search(net: AffineReLUNet, lo: Array, hi: Array, c: Array, d: Array, *,

@@ -75,12 +75,28 @@ class AffineReLUNet:
 
     def forward(self, x: Any) -> Array:
         """The real-arithmetic forward (float64) on flat inputs of shape (N, n_inputs)."""
+        return self.forward_with_masks(x)[0]
+
+    def forward_with_masks(self, x: Any) -> tuple[Array, list[npt.NDArray[np.bool_]]]:
+        """:meth:`forward` and each hidden layer's ReLU mask (N, width) at each point."""
         a = np.asarray(x, dtype=np.float64)
+        masks: list[npt.NDArray[np.bool_]] = []
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):
             a = a @ w.T + b
             if k < len(self.weights) - 1:
+                masks.append(a > 0)
                 a = np.maximum(a, 0.0)
-        return a
+        return a, masks
+
+    def pull_back(self, g: Array, masks: list[npt.NDArray[np.bool_]]) -> Array:
+        """The gradient with respect to the input of ``g . output`` at the points whose ReLU
+        ``masks`` are given: ``g`` (N, [m,] n_outputs) -> (N, [m,] n_inputs)."""
+        extra = (slice(None),) + (None,) * (g.ndim - 2) + (slice(None),)
+        for k in range(len(self.weights) - 1, -1, -1):
+            g = g @ self.weights[k]
+            if k > 0:
+                g = g * masks[k - 1][extra]
+        return g
 
 
 @dataclass
