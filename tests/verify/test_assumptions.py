@@ -15,16 +15,9 @@ from neurarust.cli import main
 z3 = pytest.importorskip("z3")
 from neurarust.verify.assumptions import AssumptionError, check_assumptions
 
-MODEL = textwrap.dedent("""
-    from neurarust import nn
+from .model_sources import LINEAR_NET
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(8, 4)
-
-        def forward(self, x):
-            return self.fc(x)
+MODEL = LINEAR_NET + textwrap.dedent("""
 
     def make(D):
         return nn.Linear(D, 4)

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,8 @@ from neurarust.types.dim import MAX_EXPONENT, Dim, DimBudgetError
 z3 = pytest.importorskip("z3")
 from neurarust.types.z3_algebra import Z3Algebra
 from neurarust.verify.assumptions import check_assumptions, parse_assumption
+
+from .model_sources import LINEAR_NET
 
 LIMIT_S = 20  # a hang guard (each case is refused in milliseconds), generous for loaded CI
 
@@ -137,17 +138,7 @@ def test_hard_nonlinear_assumptions_answer_unknown_in_bounded_time() -> None:
     assert verdict == "unknown"
 
 
-MODEL = textwrap.dedent("""
-    from neurarust import nn
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(8, 4)
-
-        def forward(self, x):
-            return self.fc(x)
-""")
+MODEL = LINEAR_NET
 
 CLI_CASES: list[list[str]] = [
     ["verify", "{t}", "--input", "x: f32[B**1000000000, 8]"],

@@ -28,17 +28,9 @@ from neurarust.verify.certificate import (
 from neurarust.verify.certificate_schema import parse_certificate
 from neurarust.verify.signing import SIGNATURE_KEY
 
-LINEAR_SRC = '''
-import neurarust.nn as nn
+from .model_sources import LINEAR_NET
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(8, 4)
-
-    def forward(self, x):
-        return self.fc(x)
-'''
+LINEAR_SRC = LINEAR_NET
 
 
 def _export(tmp: Path, *extra: str, seed: int | None = None) -> str:
